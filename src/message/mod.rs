@@ -1,0 +1,220 @@
+//! The log message as it moves through the pipeline.
+//!
+//! A message borrows its text from the frame it was parsed from: `raw` is a
+//! reference-counted slice of the connection's read buffer, and every field is a
+//! [`Slot`] (a byte range) into `raw` or into the message's own `extra` buffer for
+//! values that had to be built (unescaped structured-data values, name-value pairs
+//! set later). Parsing therefore allocates nothing per field, and cloning a message
+//! for fan-out is cheap. This module owns the message shape only; parsing lives in
+//! `parse/`, rendering in `template/`.
+
+mod time;
+
+pub use time::{Timestamp, Zone};
+
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// A byte range of a message value, in `raw` or in `extra`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    start: u32,
+    end: u32,
+    in_extra: bool,
+}
+
+impl Slot {
+    /// A range of the raw frame.
+    pub fn raw(start: usize, end: usize) -> Slot {
+        debug_assert!(start <= end);
+        Slot {
+            start: start as u32,
+            end: end as u32,
+            in_extra: false,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
+/// Per-message markers that templates (`$TAGS`) and counters read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(u8);
+
+impl Flags {
+    /// The frame did not parse as syslog; `MESSAGE` holds the whole raw text.
+    pub const PARSE_ERROR: Flags = Flags(1);
+    /// The frame was longer than `log-msg-size()` and was cut.
+    pub const TRUNCATED: Flags = Flags(2);
+    /// The frame is a continuation of an oversize message that was split.
+    pub const CONTINUATION: Flags = Flags(4);
+    /// The message carried a UTF-8 BOM before MSG (RFC 5424).
+    pub const UTF8_BOM: Flags = Flags(8);
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn insert(&mut self, other: Flags) {
+        self.0 |= other.0;
+    }
+}
+
+/// A well-known field of a message; the parsers fill these, templates read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Host,
+    Program,
+    Pid,
+    MsgId,
+    Message,
+    /// The structured-data element text as received (`[id k="v"]...`).
+    Sdata,
+}
+
+const FIELDS: usize = 6;
+
+/// One log message. See the module documentation for the storage model.
+#[derive(Clone, Debug, Default)]
+pub struct Message {
+    raw: Bytes,
+    extra: Vec<u8>,
+    fields: [Option<Slot>; FIELDS],
+    /// Name-value pairs beyond the well-known fields (`.SDATA.id.param`, ...):
+    /// (name, value), both slots.
+    pairs: Vec<(Slot, Slot)>,
+    /// `facility * 8 + severity`; syslog-ng's default for unparsed input is 13
+    /// (user.notice).
+    pub pri: u8,
+    /// The time the sender stamped (S_ macros); the receive time when absent.
+    pub stamp: Timestamp,
+    /// The time Sluice received the message (R_ macros).
+    pub recvd: Timestamp,
+    /// The peer the message came from (SOURCEIP, HOST_FROM).
+    pub peer: Option<SocketAddr>,
+    pub flags: Flags,
+    /// Why parsing failed, when `flags` holds `PARSE_ERROR`.
+    pub error: Option<&'static str>,
+}
+
+impl Message {
+    /// The default priority syslog-ng assigns when none was sent: user.notice.
+    pub const DEFAULT_PRI: u8 = 13;
+
+    /// A message over `raw` with no fields set yet.
+    pub fn new(raw: Bytes, recvd: Timestamp) -> Message {
+        Message {
+            raw,
+            pri: Self::DEFAULT_PRI,
+            stamp: recvd,
+            recvd,
+            ..Message::default()
+        }
+    }
+
+    /// The frame as received.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The bytes of a slot.
+    pub fn slot(&self, slot: Slot) -> &[u8] {
+        let (s, e) = (slot.start as usize, slot.end as usize);
+        if slot.in_extra {
+            &self.extra[s..e]
+        } else {
+            &self.raw[s..e]
+        }
+    }
+
+    /// Stores bytes that are not part of the raw frame and returns their slot.
+    pub fn store(&mut self, bytes: &[u8]) -> Slot {
+        let start = self.extra.len();
+        self.extra.extend_from_slice(bytes);
+        Slot {
+            start: start as u32,
+            end: self.extra.len() as u32,
+            in_extra: true,
+        }
+    }
+
+    pub fn set(&mut self, field: Field, slot: Slot) {
+        self.fields[field as usize] = Some(slot);
+    }
+
+    /// Sets a field to bytes that are not part of the raw frame.
+    pub fn set_owned(&mut self, field: Field, bytes: &[u8]) {
+        let slot = self.store(bytes);
+        self.set(field, slot);
+    }
+
+    /// A field's value, `None` when the message did not carry it.
+    pub fn get(&self, field: Field) -> Option<&[u8]> {
+        self.fields[field as usize].map(|s| self.slot(s))
+    }
+
+    /// Adds a name-value pair; a later pair with the same name shadows an earlier one.
+    pub fn push_pair(&mut self, name: &[u8], value: Slot) {
+        let name = self.store(name);
+        self.pairs.push((name, value));
+    }
+
+    /// Adds a name-value pair whose value is not part of the raw frame.
+    pub fn push_owned_pair(&mut self, name: &[u8], value: &[u8]) {
+        let value = self.store(value);
+        self.push_pair(name, value);
+    }
+
+    /// The value of a name-value pair (`.SDATA.meta.seq`), the last one set wins.
+    pub fn pair(&self, name: &[u8]) -> Option<&[u8]> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| self.slot(*n) == name)
+            .map(|(_, v)| self.slot(*v))
+    }
+
+    /// Every name-value pair in the order they were added.
+    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.pairs
+            .iter()
+            .map(|(n, v)| (self.slot(*n), self.slot(*v)))
+    }
+
+    pub fn facility(&self) -> u8 {
+        self.pri >> 3
+    }
+
+    pub fn severity(&self) -> u8 {
+        self.pri & 7
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_pairs_read_back_from_raw_and_extra() {
+        let mut m = Message::new(
+            Bytes::from_static(b"<13>host prog: hi"),
+            Timestamp::default(),
+        );
+        m.set(Field::Host, Slot::raw(4, 8));
+        m.set_owned(Field::Program, b"prog");
+        m.push_pair(b".SDATA.a.b", Slot::raw(15, 17));
+        m.push_owned_pair(b".SDATA.a.b", b"later");
+        assert_eq!(m.get(Field::Host), Some(&b"host"[..]));
+        assert_eq!(m.get(Field::Program), Some(&b"prog"[..]));
+        assert_eq!(m.get(Field::Pid), None);
+        assert_eq!(m.pair(b".SDATA.a.b"), Some(&b"later"[..]));
+        assert_eq!(m.pairs().count(), 2);
+        assert_eq!((m.facility(), m.severity()), (1, 5));
+    }
+}

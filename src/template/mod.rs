@@ -1,0 +1,1 @@
+//! Templates: `$NAME`, `${NAME}`, `$(function args)`, compiled once, rendered many times.
