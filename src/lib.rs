@@ -19,7 +19,13 @@
 //!
 //! `main.rs` and `bin/sluice-ctl.rs` are thin: argument parsing and a call in here.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod destinations;
+pub mod logpath;
 pub mod message;
 pub mod parse;
+pub mod sources;
+pub mod telemetry;
 pub mod template;

@@ -48,8 +48,9 @@ impl Timestamp {
 }
 
 /// A time zone as named in `time-zone()` options.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum Zone {
+    #[default]
     /// The machine's zone (`TZ`, `/etc/localtime`).
     Local,
     /// A fixed offset, seconds east of UTC (`UTC`, `+02:00`).

@@ -1,0 +1,564 @@
+//! The plan: the typed, validated config the daemon runs. Built from the AST with
+//! no I/O, so `--syntax-only` checks exactly what a start or reload would run,
+//! and every error is reported at once.
+
+use super::ast::{Config, Item, LogItem, LogPath, Object, ObjectKind, Opt};
+use super::diagnostic::{Diagnostic, nearest};
+use super::schema::{self, DriverSpec, Kind, OptionSpec, TimeUnit};
+use super::source::{SourceMap, Span};
+use crate::destinations::file::{self, FileOptions};
+use crate::message::Zone;
+use crate::sources::network::{self, NetworkOptions};
+use std::collections::HashMap;
+
+/// Every driver Sluice has, for lookups, suggestions and the man page.
+pub const DRIVERS: &[&DriverSpec] = &[&network::SPEC, &file::SPEC];
+
+/// `options { ... };`
+pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
+    name: "options",
+    context: "global",
+    doc: "Settings for the whole daemon; drivers may override some of them.",
+    positional: None,
+    options: &[
+        OptionSpec {
+            name: "time-zone",
+            kind: Kind::Zone,
+            default: "",
+            doc: "Render dates in templates in this zone; by default a timestamp keeps the zone it was written in.",
+        },
+        OptionSpec {
+            name: "recv-time-zone",
+            kind: Kind::Zone,
+            default: "",
+            doc: "The zone of received timestamps that carry none (RFC 3164); local time by default.",
+        },
+        OptionSpec {
+            name: "log-fifo-size",
+            kind: Kind::Int {
+                min: 1,
+                max: 100_000_000,
+            },
+            default: "10000",
+            doc: "Messages each destination queue holds. On flow-controlled paths a full queue stops the sources; on others, new messages are dropped and counted.",
+        },
+        OptionSpec {
+            name: "log-msg-size",
+            kind: Kind::Size {
+                min: 64,
+                max: 256 << 20,
+            },
+            default: "64KiB",
+            doc: "The default longest message of sources.",
+        },
+        OptionSpec {
+            name: "create-dirs",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Default of file()'s create-dirs().",
+        },
+        OptionSpec {
+            name: "ts-format",
+            kind: Kind::Enum(&["rfc3164", "bsd", "rfc3339", "iso", "unix"]),
+            default: "rfc3164",
+            doc: "Default of file()'s ts-format().",
+        },
+        OptionSpec {
+            name: "keep-hostname",
+            kind: Kind::Bool,
+            default: "yes",
+            doc: "Accepted for syslog-ng compatibility: HOST is always the sender's hostname, HOST_FROM the peer.",
+        },
+        OptionSpec {
+            name: "use-dns",
+            kind: Kind::Enum(&["yes", "no", "persist-only"]),
+            default: "no",
+            doc: "Accepted for syslog-ng compatibility: Sluice never resolves peer addresses.",
+        },
+        OptionSpec {
+            name: "use-fqdn",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Accepted for syslog-ng compatibility.",
+        },
+        OptionSpec {
+            name: "chain-hostnames",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Accepted for syslog-ng compatibility.",
+        },
+        OptionSpec {
+            name: "stats-freq",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 0,
+                max_ms: 86_400_000,
+            },
+            default: "0",
+            doc: "Accepted for syslog-ng compatibility; read counters with sluice-ctl stats.",
+        },
+        OptionSpec {
+            name: "flush-lines",
+            kind: Kind::Int {
+                min: 0,
+                max: 1_000_000,
+            },
+            default: "0",
+            doc: "Accepted for syslog-ng compatibility; destinations write whole batches.",
+        },
+        OptionSpec {
+            name: "threaded",
+            kind: Kind::Bool,
+            default: "yes",
+            doc: "Accepted for syslog-ng compatibility; Sluice is always threaded.",
+        },
+    ],
+};
+
+/// Flags a log path accepts.
+const PATH_FLAGS: &[&str] = &["flow-control", "final", "fallback", "catchall", "catch-all"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GlobalOptions {
+    pub time_zone: Option<Zone>,
+    pub recv_time_zone: Option<Zone>,
+    pub log_fifo_size: usize,
+    pub log_msg_size: usize,
+}
+
+impl Default for GlobalOptions {
+    fn default() -> Self {
+        GlobalOptions {
+            time_zone: None,
+            recv_time_zone: None,
+            log_fifo_size: 10_000,
+            log_msg_size: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum SourceDriver {
+    Network(NetworkOptions),
+}
+
+#[derive(Clone, Debug)]
+pub enum DestinationDriver {
+    File(FileOptions),
+}
+
+/// One driver of a source object, named `object#index` in counters and logs.
+#[derive(Clone, Debug)]
+pub struct SourceInstance {
+    pub id: String,
+    pub object: String,
+    pub driver: SourceDriver,
+}
+
+#[derive(Clone, Debug)]
+pub struct DestinationInstance {
+    pub id: String,
+    pub object: String,
+    pub driver: DestinationDriver,
+    /// Equal fingerprints mean a reload can keep the running destination.
+    pub fingerprint: String,
+}
+
+/// Messages of source instance `source` go to destination instance `destination`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub source: usize,
+    pub destination: usize,
+    pub flow_control: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub options: GlobalOptions,
+    pub sources: Vec<SourceInstance>,
+    pub destinations: Vec<DestinationInstance>,
+    pub connections: Vec<Connection>,
+    /// Things worth telling the user that do not stop the config (an unused destination).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks a parsed config and turns it into a plan, or returns every error.
+pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut plan = Plan::default();
+    let mut create_dirs_default = false;
+    let mut ts_format_default: Option<String> = None;
+    for item in &config.items {
+        if let Item::Options { opts, span } = item {
+            let call = Opt {
+                name: super::ast::Ident {
+                    name: "options".into(),
+                    span: *span,
+                },
+                args: opts.iter().cloned().map(super::ast::Arg::Opt).collect(),
+                span: *span,
+            };
+            let v = schema::check(&call, &GLOBAL_SPEC, map, &mut diags);
+            let o = &mut plan.options;
+            if let Some(z) = v.zone("time-zone") {
+                o.time_zone = Some(z.clone());
+            }
+            if let Some(z) = v.zone("recv-time-zone") {
+                o.recv_time_zone = Some(z.clone());
+            }
+            if let Some(n) = v.int("log-fifo-size") {
+                o.log_fifo_size = n as usize;
+            }
+            if let Some(n) = v.size("log-msg-size") {
+                o.log_msg_size = n as usize;
+            }
+            if let Some(b) = v.bool("create-dirs") {
+                create_dirs_default = b;
+            }
+            if let Some(t) = v.str("ts-format") {
+                ts_format_default = Some(t.to_string());
+            }
+        }
+    }
+
+    // Objects by kind and name; inline objects of log paths join them.
+    let mut objects: Vec<&Object> = Vec::new();
+    let mut paths: Vec<&LogPath> = Vec::new();
+    for item in &config.items {
+        match item {
+            Item::Object(o) => objects.push(o),
+            Item::Log(p) => {
+                collect_inline(p, &mut objects);
+                paths.push(p);
+            }
+            Item::Options { .. } => {}
+        }
+    }
+    let mut by_name: HashMap<(ObjectKind, &str), &Object> = HashMap::new();
+    for o in &objects {
+        if let Some(prev) = by_name.insert((o.kind, o.name.name.as_str()), o) {
+            diags.push(
+                Diagnostic::error(
+                    o.name.span,
+                    format!("{} `{}` is defined twice", o.kind.keyword(), o.name.name),
+                )
+                .with_help(format!(
+                    "the first definition is at {}",
+                    map.location(prev.name.span)
+                )),
+            );
+        }
+        if matches!(o.kind, ObjectKind::Filter | ObjectKind::Parser) {
+            diags.push(Diagnostic::error(
+                o.span,
+                format!("{} objects are not supported yet", o.kind.keyword()),
+            ));
+        }
+    }
+
+    // Drivers, in definition order, so instance ids are stable across reloads.
+    let mut first_instance: HashMap<(ObjectKind, &str), Vec<usize>> = HashMap::new();
+    let mut listen_at: HashMap<(network::Transport, std::net::SocketAddr), Span> = HashMap::new();
+    for o in &objects {
+        for (i, call) in o.drivers.iter().enumerate() {
+            let id = format!("{}#{i}", o.name.name);
+            let Some(spec) = DRIVERS
+                .iter()
+                .find(|s| s.context == o.kind.keyword() && s.name == call.name.key())
+            else {
+                let names = DRIVERS
+                    .iter()
+                    .filter(|s| s.context == o.kind.keyword())
+                    .map(|s| s.name);
+                let mut d = Diagnostic::error(
+                    call.name.span,
+                    format!("unknown {} driver `{}`", o.kind.keyword(), call.name.name),
+                );
+                if let Some(n) = nearest(&call.name.name, names) {
+                    d = d.with_help(format!("did you mean `{n}`?"));
+                }
+                diags.push(d);
+                continue;
+            };
+            let before = diags.len();
+            let values = schema::check(call, spec, map, &mut diags);
+            if diags.len() > before {
+                continue;
+            }
+            match (o.kind, spec.name) {
+                (ObjectKind::Source, "network") => {
+                    match NetworkOptions::from_values(&values, plan.options.log_msg_size) {
+                        Ok(opts) => {
+                            let key = network::listen_key(&opts);
+                            if let Some(prev) = listen_at.insert(key, call.span) {
+                                diags.push(
+                                    Diagnostic::error(
+                                        call.span,
+                                        format!(
+                                            "{} {} is already a source",
+                                            transport_name(key.0),
+                                            key.1
+                                        ),
+                                    )
+                                    .with_help(format!(
+                                        "also listened on at {}",
+                                        map.location(prev)
+                                    )),
+                                );
+                                continue;
+                            }
+                            first_instance
+                                .entry((o.kind, o.name.name.as_str()))
+                                .or_default()
+                                .push(plan.sources.len());
+                            plan.sources.push(SourceInstance {
+                                id,
+                                object: o.name.name.clone(),
+                                driver: SourceDriver::Network(opts),
+                            });
+                        }
+                        Err(e) => diags.push(Diagnostic::error(
+                            values.span_of("ip").unwrap_or(call.span),
+                            e,
+                        )),
+                    }
+                }
+                (ObjectKind::Destination, "file") => {
+                    let Some(mut opts) = FileOptions::from_values(&values) else {
+                        diags.push(Diagnostic::error(
+                            call.span,
+                            "file() needs a path, as in file(\"/var/log/messages\")",
+                        ));
+                        continue;
+                    };
+                    if values.bool("create-dirs").is_none() {
+                        opts.create_dirs = create_dirs_default;
+                    }
+                    if let Some(ts) = &ts_format_default
+                        && values.template("template").is_none()
+                        && values.str("ts-format").is_none()
+                    {
+                        opts.template = file::default_template(ts);
+                    }
+                    first_instance
+                        .entry((o.kind, o.name.name.as_str()))
+                        .or_default()
+                        .push(plan.destinations.len());
+                    plan.destinations.push(DestinationInstance {
+                        id,
+                        object: o.name.name.clone(),
+                        fingerprint: format!("{:?}|{:?}", strip_spans(call), plan.options),
+                        driver: DestinationDriver::File(opts),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // Log paths.
+    let mut used = std::collections::HashSet::new();
+    let mut matched_by_source: Vec<bool> = vec![false; plan.sources.len()];
+    let mut finished: Vec<bool> = vec![false; plan.sources.len()];
+    let mut flat = Vec::new();
+    for p in &paths {
+        flatten(p, &[], false, &mut flat, &mut diags);
+    }
+    // Non-fallback paths first; fallback paths take only sources nothing else took.
+    for pass_fallback in [false, true] {
+        for fp in flat.iter().filter(|f| f.fallback == pass_fallback) {
+            let mut srcs: Vec<usize> = Vec::new();
+            if fp.catchall {
+                srcs.extend(0..plan.sources.len());
+            }
+            for r in &fp.sources {
+                match first_instance.get(&(ObjectKind::Source, r.name.as_str())) {
+                    Some(ix) => srcs.extend(ix),
+                    None => unknown_ref(&mut diags, ObjectKind::Source, r, &objects),
+                }
+                used.insert((ObjectKind::Source, r.name.clone()));
+            }
+            let mut dsts: Vec<usize> = Vec::new();
+            for r in &fp.destinations {
+                match first_instance.get(&(ObjectKind::Destination, r.name.as_str())) {
+                    Some(ix) => dsts.extend(ix),
+                    None => {
+                        if !by_name.contains_key(&(ObjectKind::Destination, r.name.as_str())) {
+                            unknown_ref(&mut diags, ObjectKind::Destination, r, &objects)
+                        }
+                    }
+                }
+                used.insert((ObjectKind::Destination, r.name.clone()));
+            }
+            srcs.sort_unstable();
+            srcs.dedup();
+            for s in srcs {
+                if finished[s] || (pass_fallback && matched_by_source[s]) {
+                    continue;
+                }
+                if !pass_fallback {
+                    matched_by_source[s] = true;
+                }
+                for &d in &dsts {
+                    plan.connections.push(Connection {
+                        source: s,
+                        destination: d,
+                        flow_control: fp.flow_control,
+                    });
+                }
+                if fp.last {
+                    finished[s] = true;
+                }
+            }
+        }
+    }
+    for o in &objects {
+        if matches!(o.kind, ObjectKind::Source | ObjectKind::Destination)
+            && !used.contains(&(o.kind, o.name.name.clone()))
+        {
+            plan.warnings.push(Diagnostic::error(
+                o.name.span,
+                format!(
+                    "{} `{}` is not used by any log path",
+                    o.kind.keyword(),
+                    o.name.name
+                ),
+            ));
+        }
+    }
+    if diags.is_empty() {
+        Ok(plan)
+    } else {
+        Err(diags)
+    }
+}
+
+fn transport_name(t: network::Transport) -> &'static str {
+    match t {
+        network::Transport::Tcp => "tcp",
+        network::Transport::Udp => "udp",
+    }
+}
+
+fn unknown_ref(
+    diags: &mut Vec<Diagnostic>,
+    kind: ObjectKind,
+    r: &super::ast::Ident,
+    objects: &[&Object],
+) {
+    let names = objects
+        .iter()
+        .filter(|o| o.kind == kind)
+        .map(|o| o.name.name.as_str());
+    let mut d = Diagnostic::error(r.span, format!("unknown {} `{}`", kind.keyword(), r.name));
+    if let Some(n) = nearest(&r.name, names) {
+        d = d.with_help(format!("did you mean `{n}`?"));
+    }
+    diags.push(d);
+}
+
+fn collect_inline<'a>(p: &'a LogPath, out: &mut Vec<&'a Object>) {
+    for item in &p.items {
+        match item {
+            LogItem::Inline(o) => out.push(o),
+            LogItem::Log(inner) => collect_inline(inner, out),
+            _ => {}
+        }
+    }
+}
+
+/// A log path reduced to what routing needs.
+struct FlatPath {
+    sources: Vec<super::ast::Ident>,
+    destinations: Vec<super::ast::Ident>,
+    flow_control: bool,
+    /// `final`: later paths do not see these sources' messages.
+    last: bool,
+    fallback: bool,
+    catchall: bool,
+}
+
+/// Nested paths inherit their parent's sources and flow control; each nested
+/// path becomes its own flat path after the parent's own destinations.
+fn flatten(
+    p: &LogPath,
+    inherited: &[super::ast::Ident],
+    inherited_fc: bool,
+    out: &mut Vec<FlatPath>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut me = FlatPath {
+        sources: inherited.to_vec(),
+        destinations: Vec::new(),
+        flow_control: inherited_fc,
+        last: false,
+        fallback: false,
+        catchall: false,
+    };
+    for item in &p.items {
+        match item {
+            LogItem::Ref { kind, name } => match kind {
+                ObjectKind::Source => me.sources.push(name.clone()),
+                ObjectKind::Destination => me.destinations.push(name.clone()),
+                _ => diags.push(Diagnostic::error(
+                    name.span,
+                    format!(
+                        "{} references in log paths are not supported yet",
+                        kind.keyword()
+                    ),
+                )),
+            },
+            LogItem::Inline(o) => match o.kind {
+                ObjectKind::Source => me.sources.push(o.name.clone()),
+                ObjectKind::Destination => me.destinations.push(o.name.clone()),
+                _ => {}
+            },
+            LogItem::Flags(flags, _) => {
+                for f in flags {
+                    match f.key().as_str() {
+                        "flow-control" => me.flow_control = true,
+                        "final" => me.last = true,
+                        "fallback" => me.fallback = true,
+                        "catchall" | "catch-all" => me.catchall = true,
+                        other => {
+                            let mut d = Diagnostic::error(
+                                f.span,
+                                format!("unknown log path flag `{other}`"),
+                            );
+                            if let Some(n) = nearest(other, PATH_FLAGS.iter().copied()) {
+                                d = d.with_help(format!("did you mean `{n}`?"));
+                            }
+                            diags.push(d);
+                        }
+                    }
+                }
+            }
+            LogItem::Log(_) => {}
+        }
+    }
+    let (sources, fc) = (me.sources.clone(), me.flow_control);
+    out.push(me);
+    for item in &p.items {
+        if let LogItem::Log(inner) = item {
+            flatten(inner, &sources, fc, out, diags);
+        }
+    }
+}
+
+/// An option call without spans, so moving a destination in the file does not
+/// count as changing it.
+fn strip_spans(o: &Opt) -> String {
+    let mut s = o.name.key();
+    s.push('(');
+    for a in &o.args {
+        match a {
+            super::ast::Arg::Value(v) => {
+                s.push_str(&format!("{:?}", v.text));
+            }
+            super::ast::Arg::Opt(inner) => s.push_str(&strip_spans(inner)),
+        }
+        s.push(' ');
+    }
+    s.push(')');
+    s
+}

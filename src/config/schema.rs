@@ -1,0 +1,525 @@
+//! Option schema: each driver declares its options once, as data ([`OptionSpec`]),
+//! and this module checks a driver call against it: unknown names (with the nearest
+//! valid one), wrong types, out-of-range values (rejected, never clamped), missing
+//! required values. The same tables feed `sluice --list-options` and the man page.
+
+use super::ast::{Arg, Opt, Value};
+use super::diagnostic::{Diagnostic, nearest};
+use super::source::{SourceMap, Span};
+use crate::message::Zone;
+use crate::template::{Template, TemplateError};
+use std::time::Duration;
+
+/// The unit a bare number means for a duration option (syslog-ng keeps a unit per
+/// option: seconds for `time-reap`, minutes for `flush-grace-period`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    Millis,
+    Seconds,
+    Minutes,
+}
+
+/// What an option accepts.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// Any string.
+    Str,
+    /// A template, compiled at load.
+    Template,
+    /// `yes`/`no` (also `on`/`off`, `true`/`false`, `1`/`0`).
+    Bool,
+    /// A whole number in a range.
+    Int { min: i64, max: i64 },
+    /// A byte size: a number with an optional KiB/MiB/GiB or KB/MB/GB suffix.
+    Size { min: u64, max: u64 },
+    /// A duration: a number with an optional ms/s/m/h suffix.
+    Duration {
+        bare: TimeUnit,
+        min_ms: u64,
+        max_ms: u64,
+    },
+    /// One word of a fixed set.
+    Enum(&'static [&'static str]),
+    /// Zero or more words of a fixed set (`flags(a b)`).
+    Flags(&'static [&'static str]),
+    /// A time zone name or offset.
+    Zone,
+    /// Permission bits written in octal (`0644`).
+    Octal { max: u32 },
+}
+
+/// One option of a driver: the single place its name, type, default and
+/// documentation are written.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The default as a user would write it; empty when there is none.
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// A driver's option table, with the name of its positional argument if it takes one.
+#[derive(Clone, Copy, Debug)]
+pub struct DriverSpec {
+    pub name: &'static str,
+    pub context: &'static str,
+    pub doc: &'static str,
+    /// `file("/path")`: the positional value is this option.
+    pub positional: Option<&'static str>,
+    pub options: &'static [OptionSpec],
+}
+
+/// A checked option value.
+#[derive(Clone, Debug)]
+pub enum Typed {
+    Str(String),
+    Template(Template),
+    Bool(bool),
+    Int(i64),
+    Size(u64),
+    Duration(Duration),
+    Word(String),
+    Flags(Vec<String>),
+    Zone(Zone),
+}
+
+/// The options of one driver call after checking, by spec name.
+#[derive(Debug, Default)]
+pub struct Values {
+    values: Vec<(&'static str, Typed, Span)>,
+    /// The driver call's span, for errors about the call as a whole.
+    pub span: Span,
+}
+
+impl Values {
+    fn find(&self, name: &str) -> Option<&Typed> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, v, _)| v)
+    }
+
+    pub fn span_of(&self, name: &str) -> Option<Span> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, s)| *s)
+    }
+
+    pub fn str(&self, name: &str) -> Option<&str> {
+        match self.find(name)? {
+            Typed::Str(s) | Typed::Word(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        match self.find(name)? {
+            Typed::Template(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.find(name)? {
+            Typed::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.find(name)? {
+            Typed::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn size(&self, name: &str) -> Option<u64> {
+        match self.find(name)? {
+            Typed::Size(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    pub fn duration(&self, name: &str) -> Option<Duration> {
+        match self.find(name)? {
+            Typed::Duration(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn flags(&self, name: &str) -> &[String] {
+        match self.find(name) {
+            Some(Typed::Flags(f)) => f,
+            _ => &[],
+        }
+    }
+
+    pub fn zone(&self, name: &str) -> Option<&Zone> {
+        match self.find(name)? {
+            Typed::Zone(z) => Some(z),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the arguments of `call` against `spec`; every problem is pushed to
+/// `diags` and the values that did check are returned.
+pub fn check(
+    call: &Opt,
+    spec: &DriverSpec,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Values {
+    let mut values = Values {
+        span: call.span,
+        ..Values::default()
+    };
+    let mut positional_seen = false;
+    for arg in &call.args {
+        match arg {
+            Arg::Value(v) => {
+                let Some(pos) = spec.positional.and_then(|p| find_spec(spec, p)) else {
+                    diags.push(Diagnostic::error(
+                        v.span,
+                        format!("{}() takes no positional value here; name the option, as in `name({})`", spec.name, quote(v)),
+                    ));
+                    continue;
+                };
+                if positional_seen {
+                    diags.push(Diagnostic::error(
+                        v.span,
+                        format!(
+                            "{}() takes one positional value; this is a second one",
+                            spec.name
+                        ),
+                    ));
+                    continue;
+                }
+                positional_seen = true;
+                let opt = Opt {
+                    name: call.name.clone(),
+                    args: vec![Arg::Value(v.clone())],
+                    span: v.span,
+                };
+                if let Some(t) = check_value(&opt, pos, map, diags) {
+                    values.values.push((pos.name, t, v.span));
+                }
+            }
+            Arg::Opt(o) => {
+                let key = o.name.key();
+                match find_spec(spec, &key) {
+                    Some(os) => {
+                        if let Some(t) = check_value(o, os, map, diags) {
+                            values.values.push((os.name, t, o.span));
+                        }
+                    }
+                    None => {
+                        let mut d = Diagnostic::error(
+                            o.name.span,
+                            format!("unknown option `{}` of {}()", o.name.name, spec.name),
+                        );
+                        if let Some(n) = nearest(&o.name.name, spec.options.iter().map(|s| s.name))
+                        {
+                            d = d.with_help(format!("did you mean `{n}`?"));
+                        }
+                        diags.push(d);
+                    }
+                }
+            }
+        }
+    }
+    values
+}
+
+fn find_spec<'a>(spec: &'a DriverSpec, key: &str) -> Option<&'a OptionSpec> {
+    spec.options.iter().find(|s| s.name == key)
+}
+
+fn quote(v: &Value) -> String {
+    if v.quoted {
+        format!("\"{}\"", v.text)
+    } else {
+        v.text.clone()
+    }
+}
+
+/// Checks one option's arguments against its kind.
+pub fn check_value(
+    o: &Opt,
+    spec: &OptionSpec,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Typed> {
+    let name = spec.name;
+    if let Some(nested) = o.opts().next() {
+        diags.push(Diagnostic::error(
+            nested.span,
+            format!("{name}() takes a value, not a nested option"),
+        ));
+        return None;
+    }
+    let vals: Vec<&Value> = o.values().collect();
+    if let Kind::Flags(allowed) = spec.kind {
+        let mut out = Vec::new();
+        for v in vals {
+            // `flags(a, b)` and `flags("a,b")` are both seen in the wild.
+            for word in v.text.split([',', ' ']).filter(|w| !w.is_empty()) {
+                let w = word.replace('_', "-");
+                if allowed.contains(&w.as_str()) {
+                    out.push(w);
+                } else {
+                    let mut d =
+                        Diagnostic::error(v.span, format!("unknown flag `{word}` in {name}()"));
+                    d = match nearest(word, allowed.iter().copied()) {
+                        Some(n) => d.with_help(format!("did you mean `{n}`?")),
+                        None => d.with_help(format!("valid flags: {}", allowed.join(", "))),
+                    };
+                    diags.push(d);
+                }
+            }
+        }
+        return Some(Typed::Flags(out));
+    }
+    let v = match vals.as_slice() {
+        [v] => *v,
+        [] => {
+            diags.push(Diagnostic::error(o.span, format!("{name}() needs a value")));
+            return None;
+        }
+        [_, extra, ..] => {
+            diags.push(Diagnostic::error(
+                extra.span,
+                format!("{name}() takes one value"),
+            ));
+            return None;
+        }
+    };
+    let err = |diags: &mut Vec<Diagnostic>, msg: String| {
+        diags.push(Diagnostic::error(v.span, msg));
+        None
+    };
+    match spec.kind {
+        Kind::Str => Some(Typed::Str(v.text.clone())),
+        Kind::Template => match Template::compile(&v.text) {
+            Ok(t) => Some(Typed::Template(t)),
+            Err(e) => {
+                diags.push(template_diagnostic(v, &e, map));
+                None
+            }
+        },
+        Kind::Bool => match parse_bool(&v.text) {
+            Some(b) => Some(Typed::Bool(b)),
+            None => err(diags, format!("{name}() takes yes or no, not `{}`", v.text)),
+        },
+        Kind::Int { min, max } => match v.text.parse::<i64>() {
+            Ok(i) if (min..=max).contains(&i) => Some(Typed::Int(i)),
+            Ok(i) => err(
+                diags,
+                format!("{name}({i}) is out of range: {min} to {max}"),
+            ),
+            Err(_) => err(
+                diags,
+                format!("{name}() takes a whole number, not `{}`", v.text),
+            ),
+        },
+        Kind::Size { min, max } => match parse_size(&v.text) {
+            Some(s) if (min..=max).contains(&s) => Some(Typed::Size(s)),
+            Some(_) => err(
+                diags,
+                format!(
+                    "{name}({}) is out of range: {} to {}",
+                    v.text,
+                    show_size(min),
+                    show_size(max)
+                ),
+            ),
+            None => err(
+                diags,
+                format!(
+                    "{name}() takes a size such as 64KiB or 100MiB, not `{}`",
+                    v.text
+                ),
+            ),
+        },
+        Kind::Duration {
+            bare,
+            min_ms,
+            max_ms,
+        } => match parse_duration(&v.text, bare) {
+            Some(d) if (min_ms..=max_ms).contains(&(d.as_millis() as u64)) => {
+                Some(Typed::Duration(d))
+            }
+            Some(_) => err(
+                diags,
+                format!(
+                    "{name}({}) is out of range: {} to {}",
+                    v.text,
+                    show_ms(min_ms),
+                    show_ms(max_ms)
+                ),
+            ),
+            None => err(
+                diags,
+                format!(
+                    "{name}() takes a duration such as 500ms, 30s, 5m or 1h, not `{}`",
+                    v.text
+                ),
+            ),
+        },
+        Kind::Enum(allowed) => {
+            let w = v.text.to_ascii_lowercase().replace('_', "-");
+            if allowed.contains(&w.as_str()) {
+                Some(Typed::Word(w))
+            } else {
+                let mut d = Diagnostic::error(
+                    v.span,
+                    format!(
+                        "{name}() takes one of {}, not `{}`",
+                        allowed.join(", "),
+                        v.text
+                    ),
+                );
+                if let Some(n) = nearest(&v.text, allowed.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{n}`?"));
+                }
+                diags.push(d);
+                None
+            }
+        }
+        Kind::Zone => match Zone::parse(&v.text) {
+            Some(z) => Some(Typed::Zone(z)),
+            None => err(
+                diags,
+                format!(
+                    "{name}() takes a time zone such as UTC, +02:00 or Europe/Budapest, not `{}`",
+                    v.text
+                ),
+            ),
+        },
+        Kind::Octal { max } => match u32::from_str_radix(&v.text, 8) {
+            Ok(n) if n <= max => Some(Typed::Int(n as i64)),
+            _ => err(
+                diags,
+                format!(
+                    "{name}() takes octal permission bits such as 0644, not `{}`",
+                    v.text
+                ),
+            ),
+        },
+        Kind::Flags(_) => unreachable!("handled above"),
+    }
+}
+
+/// A template error pointed at the offending character inside the string when the
+/// string was written without escapes (so offsets line up), else at the string.
+pub fn template_diagnostic(v: &Value, e: &TemplateError, map: &SourceMap) -> Diagnostic {
+    let written = map.text(v.span);
+    let inner = written
+        .get(1..written.len().saturating_sub(1))
+        .unwrap_or("");
+    let span = if v.quoted && inner == v.text {
+        let start = v.span.start as usize + 1 + e.offset;
+        Span::new(v.span.source, start, start + e.len.max(1))
+    } else {
+        v.span
+    };
+    Diagnostic::error(span, format!("invalid template: {}", e.message))
+}
+
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "on" | "true" | "1" => Some(true),
+        "no" | "off" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `100`, `64KiB`, `100MiB`, `1GB`, `5M` (binary and decimal suffixes, case-insensitive).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// `500ms`, `30s`, `5m`, `1h`; a bare number is in `bare` units.
+pub fn parse_duration(s: &str, bare: TimeUnit) -> Option<Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit {
+        "" => match bare {
+            TimeUnit::Millis => n,
+            TimeUnit::Seconds => n.checked_mul(1000)?,
+            TimeUnit::Minutes => n.checked_mul(60_000)?,
+        },
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" | "min" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+fn show_size(n: u64) -> String {
+    for (unit, mult) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= mult && n.is_multiple_of(mult) {
+            return format!("{}{unit}", n / mult);
+        }
+    }
+    n.to_string()
+}
+
+fn show_ms(n: u64) -> String {
+    match n {
+        _ if n >= 3_600_000 && n.is_multiple_of(3_600_000) => format!("{}h", n / 3_600_000),
+        _ if n >= 60_000 && n.is_multiple_of(60_000) => format!("{}m", n / 60_000),
+        _ if n >= 1000 && n.is_multiple_of(1000) => format!("{}s", n / 1000),
+        _ => format!("{n}ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("100MiB"), Some(100 << 20));
+        assert_eq!(parse_size("64kib"), Some(64 << 10));
+        assert_eq!(parse_size("5MB"), Some(5_000_000));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("MiB"), None);
+        assert_eq!(parse_size("5 parsecs"), None);
+        assert_eq!(
+            parse_duration("5", TimeUnit::Minutes),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_duration("500ms", TimeUnit::Minutes),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration("2h", TimeUnit::Seconds),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(parse_duration("2d", TimeUnit::Seconds), None);
+        assert_eq!(show_size(64 << 20), "64MiB");
+        assert_eq!(show_ms(90_000), "90s");
+    }
+}

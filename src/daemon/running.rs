@@ -1,0 +1,260 @@
+//! The running pipeline: listeners, destination workers and the routes between
+//! them, and how a new plan is applied to it on reload.
+//!
+//! A reload binds what is new before it changes anything, so a failure (a port
+//! in use) leaves the old config serving. Listeners whose address is unchanged
+//! keep their socket and connections; destinations whose options are unchanged
+//! keep their worker and queue; the rest drain and close.
+
+use crate::config::plan::{DestinationDriver, Plan, SourceDriver};
+use crate::destinations::file::FileDriver;
+use crate::destinations::{self, WorkerControl};
+use crate::logpath::{Queue, Route, Routes};
+use crate::message::Zone;
+use crate::parse::ParseOptions;
+use crate::sources::network::tcp::TcpSource;
+use crate::sources::network::udp::UdpSource;
+use crate::sources::network::{ListenerConfig, Transport, listen_key};
+use crate::telemetry::Registry;
+use crate::template::RenderContext;
+use anyhow::Context;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, watch};
+
+enum Listener {
+    Tcp(TcpSource),
+    Udp(UdpSource),
+}
+
+impl Listener {
+    fn update(&self, cfg: Arc<ListenerConfig>) {
+        match self {
+            Listener::Tcp(l) => l.update(cfg),
+            Listener::Udp(l) => l.update(cfg),
+        }
+    }
+}
+
+struct RunningDestination {
+    fingerprint: String,
+    queue: Queue,
+    thread: JoinHandle<()>,
+}
+
+/// Everything that runs for one config.
+pub struct Running {
+    stats: Arc<Registry>,
+    control: WorkerControl,
+    stop: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+    hostname: String,
+    listeners: HashMap<(Transport, SocketAddr), Listener>,
+    destinations: HashMap<String, RunningDestination>,
+    /// Workers of replaced destinations, draining; joined at shutdown.
+    retired: Vec<JoinHandle<()>>,
+}
+
+/// A socket bound for a new listener, not yet serving.
+enum Bound {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+impl Running {
+    pub fn new(
+        stats: Arc<Registry>,
+        control: WorkerControl,
+        stop: watch::Receiver<bool>,
+        alive: mpsc::Sender<()>,
+    ) -> Running {
+        Running {
+            stats,
+            control,
+            stop,
+            alive,
+            hostname: hostname(),
+            listeners: HashMap::new(),
+            destinations: HashMap::new(),
+            retired: Vec::new(),
+        }
+    }
+
+    /// Makes the running pipeline match `plan`. On error nothing has changed.
+    pub fn apply(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        // 1. Bind every new socket first: the step that can fail.
+        let mut bound: HashMap<(Transport, SocketAddr), Bound> = HashMap::new();
+        for src in &plan.sources {
+            let SourceDriver::Network(opts) = &src.driver;
+            let key = listen_key(opts);
+            if self.listeners.contains_key(&key) {
+                continue;
+            }
+            let sock = match opts.transport {
+                Transport::Tcp => std::net::TcpListener::bind(opts.addr).map(Bound::Tcp),
+                Transport::Udp => std::net::UdpSocket::bind(opts.addr).map(Bound::Udp),
+            }
+            .with_context(|| {
+                format!(
+                    "source {}: cannot listen on {} {}",
+                    src.id,
+                    transport(key.0),
+                    opts.addr
+                )
+            })?;
+            bound.insert(key, sock);
+        }
+
+        // 2. Destinations: keep unchanged ones, start new ones.
+        let mut old = std::mem::take(&mut self.destinations);
+        let mut queues = Vec::with_capacity(plan.destinations.len());
+        for d in &plan.destinations {
+            if let Some(r) = old.remove(&d.id) {
+                if r.fingerprint == d.fingerprint {
+                    queues.push(r.queue.clone());
+                    self.destinations.insert(d.id.clone(), r);
+                    continue;
+                }
+                self.retire(r);
+            }
+            let stats = self.stats.destination(&d.id);
+            let DestinationDriver::File(opts) = &d.driver;
+            let fifo = opts.log_fifo_size.unwrap_or(plan.options.log_fifo_size);
+            let (queue, rx) = Queue::new(fifo, stats.clone());
+            let ctx = RenderContext {
+                zone: plan.options.time_zone.clone(),
+                hostname: self.hostname.clone(),
+            };
+            let driver = FileDriver::new(opts.clone(), ctx);
+            let thread = destinations::spawn(d.id.clone(), driver, rx, stats, self.control.clone())
+                .context("cannot start a destination thread")?;
+            queues.push(queue.clone());
+            self.destinations.insert(
+                d.id.clone(),
+                RunningDestination {
+                    fingerprint: d.fingerprint.clone(),
+                    queue,
+                    thread,
+                },
+            );
+        }
+        for (_, r) in old.drain() {
+            self.retire(r);
+        }
+
+        // 3. Routes and listener settings; start new listeners, drop removed ones.
+        let mut keep = HashMap::new();
+        for (i, src) in plan.sources.iter().enumerate() {
+            let SourceDriver::Network(opts) = &src.driver;
+            let routes = Routes {
+                routes: plan
+                    .connections
+                    .iter()
+                    .filter(|c| c.source == i)
+                    .map(|c| Route {
+                        queue: queues[c.destination].clone(),
+                        flow_control: c.flow_control,
+                    })
+                    .collect(),
+            };
+            let cfg = Arc::new(ListenerConfig {
+                id: src.id.clone(),
+                options: opts.clone(),
+                parse: ParseOptions {
+                    no_parse: opts.no_parse,
+                    no_hostname: opts.no_hostname,
+                    zone: opts
+                        .time_zone
+                        .clone()
+                        .or_else(|| plan.options.recv_time_zone.clone())
+                        .unwrap_or(Zone::Local),
+                },
+                routes,
+                stats: self.stats.source(&src.id),
+            });
+            let key = listen_key(opts);
+            let listener = match (self.listeners.remove(&key), bound.remove(&key)) {
+                (Some(existing), _) => {
+                    existing.update(cfg);
+                    existing
+                }
+                (None, Some(Bound::Tcp(sock))) => Listener::Tcp(
+                    TcpSource::start(sock, cfg, self.stop.clone(), self.alive.clone())
+                        .context("cannot start a tcp listener")?,
+                ),
+                (None, Some(Bound::Udp(sock))) => Listener::Udp(
+                    UdpSource::start(sock, cfg, self.stop.clone(), self.alive.clone())
+                        .context("cannot start a udp listener")?,
+                ),
+                (None, None) => continue,
+            };
+            keep.insert(key, listener);
+        }
+        // Whatever is left in `self.listeners` is no longer configured: dropping
+        // it stops accepting, and its connections close after their batch.
+        self.listeners = keep;
+        let ids: Vec<String> = plan
+            .sources
+            .iter()
+            .map(|s| format!("source.{}", s.id))
+            .chain(
+                plan.destinations
+                    .iter()
+                    .map(|d| format!("destination.{}", d.id)),
+            )
+            .collect();
+        self.stats.retain(|k| ids.iter().any(|i| i == k));
+        Ok(())
+    }
+
+    fn retire(&mut self, r: RunningDestination) {
+        // The worker ends once the routes that still hold its queue are gone.
+        drop(r.queue);
+        self.retired.push(r.thread);
+    }
+
+    /// Stops listening and hands back every destination thread, to be joined
+    /// once the sources have finished their last batches.
+    pub fn shut_down(mut self) -> Vec<JoinHandle<()>> {
+        self.listeners.clear();
+        let mut threads = std::mem::take(&mut self.retired);
+        threads.extend(self.destinations.drain().map(|(_, r)| r.thread));
+        threads
+    }
+
+    /// The address each listener is bound to, as `tcp 127.0.0.1:5514`.
+    pub fn listening(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .listeners
+            .values()
+            .map(|l| match l {
+                Listener::Tcp(t) => format!("tcp {}", t.local_addr()),
+                Listener::Udp(u) => format!("udp {}", u.local_addr()),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Tcp => "tcp",
+        Transport::Udp => "udp",
+    }
+}
+
+/// This machine's name, for `LOGHOST`.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it or truncates.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

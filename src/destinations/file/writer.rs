@@ -1,0 +1,228 @@
+//! The running `file()` driver: renders each batch into one buffer per output file
+//! and appends each buffer with as few `write` calls as the kernel allows.
+
+use super::FileOptions;
+use crate::destinations::{Driver, WriteError};
+use crate::message::Message;
+use crate::template::RenderContext;
+use std::collections::HashMap;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Component, Path};
+use std::time::Instant;
+
+struct Output {
+    path: Vec<u8>,
+    file: Option<File>,
+    /// Rendered, not yet written.
+    pending: Vec<u8>,
+    pending_msgs: usize,
+    last_used: Instant,
+}
+
+pub struct FileDriver {
+    opts: FileOptions,
+    ctx: RenderContext,
+    outputs: Vec<Output>,
+    by_path: HashMap<Vec<u8>, usize>,
+    path_buf: Vec<u8>,
+    /// Messages given up since the last report (bad path, permission denied).
+    dropped: usize,
+    last_error: Option<String>,
+}
+
+impl FileDriver {
+    pub fn new(opts: FileOptions, ctx: RenderContext) -> FileDriver {
+        let mut ctx = ctx;
+        if let Some(zone) = &opts.time_zone {
+            ctx.zone = Some(zone.clone());
+        }
+        FileDriver {
+            opts,
+            ctx,
+            outputs: Vec::new(),
+            by_path: HashMap::new(),
+            path_buf: Vec::new(),
+            dropped: 0,
+            last_error: None,
+        }
+    }
+
+    /// The output a message goes to, created on first use.
+    fn output_for(&mut self, msg: &Message, now: Instant) -> usize {
+        self.path_buf.clear();
+        match self.opts.path.literal() {
+            Some(p) => self.path_buf.extend_from_slice(p),
+            None => self.opts.path.render(msg, &self.ctx, &mut self.path_buf),
+        }
+        if let Some(&i) = self.by_path.get(&self.path_buf) {
+            return i;
+        }
+        self.outputs.push(Output {
+            path: self.path_buf.clone(),
+            file: None,
+            pending: Vec::new(),
+            pending_msgs: 0,
+            last_used: now,
+        });
+        let i = self.outputs.len() - 1;
+        self.by_path.insert(self.path_buf.clone(), i);
+        i
+    }
+
+    fn open(opts: &FileOptions, raw: &[u8]) -> std::io::Result<File> {
+        let path = Path::new(std::ffi::OsStr::from_bytes(raw));
+        // syslog-ng refuses "spurious" paths too: a macro value must not walk out
+        // of the directory the template names.
+        if raw.is_empty()
+            || raw.contains(&0)
+            || path.components().any(|c| c == Component::ParentDir)
+        {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "refusing a path that is empty, has a NUL byte or a `..` component",
+            ));
+        }
+        let open = || {
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(opts.perm)
+                .open(path)
+        };
+        match open() {
+            Err(e) if e.kind() == ErrorKind::NotFound && opts.create_dirs => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    DirBuilder::new()
+                        .recursive(true)
+                        .mode(opts.dir_perm)
+                        .create(dir)?;
+                }
+                open()
+            }
+            other => other,
+        }
+    }
+}
+
+/// Errors that retrying cannot fix: the messages for that path are given up.
+fn is_permanent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::NotFound
+            | ErrorKind::PermissionDenied
+            | ErrorKind::InvalidInput
+            | ErrorKind::IsADirectory
+            | ErrorKind::NotADirectory
+            | ErrorKind::InvalidFilename
+    )
+}
+
+/// Appends all of `buf`, keeping in it whatever was not written when an error
+/// stops us, so a retry never writes a byte twice.
+fn write_out(file: &mut File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut done = 0;
+    let result = loop {
+        if done == buf.len() {
+            break Ok(());
+        }
+        match file.write(&buf[done..]) {
+            Ok(0) => break Err(std::io::Error::from(ErrorKind::WriteZero)),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.drain(..done);
+    result
+}
+
+impl Driver for FileDriver {
+    fn write(&mut self, messages: &[Message]) -> Result<(), WriteError> {
+        let now = Instant::now();
+        let mut last: Option<usize> = None;
+        let literal = self.opts.path.literal().is_some();
+        for msg in messages {
+            let i = match last {
+                Some(i) if literal => i,
+                _ => self.output_for(msg, now),
+            };
+            last = Some(i);
+            let out = &mut self.outputs[i];
+            self.opts.template.render(msg, &self.ctx, &mut out.pending);
+            out.pending_msgs += 1;
+            out.last_used = now;
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), WriteError> {
+        let mut transient = None;
+        for out in self.outputs.iter_mut().filter(|o| !o.pending.is_empty()) {
+            let result = match &mut out.file {
+                Some(f) => Ok(f),
+                None => Self::open(&self.opts, &out.path).map(|f| out.file.insert(f)),
+            }
+            .and_then(|f| {
+                write_out(f, &mut out.pending)?;
+                if self.opts.fsync {
+                    f.sync_data()?;
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => out.pending_msgs = 0,
+                Err(e) => {
+                    let what = format!("{}: {e}", String::from_utf8_lossy(&out.path));
+                    // An open that can never succeed gives its messages up; a failed
+                    // write (disk full, I/O error) keeps them for the retry.
+                    if out.file.is_none() && is_permanent(&e) {
+                        self.dropped += out.pending_msgs;
+                        out.pending.clear();
+                        out.pending_msgs = 0;
+                        self.last_error = Some(what);
+                    } else {
+                        // Reopen on retry: the file may have been replaced.
+                        out.file = None;
+                        transient = Some(what);
+                    }
+                }
+            }
+        }
+        if let Some(error) = transient {
+            return Err(WriteError::Transient(error));
+        }
+        if self.dropped > 0 {
+            let dropped = std::mem::take(&mut self.dropped);
+            let error = self.last_error.take().unwrap_or_default();
+            return Err(WriteError::Permanent { error, dropped });
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if self.opts.path.literal().is_some() {
+            return;
+        }
+        let reap = self.opts.time_reap;
+        let before = self.outputs.len();
+        self.outputs
+            .retain(|o| !o.pending.is_empty() || now.duration_since(o.last_used) < reap);
+        if self.outputs.len() != before {
+            self.by_path = self
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.path.clone(), i))
+                .collect();
+        }
+    }
+
+    fn reopen(&mut self) {
+        for out in &mut self.outputs {
+            out.file = None;
+        }
+    }
+}

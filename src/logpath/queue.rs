@@ -1,0 +1,114 @@
+//! A destination's input queue: unbounded channel of batches, bounded in messages
+//! by a semaphore, so `log-fifo-size()` means messages as in syslog-ng.
+
+use super::batch::{Batch, Delivery};
+use crate::telemetry::DestinationStats;
+use std::sync::Arc;
+use std::sync::mpsc;
+use tokio::sync::Semaphore;
+
+/// The sending side, held by every route that leads to the destination. The
+/// destination's worker ends once every `Queue` clone is dropped and the queue
+/// is drained.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    tx: mpsc::Sender<Delivery>,
+    room: Arc<Semaphore>,
+    capacity: u32,
+    stats: Arc<DestinationStats>,
+}
+
+/// The destination's side: a blocking receiver for the worker thread.
+pub type QueueReceiver = mpsc::Receiver<Delivery>;
+
+impl Queue {
+    /// A queue holding at most `capacity` messages.
+    pub fn new(capacity: usize, stats: Arc<DestinationStats>) -> (Queue, QueueReceiver) {
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let (tx, rx) = mpsc::channel();
+        let queue = Queue {
+            tx,
+            room: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+            stats,
+        };
+        (queue, rx)
+    }
+
+    /// Queues `batch`: waits for room when `wait` (flow control), else gives up at
+    /// once when full. Returns whether the batch was queued.
+    pub async fn send(&self, batch: &Arc<Batch>, wait: bool) -> bool {
+        // A batch larger than the whole queue takes all of it rather than never fitting.
+        let need = (batch.len() as u32).min(self.capacity);
+        let permit = if wait {
+            self.room.clone().acquire_many_owned(need).await.ok()
+        } else {
+            self.room.clone().try_acquire_many_owned(need).ok()
+        };
+        let Some(permit) = permit else {
+            self.stats.dropped.add(batch.len() as u64);
+            return false;
+        };
+        let delivery = Delivery::new(batch.clone(), Some(permit), self.stats.clone());
+        // A send fails only when the worker is gone (shutting down); the delivery
+        // is dropped unacknowledged, which reports the failure.
+        self.tx.send(delivery).is_ok()
+    }
+
+    pub fn stats(&self) -> &Arc<DestinationStats> {
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Message, Timestamp};
+    use bytes::Bytes;
+
+    fn msgs(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|_| Message::new(Bytes::from_static(b"x"), Timestamp::default()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn full_queue_drops_without_flow_control_and_frees_room_when_processed() {
+        let stats = Arc::new(DestinationStats::default());
+        let (q, rx) = Queue::new(10, stats.clone());
+        assert!(q.send(&Arc::new(Batch::new(msgs(8), 1)), false).await);
+        assert!(!q.send(&Arc::new(Batch::new(msgs(3), 1)), false).await);
+        assert_eq!(stats.dropped.get(), 3);
+        assert_eq!(stats.queued.get(), 8);
+        drop(rx.recv().unwrap()); // processed: room comes back
+        assert_eq!(stats.queued.get(), 0);
+        assert!(q.send(&Arc::new(Batch::new(msgs(10), 1)), false).await);
+    }
+
+    #[tokio::test]
+    async fn flow_control_waits_for_room() {
+        let stats = Arc::new(DestinationStats::default());
+        let (q, rx) = Queue::new(4, stats);
+        assert!(q.send(&Arc::new(Batch::new(msgs(4), 1)), true).await);
+        let q2 = q.clone();
+        let waiter =
+            tokio::spawn(async move { q2.send(&Arc::new(Batch::new(msgs(2), 1)), true).await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(rx.recv().unwrap());
+        assert!(waiter.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn ack_resolves_after_every_destination() {
+        let stats = Arc::new(DestinationStats::default());
+        let (a, ra) = Queue::new(10, stats.clone());
+        let (b, rb) = Queue::new(10, stats);
+        let (batch, wait) = Batch::with_ack(msgs(2), 2);
+        let batch = Arc::new(batch);
+        assert!(a.send(&batch, true).await && b.send(&batch, true).await);
+        ra.recv().unwrap().ack();
+        drop(rb.recv().unwrap()); // given up: the source must hear of it
+        assert!(!wait.wait().await);
+    }
+}

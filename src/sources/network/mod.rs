@@ -1,0 +1,212 @@
+//! `network()`: syslog over TCP and UDP.
+//!
+//! `mod.rs` holds the user-facing options; `framing.rs` splits a TCP stream into
+//! frames; `tcp.rs` and `udp.rs` are the running listeners.
+
+pub mod framing;
+pub mod tcp;
+pub mod udp;
+
+use crate::config::schema::{DriverSpec, Kind, OptionSpec, Values};
+use crate::logpath::Routes;
+use crate::message::Zone;
+use crate::parse::ParseOptions;
+use crate::telemetry::SourceStats;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+pub const SPEC: DriverSpec = DriverSpec {
+    name: "network",
+    context: "source",
+    doc: "Receives syslog over TCP or UDP. Framing (RFC 6587 octet counting or newline) is detected per connection; RFC 3164 and RFC 5424 are told apart per message.",
+    positional: None,
+    options: &[
+        OptionSpec {
+            name: "transport",
+            kind: Kind::Enum(&["tcp", "udp"]),
+            default: "tcp",
+            doc: "tcp or udp.",
+        },
+        OptionSpec {
+            name: "ip",
+            kind: Kind::Str,
+            default: "0.0.0.0",
+            doc: "The address to listen on (IPv4 or IPv6).",
+        },
+        OptionSpec {
+            name: "port",
+            kind: Kind::Int { min: 0, max: 65535 },
+            default: "514",
+            doc: "The port to listen on.",
+        },
+        OptionSpec {
+            name: "max-connections",
+            kind: Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            default: "10",
+            doc: "TCP connections accepted at once; further ones are closed and counted as rejected.",
+        },
+        OptionSpec {
+            name: "log-msg-size",
+            kind: Kind::Size {
+                min: 64,
+                max: 256 << 20,
+            },
+            default: "64KiB",
+            doc: "The longest message; longer ones are split, or cut with trim-large-messages(yes), and counted as oversize.",
+        },
+        OptionSpec {
+            name: "trim-large-messages",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Cut oversize messages at log-msg-size() and discard the rest, instead of splitting them.",
+        },
+        OptionSpec {
+            name: "framing",
+            kind: Kind::Enum(&["auto", "octet-counted", "newline"]),
+            default: "auto",
+            doc: "TCP framing: auto detects RFC 6587 octet counting from the first byte of a connection.",
+        },
+        OptionSpec {
+            name: "flags",
+            kind: Kind::Flags(&[
+                "no-parse",
+                "no-hostname",
+                "syslog-protocol",
+                "no-multi-line",
+            ]),
+            default: "",
+            doc: "no-parse: keep each frame whole as MESSAGE; no-hostname: never read a HOST field (RFC 3164); syslog-protocol and no-multi-line are accepted for compatibility.",
+        },
+        OptionSpec {
+            name: "time-zone",
+            kind: Kind::Zone,
+            default: "",
+            doc: "The zone of timestamps that carry none (RFC 3164); defaults to the global recv-time-zone(), else local time.",
+        },
+        OptionSpec {
+            name: "so-rcvbuf",
+            kind: Kind::Size {
+                min: 0,
+                max: 1 << 30,
+            },
+            default: "0",
+            doc: "Kernel receive buffer of the socket (0 leaves the system default); useful for UDP bursts.",
+        },
+        OptionSpec {
+            name: "log-iw-size",
+            kind: Kind::Int {
+                min: 1,
+                max: 100_000_000,
+            },
+            default: "",
+            doc: "Accepted for syslog-ng compatibility; flow control in Sluice is bounded by the destination's log-fifo-size().",
+        },
+        OptionSpec {
+            name: "log-fetch-limit",
+            kind: Kind::Int {
+                min: 1,
+                max: 100_000_000,
+            },
+            default: "",
+            doc: "Accepted for syslog-ng compatibility; Sluice reads as much as one buffer holds.",
+        },
+    ],
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// `network()`'s options, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkOptions {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+    pub max_connections: usize,
+    pub log_msg_size: usize,
+    pub trim_large_messages: bool,
+    pub framing: framing::Mode,
+    pub no_parse: bool,
+    pub no_hostname: bool,
+    pub time_zone: Option<Zone>,
+    pub so_rcvbuf: usize,
+}
+
+impl NetworkOptions {
+    /// Builds the options from checked values; an unparsable address is reported
+    /// into `bad_ip` as text.
+    pub fn from_values(v: &Values, default_msg_size: usize) -> Result<NetworkOptions, String> {
+        let ip_text = v.str("ip").unwrap_or("0.0.0.0");
+        let ip: IpAddr = ip_text
+            .parse()
+            .map_err(|_| format!("ip() takes an IPv4 or IPv6 address, not `{ip_text}`"))?;
+        let flags = v.flags("flags");
+        Ok(NetworkOptions {
+            transport: match v.str("transport") {
+                Some("udp") => Transport::Udp,
+                _ => Transport::Tcp,
+            },
+            addr: SocketAddr::new(ip, v.int("port").unwrap_or(514) as u16),
+            max_connections: v.int("max-connections").unwrap_or(10) as usize,
+            log_msg_size: v
+                .size("log-msg-size")
+                .map_or(default_msg_size, |s| s as usize),
+            trim_large_messages: v.bool("trim-large-messages").unwrap_or(false),
+            framing: match v.str("framing") {
+                Some("octet-counted") => framing::Mode::OctetCounted,
+                Some("newline") => framing::Mode::Newline,
+                _ => framing::Mode::Auto,
+            },
+            no_parse: flags.iter().any(|f| f == "no-parse"),
+            no_hostname: flags.iter().any(|f| f == "no-hostname"),
+            time_zone: v.zone("time-zone").cloned(),
+            so_rcvbuf: v.size("so-rcvbuf").unwrap_or(0) as usize,
+        })
+    }
+}
+
+/// What a running listener needs, swapped as a whole on reload.
+#[derive(Debug)]
+pub struct ListenerConfig {
+    /// `s_net#0`: the source name and driver index, for counters and logs.
+    pub id: String,
+    pub options: NetworkOptions,
+    pub parse: ParseOptions,
+    pub routes: Routes,
+    pub stats: Arc<SourceStats>,
+}
+
+/// The socket identity that survives a reload.
+pub fn listen_key(o: &NetworkOptions) -> (Transport, SocketAddr) {
+    (o.transport, o.addr)
+}
+
+/// Sets `SO_RCVBUF` when asked to; the kernel may round or cap it.
+fn set_rcvbuf(fd: std::os::fd::RawFd, size: usize) {
+    if size == 0 {
+        return;
+    }
+    let size = size.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: fd is an open socket owned by the caller; the option value is a
+    // c_int that lives across the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "so-rcvbuf({size}) was refused: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
