@@ -1,1 +1,9 @@
+//! Integration tests: the real `sluice` binary on loopback ports, real sockets,
+//! real clients. One test binary with modules, so the suite links once.
 
+mod harness;
+
+mod cli;
+mod control;
+mod network;
+mod reload;

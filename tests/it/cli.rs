@@ -1,0 +1,178 @@
+//! `sluice -s`, `--preprocess-into`, diagnostics, and every example config the
+//! repository ships.
+
+use crate::harness::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sluice(dir: &Path, args: &[&str]) -> Output {
+    Command::new(SLUICE)
+        .args(args)
+        .arg("--include-path")
+        .arg(repo().join("scl"))
+        .current_dir(dir)
+        .output()
+        .expect("run sluice")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Config examples in README.md (```conf fences) and the man pages (.EX/.EE
+/// blocks that hold a log path, block or @version line).
+fn doc_examples() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap_or_default();
+    let mut cur: Option<String> = None;
+    for (i, line) in readme.lines().enumerate() {
+        match (&mut cur, line.trim_start()) {
+            (None, l) if l.starts_with("```conf") => cur = Some(String::new()),
+            (Some(text), l) if l.starts_with("```") => {
+                out.push((format!("README.md:{}", i + 1), std::mem::take(text)));
+                cur = None;
+            }
+            (Some(text), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            _ => {}
+        }
+    }
+    for page in ["man/sluice.conf.5", "man/sluice.8", "man/sluice-ctl.8"] {
+        let roff = std::fs::read_to_string(repo().join(page)).unwrap_or_default();
+        let mut cur: Option<String> = None;
+        for (i, line) in roff.lines().enumerate() {
+            match (&mut cur, line) {
+                (None, ".EX") => cur = Some(String::new()),
+                (Some(text), ".EE") => {
+                    let t = std::mem::take(text);
+                    if t.contains("log {") || t.contains("@version") || t.contains("block ") {
+                        out.push((format!("{page}:{}", i + 1), t));
+                    }
+                    cur = None;
+                }
+                (Some(text), l) => {
+                    text.push_str(&l.replace("\\e", "\\").replace("\\-", "-").replace("\\(dq", "\"").replace("\\&", ""));
+                    text.push('\n');
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_shipped_and_documented_config_validates() {
+    let dir = TempDir::new("examples");
+    let mut checked = 0;
+    for shipped in ["packaging/sluice.conf"] {
+        let o = sluice(dir.path(), &["-s", "-f", repo().join(shipped).to_str().unwrap()]);
+        assert!(o.status.success(), "{shipped}:\n{}", stderr(&o));
+        checked += 1;
+    }
+    let examples = doc_examples();
+    assert!(examples.len() >= 4, "the docs should carry config examples, found {}", examples.len());
+    for (origin, text) in examples {
+        let path = dir.write("example.conf", &text);
+        let o = sluice(dir.path(), &["-s", "-f", path.to_str().unwrap()]);
+        assert!(o.status.success(), "example at {origin} does not validate:\n{text}\n{}", stderr(&o));
+        checked += 1;
+    }
+    // Every shipped SCL block is reachable through scl.conf.
+    let o = sluice(dir.path(), &["--preprocess-into", "-", "-f", repo().join("packaging/sluice.conf").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(checked >= 5);
+}
+
+#[test]
+fn unknown_option_names_file_line_column_and_suggests() {
+    let dir = TempDir::new("diag");
+    dir.write(
+        "my.conf",
+        "@version: 1.0\nsource s { network(port(5514)); };\ndestination d { file(\"out.log\" templat(\"${MESSAGE}\\n\")); };\nlog { source(s); destination(d); };\n",
+    );
+    let o = sluice(dir.path(), &["-s", "-f", "my.conf"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.starts_with("my.conf:3:32: error: unknown option `templat` of file()"), "{err}");
+    assert!(err.contains("    3 | destination d { file(\"out.log\" templat(\"${MESSAGE}\\n\")); };\n"), "{err}");
+    assert!(err.contains("\n      |                                ^^^^^^^\n"), "{err}");
+    assert!(err.contains("did you mean `template`?"), "{err}");
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let dir = TempDir::new("diag-all");
+    dir.write(
+        "bad.conf",
+        "source s { network(port(70000) transport(\"tcpp\")); };\ndestination d { file(\"x\" create-dirs(maybe)); };\nlog { source(s); destination(dd); flags(flow-contrl); };\n",
+    );
+    let o = sluice(dir.path(), &["-s", "-f", "bad.conf"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    for want in [
+        "bad.conf:1:25: error: port(70000) is out of range: 0 to 65535",
+        "bad.conf:1:42: error: transport() takes one of tcp, udp, not `tcpp`",
+        "bad.conf:2:38: error: create-dirs() takes yes or no, not `maybe`",
+        "bad.conf:3:30: error: unknown destination `dd`",
+        "did you mean `d`?",
+        "bad.conf:3:41: error: unknown log path flag `flow-contrl`",
+        "did you mean `flow-control`?",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+}
+
+#[test]
+fn preprocess_expands_includes_defines_and_blocks() {
+    let dir = TempDir::new("pre");
+    dir.write("conf.d/dest.conf", "destination d { archive(dir(\"`base`/arch\") fsync(yes)); };\n");
+    dir.write(
+        "main.conf",
+        "@version: 1.0\n@include \"scl.conf\"\n@define base \"/srv/logs\"\nsource s { syslog(port(6601)); };\n@include \"conf.d\"\nlog { source(s); destination(d); };\n",
+    );
+    let o = sluice(dir.path(), &["--preprocess-into", "-", "-f", "main.conf"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("file(\"/srv/logs/arch/${HOST}/${R_YEAR}-${R_MONTH}-${R_DAY}.log\""), "{text}");
+    assert!(text.contains("fsync(yes)"), "{text}");
+    assert!(text.contains("network(ip(\"0.0.0.0\") port(6601) transport(\"tcp\")"), "{text}");
+    assert!(!text.contains('`') && !text.contains("archive(") && !text.contains("@include"), "{text}");
+    // The expanded text is itself a valid config.
+    dir.write("expanded.conf", &text);
+    let o = sluice(dir.path(), &["-s", "-f", "expanded.conf"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn error_inside_a_block_names_the_block_and_the_call_site() {
+    let dir = TempDir::new("blockerr");
+    dir.write(
+        "scl/mine.conf",
+        "block destination mine(path(\"x\")) {\n    file(\"`path`\"\n         fsink(yes));\n};\n",
+    );
+    dir.write(
+        "main.conf",
+        "@include \"scl/mine.conf\"\nsource s { network(port(6000)); };\ndestination d {\n    mine(path(\"y\"));\n};\nlog { source(s); destination(d); };\n",
+    );
+    let o = sluice(dir.path(), &["-s", "-f", "main.conf"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("scl/mine.conf:3:10: error: unknown option `fsink` of file()"), "{err}");
+    assert!(err.contains("did you mean `fsync`?"), "{err}");
+    assert!(err.contains("main.conf:4:5"), "the call site is named:\n{err}");
+}
+
+#[test]
+fn missing_config_and_bad_flags_fail_clearly() {
+    let dir = TempDir::new("missing");
+    let o = sluice(dir.path(), &["-s", "-f", "nope.conf"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope.conf"), "{}", stderr(&o));
+    let o = sluice(dir.path(), &["--frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sluice(dir.path(), &["--version"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sluice "));
+}

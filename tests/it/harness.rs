@@ -1,0 +1,283 @@
+//! Starting the daemon on free loopback ports, talking to it, and reading what it
+//! wrote.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+pub const SLUICE_CTL: &str = env!("CARGO_BIN_EXE_sluice-ctl");
+
+/// The repository root, for shipped configs and snippets.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch directory removed when the test ends.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sluice-it-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A loopback port free for both TCP and UDP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// A running daemon with its own config, control socket, pid file and state dir.
+pub struct Daemon {
+    pub child: Child,
+    pub dir: TempDir,
+    pub conf: PathBuf,
+    pub ctl: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `sluice -F` on `config` (written to `sluice.conf` in a fresh
+    /// directory, which is also the working directory) and waits until it answers.
+    pub fn start(config: &str) -> Daemon {
+        Self::try_start(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start(config: &str) -> Result<Daemon, String> {
+        let dir = TempDir::new("daemon");
+        Self::start_in(dir, config)
+    }
+
+    pub fn start_in(dir: TempDir, config: &str) -> Result<Daemon, String> {
+        let conf = dir.write("sluice.conf", config);
+        let ctl = dir.join("sluice.ctl");
+        let stderr = dir.join("stderr.log");
+        let child = Command::new(SLUICE)
+            .args(["-F", "-e", "-d", "-f"])
+            .arg(&conf)
+            .arg("-c")
+            .arg(&ctl)
+            .arg("-p")
+            .arg(dir.join("sluice.pid"))
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .map_err(|e| format!("cannot start sluice: {e}"))?;
+        let mut d = Daemon {
+            child,
+            dir,
+            conf,
+            ctl,
+            stderr,
+        };
+        let up = wait_until(Duration::from_secs(20), || {
+            if let Ok(Some(_)) = d.child.try_wait() {
+                return true;
+            }
+            d.ctl_ok(&["healthcheck"])
+        });
+        if let Ok(Some(status)) = d.child.try_wait() {
+            return Err(format!("sluice exited with {status}:\n{}", d.log()));
+        }
+        if !up {
+            return Err(format!("sluice did not come up:\n{}", d.log()));
+        }
+        Ok(d)
+    }
+
+    /// The daemon's internal log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Runs `sluice-ctl -c CTL ARGS`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(SLUICE_CTL)
+            .arg("-c")
+            .arg(&self.ctl)
+            .args(args)
+            .output()
+            .expect("run sluice-ctl")
+    }
+
+    fn ctl_ok(&self, args: &[&str]) -> bool {
+        self.ctl.exists() && self.ctl(args).status.success()
+    }
+
+    /// One counter from `sluice-ctl stats` (`source.s#0.received`).
+    pub fn stat(&self, name: &str) -> u64 {
+        let out = self.ctl(&["stats"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                (k == name).then(|| v.parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc_kill(self.child.id() as i32, sig) };
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(SIGTERM);
+        self.wait(Duration::from_secs(30))
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!("sluice did not exit in time:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Rewrites the config file (for reload tests).
+    pub fn rewrite(&self, config: &str) {
+        std::fs::write(&self.conf, config).unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub const SIGHUP: i32 = 1;
+pub const SIGKILL: i32 = 9;
+pub const SIGUSR1: i32 = 10;
+pub const SIGTERM: i32 = 15;
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Sends newline-framed lines over one TCP connection.
+pub fn send_tcp(port: u16, lines: impl IntoIterator<Item = String>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut buf = Vec::new();
+    for l in lines {
+        buf.extend_from_slice(l.as_bytes());
+        buf.push(b'\n');
+        if buf.len() > 64 * 1024 {
+            s.write_all(&buf).unwrap();
+            buf.clear();
+        }
+    }
+    s.write_all(&buf).unwrap();
+    s.flush().unwrap();
+}
+
+/// The lines of a file, empty when it does not exist yet.
+pub fn lines(path: &Path) -> Vec<String> {
+    match std::fs::File::open(path) {
+        Ok(f) => std::io::BufReader::new(f).lines().map_while(Result::ok).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Waits until `path` holds at least `n` lines and returns them.
+pub fn wait_lines(path: &Path, n: usize, timeout: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    wait_until(timeout, || {
+        got = lines(path);
+        got.len() >= n
+    });
+    got
+}
+
+/// Whether an external tool is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// An external tool the test suite needs; the test command installs it, so its
+/// absence is a failure unless SLUICE_IT_SKIP_MISSING=1 says otherwise.
+pub fn require(tool: &str) -> bool {
+    if have(tool) {
+        return true;
+    }
+    if std::env::var("SLUICE_IT_SKIP_MISSING").as_deref() == Ok("1") {
+        eprintln!("skipping: {tool} is not installed");
+        return false;
+    }
+    panic!("{tool} is not installed; run the suite through tests/run.sh, which installs it");
+}

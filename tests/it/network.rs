@@ -1,0 +1,311 @@
+//! network() sources into file() destinations, over real sockets.
+
+use crate::harness::*;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn tcp_to_file(port: u16, template: &str, extra: &str) -> String {
+    format!(
+        "@version: 1.0\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") max-connections(20) {extra}); \
+         network(ip(\"127.0.0.1\") port({port}) transport(\"udp\")); }};\n\
+         destination d {{ file(\"out.log\" template(\"{template}\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n"
+    )
+}
+
+/// Asserts that `lines` holds `prefix-C-N` for every connection C < conns and
+/// N < per_conn, each exactly once.
+fn assert_exactly_once(lines: &[String], conns: usize, per_conn: usize) {
+    let mut seen = HashSet::new();
+    for l in lines {
+        assert!(seen.insert(l.clone()), "duplicate line: {l}");
+    }
+    for c in 0..conns {
+        for n in 0..per_conn {
+            let want = format!("msg-{c}-{n}");
+            assert!(seen.contains(&want), "missing {want}");
+        }
+    }
+    assert_eq!(lines.len(), conns * per_conn);
+}
+
+#[test]
+fn hundred_thousand_messages_over_four_connections_arrive_exactly_once() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${MESSAGE}\\n", ""));
+    let senders: Vec<_> = (0..4)
+        .map(|c| {
+            std::thread::spawn(move || {
+                send_tcp(
+                    port,
+                    (0..25_000).map(move |n| format!("<13>Nov 23 14:07:17 host prog[1]: msg-{c}-{n}")),
+                )
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let got = wait_lines(&d.dir.join("out.log"), 100_000, WAIT);
+    assert_exactly_once(&got, 4, 25_000);
+    assert_eq!(d.stat("source.s#0.received"), 100_000);
+    assert_eq!(d.stat("destination.d#0.written"), 100_000);
+    assert_eq!(d.stat("destination.d#0.dropped"), 0);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn rfc5424_octet_counted_and_rfc3164_render_through_the_template() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(
+        port,
+        "${HOST}|${PROGRAM}|${PID}|${MSGID}|${.SDATA.req@32473.status}|${FACILITY}.${SEVERITY}|${MESSAGE}\\n",
+        "",
+    ));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let m1 = "<165>1 2026-11-23T14:07:17.003Z web1 nginx 4242 ID47 [req@32473 status=\"503\" path=\"/a\\\"b\"] upstream timed out";
+    let m2 = "<13>1 2026-11-23T14:07:18Z web2 app - - - plain";
+    let framed = format!("{} {m1}{} {m2}", m1.len(), m2.len());
+    s.write_all(framed.as_bytes()).unwrap();
+    drop(s);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"<38>Nov  3 09:01:02 db1 sshd[77]: Accepted publickey\n").unwrap();
+    drop(s);
+    let got = wait_lines(&d.dir.join("out.log"), 3, WAIT);
+    let got: HashSet<String> = got.into_iter().collect();
+    for want in [
+        "web1|nginx|4242|ID47|503|local4.notice|upstream timed out",
+        "web2|app|||||user.notice|plain",
+        "db1|sshd|77||||auth.info|Accepted publickey",
+    ] {
+        assert!(got.contains(want), "missing `{want}` in {got:?}");
+    }
+}
+
+#[test]
+fn util_linux_logger_over_tcp_and_udp() {
+    if !require("logger") {
+        return;
+    }
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${PROGRAM}: ${MESSAGE}\\n", ""));
+    let p = port.to_string();
+    for (args, msg) in [
+        (vec!["--tcp", "--octet-count"], "octet counted over tcp"),
+        (vec!["--udp", "--rfc5424"], "rfc5424 over udp"),
+        (vec!["--tcp", "--rfc3164"], "rfc3164 over tcp"),
+    ] {
+        let o = Command::new("logger")
+            .args(["--server", "127.0.0.1", "--port", &p, "-t", "itest"])
+            .args(&args)
+            .arg(msg)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "logger {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let got = wait_lines(&d.dir.join("out.log"), 3, WAIT);
+    let got: HashSet<String> = got.into_iter().collect();
+    for want in ["itest: octet counted over tcp", "itest: rfc5424 over udp", "itest: rfc3164 over tcp"] {
+        assert!(got.contains(want), "missing `{want}` in {got:?}");
+    }
+}
+
+#[test]
+fn syslog_ng_loggen_stream_arrives_whole() {
+    if !require("loggen") {
+        return;
+    }
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${MESSAGE}\\n", ""));
+    let o = Command::new("loggen")
+        .args(["--inet", "--stream", "--rate", "50000", "--interval", "100000", "--number", "20000", "--size", "200"])
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "loggen: {}", String::from_utf8_lossy(&o.stderr));
+    let got = wait_lines(&d.dir.join("out.log"), 20_000, WAIT);
+    assert_eq!(got.len(), 20_000);
+    // loggen numbers its messages: every sequence number once.
+    let seqs: HashSet<&str> = got
+        .iter()
+        .filter_map(|l| l.split("seq: ").nth(1)?.split(',').next())
+        .collect();
+    assert_eq!(seqs.len(), 20_000);
+}
+
+#[test]
+fn malformed_frames_are_kept_tagged_and_counted() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${TAGS}|${MESSAGE}\\n", ""));
+    // A newline-framed connection with syntactically broken syslog.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"<999>not a priority\n<13>1 2026-13-45T99:99:99Z h a - - - bad stamp\n<13>1 2026-11-23T14:07:17Z h a - - [unterminated sd\n\x00\xff\xfe binary junk\nfine line\n").unwrap();
+    drop(s);
+    // An octet-counted connection whose count turns into garbage.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"5 hello12x garbage here\n3 end").unwrap();
+    drop(s);
+    let got = wait_lines(&d.dir.join("out.log"), 8, WAIT);
+    assert_eq!(got.len(), 8, "{got:#?}");
+    let joined = got.join("\n");
+    for want in ["not a priority", "bad stamp", "unterminated sd", "binary junk", "fine line", "hello", "garbage here", "end"] {
+        assert!(joined.contains(want), "missing `{want}` in:\n{joined}");
+    }
+    assert!(d.stat("source.s#0.malformed") >= 4, "{}", String::from_utf8_lossy(&d.ctl(&["stats"]).stdout));
+    assert!(got.iter().filter(|l| l.contains("parse_error")).count() >= 4, "{joined}");
+    // The connection did not stall: the daemon still takes new messages.
+    send_tcp(port, ["after".to_string()]);
+    let got = wait_lines(&d.dir.join("out.log"), 9, WAIT);
+    assert!(got.iter().any(|l| l.ends_with("|after")));
+}
+
+#[test]
+fn oversize_messages_are_split_or_truncated_and_counted() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${MESSAGE}\\n", "log-msg-size(100) flags(no-parse)"));
+    let long = "x".repeat(250);
+    send_tcp(port, [long.clone(), "short".to_string()]);
+    let got = wait_lines(&d.dir.join("out.log"), 4, WAIT);
+    assert_eq!(got.join(""), format!("{long}short"), "split keeps every byte: {got:?}");
+    assert_eq!(d.stat("source.s#0.oversize"), 3);
+
+    let port2 = free_port();
+    let d2 = Daemon::start(&tcp_to_file(
+        port2,
+        "${MESSAGE}\\n",
+        "log-msg-size(100) trim-large-messages(yes) flags(no-parse)",
+    ));
+    send_tcp(port2, [long, "short".to_string()]);
+    let got = wait_lines(&d2.dir.join("out.log"), 2, WAIT);
+    assert_eq!(got, vec!["x".repeat(100), "short".to_string()]);
+    assert_eq!(d2.stat("source.s#0.oversize"), 1);
+}
+
+#[test]
+fn udp_datagrams_arrive() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${HOST}:${MESSAGE}\\n", ""));
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..200 {
+        sock.send_to(format!("<13>Nov 23 14:07:17 udphost app: dgram-{n}").as_bytes(), ("127.0.0.1", port))
+            .unwrap();
+        if n % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let got = wait_lines(&d.dir.join("out.log"), 200, WAIT);
+    let set: HashSet<String> = got.into_iter().collect();
+    assert_eq!(set.len(), 200);
+    assert!(set.contains("udphost:dgram-199"));
+}
+
+#[test]
+fn templated_paths_create_directories_per_host() {
+    let port = free_port();
+    let conf = format!(
+        "source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"hosts/${{HOST}}/${{S_YEAR}}${{S_MONTH}}.log\" create-dirs(yes) template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); }};\n"
+    );
+    let d = Daemon::start(&conf);
+    send_tcp(
+        port,
+        [
+            "<13>1 2026-11-23T14:07:17Z alpha app - - - one".to_string(),
+            "<13>1 2026-12-01T00:00:00Z beta app - - - two".to_string(),
+            "<13>1 2026-11-23T14:07:18Z alpha app - - - three".to_string(),
+            "<13>1 2026-11-23T14:07:18Z ../../escape app - - - nope".to_string(),
+        ],
+    );
+    let a = wait_lines(&d.dir.join("hosts/alpha/202611.log"), 2, WAIT);
+    assert_eq!(a, vec!["one", "three"]);
+    assert_eq!(wait_lines(&d.dir.join("hosts/beta/202612.log"), 1, WAIT), vec!["two"]);
+    // A hostile HOST cannot climb out of the directory; the message is counted.
+    assert!(wait_until(WAIT, || d.stat("destination.d#0.dropped") == 1));
+    assert!(!d.dir.path().parent().unwrap().join("escape").exists());
+}
+
+/// A named pipe as the file: nothing reads it at first, so the destination
+/// blocks; with flow control the source stops reading and TCP pushes back on
+/// the sender; once a reader appears, everything arrives exactly once.
+#[test]
+fn flow_control_pushes_back_on_the_sender_and_loses_nothing() {
+    let port = free_port();
+    let dir = TempDir::new("fifo");
+    let fifo = dir.join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let conf = format!(
+        "options {{ log-fifo-size(1000); }};\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"{}\" template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        fifo.display()
+    );
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    const N: usize = 200_000;
+    let sender = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut buf = Vec::new();
+        for n in 0..N {
+            buf.extend_from_slice(format!("<13>Nov 23 14:07:17 h p: msg-0-{n} {}\n", "p".repeat(150)).as_bytes());
+        }
+        s.write_all(&buf).unwrap();
+    });
+    // Nobody reads the pipe: the sender must get stuck well before the end.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!sender.is_finished(), "40 MB went through a destination nobody reads");
+    let queued = d.stat("destination.d#0.queued");
+    assert!(queued <= 1000, "queue holds {queued} > log-fifo-size");
+    assert_eq!(d.stat("destination.d#0.dropped"), 0);
+    // Now read: everything arrives, once.
+    let mut reader = std::fs::File::open(d.dir.join("pipe")).unwrap();
+    let mut text = String::new();
+    let collect = std::thread::spawn(move || {
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut all = Vec::new();
+        let want = N;
+        loop {
+            let n = reader.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&chunk[..n]);
+            if all.iter().filter(|&&b| b == b'\n').count() >= want {
+                break;
+            }
+        }
+        all
+    });
+    sender.join().unwrap();
+    let all = collect.join().unwrap();
+    text.push_str(&String::from_utf8_lossy(&all));
+    let got: Vec<String> = text.lines().map(|l| l.split(' ').next().unwrap_or("").to_string()).collect();
+    assert_exactly_once(&got, 1, N);
+}
+
+#[test]
+fn without_flow_control_a_full_queue_drops_and_counts() {
+    let port = free_port();
+    let dir = TempDir::new("fifo-drop");
+    let fifo = dir.join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let conf = format!(
+        "options {{ log-fifo-size(500); }};\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"{}\"); }};\n\
+         log {{ source(s); destination(d); }};\n",
+        fifo.display()
+    );
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    send_tcp(port, (0..20_000).map(|n| format!("<13>Nov 23 14:07:17 h p: m{n}")));
+    assert!(wait_until(WAIT, || d.stat("source.s#0.received") == 20_000));
+    let dropped = d.stat("destination.d#0.dropped");
+    assert!(dropped >= 18_000, "dropped {dropped}");
+    assert_eq!(d.stat("source.s#0.dropped"), dropped);
+}
