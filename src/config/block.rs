@@ -103,7 +103,9 @@ pub fn expand_body(def: &BlockDef, args: &CallArgs, stream: &mut Stream) -> Stri
         }
         if c == '`' && !escaped {
             let after = &rest[1..];
-            if let Some(close) = after.find(['`', '\n']).filter(|&i| after[i..].starts_with('`'))
+            if let Some(close) = after
+                .find(['`', '\n'])
+                .filter(|&i| after[i..].starts_with('`'))
             {
                 let name = &after[..close];
                 let whole = close + 2;

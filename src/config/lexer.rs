@@ -26,7 +26,10 @@ pub enum Tok {
     /// A bare word: `tcp`, `5514`, `100MiB`, `0.0.0.0`, `flow-control`.
     Word(String),
     /// A quoted string, escapes resolved, references kept as segments until expanded.
-    Str { segs: Vec<Seg>, quoted: char },
+    Str {
+        segs: Vec<Seg>,
+        quoted: char,
+    },
     /// `` `name` `` outside a string.
     Tick(String),
     /// `@name` (a trailing `:` as in `@version:` is part of the token).
@@ -220,10 +223,13 @@ fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagno
     let dq = quote == b'"';
     let mut segs = Vec::new();
     let mut cur = String::new();
-    let mut chars = text.get(start + 1..).unwrap_or("").char_indices().peekable();
+    let mut chars = text
+        .get(start + 1..)
+        .unwrap_or("")
+        .char_indices()
+        .peekable();
     let base = start + 1;
-    let unterminated =
-        || Diagnostic::error(Span::new(id, start, start + 1), "unterminated string");
+    let unterminated = || Diagnostic::error(Span::new(id, start, start + 1), "unterminated string");
     while let Some((j, c)) = chars.next() {
         match c {
             c if c as u32 == quote as u32 => {
@@ -362,8 +368,10 @@ mod tests {
 
     #[test]
     fn string_escapes_and_raw_strings() {
-        let (t, d) = toks(r#""a\n\t\"\\\x41\q" 'raw\n' "con\
-tinued" """#);
+        let (t, d) = toks(
+            r#""a\n\t\"\\\x41\q" 'raw\n' "con\
+tinued" """#,
+        );
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(t[0], s("a\n\t\"\\A\\q"));
         assert_eq!(

@@ -382,7 +382,9 @@ impl<'o> Parser<'o> {
                     }));
                 }
                 _ => {
-                    return Err(self.unexpected(&format!("a value or `)` closing `{}(`", name.name)));
+                    return Err(
+                        self.unexpected(&format!("a value or `)` closing `{}(`", name.name))
+                    );
                 }
             }
         }
@@ -585,7 +587,10 @@ impl<'o> Parser<'o> {
             let span = self.at(&lb);
             self.s.error(
                 span,
-                format!("expected `{{` with the block's body, found {}", lb.tok.describe()),
+                format!(
+                    "expected `{{` with the block's body, found {}",
+                    lb.tok.describe()
+                ),
             );
             return Err(Reported);
         }
@@ -645,10 +650,8 @@ impl<'o> Parser<'o> {
                     i = close + 1;
                 }
                 _ => {
-                    self.s.error(
-                        t.span,
-                        format!("block `{name}` takes named arguments only"),
-                    );
+                    self.s
+                        .error(t.span, format!("block `{name}` takes named arguments only"));
                     bad = true;
                     i = skip_arg(&inner, i);
                 }

@@ -340,7 +340,8 @@ impl<'o> Stream<'o> {
         for path in files {
             let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if chain.contains(&canon) {
-                let mut names: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+                let mut names: Vec<String> =
+                    chain.iter().map(|p| p.display().to_string()).collect();
                 let first = chain.iter().position(|p| *p == canon).unwrap_or(0);
                 names.drain(..first);
                 names.push(canon.display().to_string());
@@ -386,4 +387,3 @@ fn skipped_name(p: &Path) -> bool {
         .unwrap_or_default();
     name.starts_with('.') || name.ends_with('~')
 }
-
