@@ -673,6 +673,9 @@ impl<'o> Parser<'o> {
             );
             return Err(Reported);
         }
+        if !self.s.spend(call) {
+            return Err(Reported);
+        }
         let Some(def) = self.blocks.get(&(kind, block::fold(&name))).cloned() else {
             return Ok(());
         };

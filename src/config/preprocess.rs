@@ -12,8 +12,13 @@ use super::source::{Origin, SourceId, SourceMap, Span};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Substituted text nested deeper than this is assumed to refer to itself.
-const MAX_SUBST_DEPTH: usize = 64;
+/// Sources stacked deeper than this are assumed to refer to themselves.
+const MAX_SUBST_DEPTH: usize = 128;
+
+/// Substitutions and SCL expansions allowed in one load: a reference or block
+/// that expands into two copies of itself would otherwise grow exponentially
+/// while staying under every depth limit.
+const EXPANSION_BUDGET: usize = 20_000;
 
 struct Frame {
     tokens: Vec<Token>,
@@ -34,6 +39,7 @@ pub struct Stream<'o> {
     defines: HashMap<String, String>,
     opts: &'o LoadOptions,
     last: Span,
+    budget: usize,
 }
 
 impl<'o> Stream<'o> {
@@ -68,11 +74,34 @@ impl<'o> Stream<'o> {
             defines: HashMap::new(),
             opts,
             last: Span::new(id, 0, 0),
+            budget: EXPANSION_BUDGET,
         }
     }
 
     pub fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    /// Takes one expansion from the budget; false (reported once) when spent.
+    pub fn spend(&mut self, at: Span) -> bool {
+        match self.budget {
+            0 => false,
+            1 => {
+                self.budget = 0;
+                self.error(
+                    at,
+                    format!(
+                        "more than {EXPANSION_BUDGET} substitutions and block expansions: \
+                         a definition probably expands into itself"
+                    ),
+                );
+                false
+            }
+            _ => {
+                self.budget -= 1;
+                true
+            }
+        }
     }
 
     pub fn undefined(&mut self, at: Span, name: &str) {
@@ -153,7 +182,14 @@ impl<'o> Stream<'o> {
     /// Pushes the value of `` `name` `` as a new source, lexed.
     fn substitute(&mut self, name: &str, at: Span, depth: u8) {
         if self.frames.len() > MAX_SUBST_DEPTH {
-            self.error(at, format!("`{name}` expands into itself too deeply"));
+            if self.budget > 0 {
+                self.error(at, format!("`{name}` expands into itself too deeply"));
+            }
+            // Further substitution would only repeat this error.
+            self.budget = 0;
+            return;
+        }
+        if !self.spend(at) {
             return;
         }
         let Some(value) = self.lookup(name) else {

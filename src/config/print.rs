@@ -13,7 +13,7 @@ pub fn print(config: &Config) -> String {
     out.push_str(HEADER);
     out.push('\n');
     if let Some((v, _)) = &config.version {
-        let _ = writeln!(out, "@version: {v}");
+        let _ = writeln!(out, "@version: {}", word_or_quoted(v));
     }
     for item in &config.items {
         out.push('\n');
@@ -51,7 +51,8 @@ fn log(out: &mut String, l: &LogPath, indent: usize) {
     for item in &l.items {
         match item {
             LogItem::Ref { kind, name } => {
-                let _ = writeln!(out, "{pad}    {}({});", kind.keyword(), name.name);
+                let name = word_or_quoted(&name.name);
+                let _ = writeln!(out, "{pad}    {}({name});", kind.keyword());
             }
             LogItem::Inline(o) => object(out, o, indent + 4, false),
             LogItem::Flags(flags, _) => {
@@ -78,10 +79,18 @@ pub fn opt(o: &Opt) -> String {
 }
 
 fn value(v: &Value) -> String {
-    if v.quoted || v.text.is_empty() || !v.text.chars().all(super::lexer::is_word_char) {
+    if v.quoted {
         quote(&v.text)
     } else {
-        v.text.clone()
+        word_or_quoted(&v.text)
+    }
+}
+
+fn word_or_quoted(text: &str) -> String {
+    if text.is_empty() || !text.chars().all(super::lexer::is_word_char) {
+        quote(text)
+    } else {
+        text.to_string()
     }
 }
 

@@ -469,6 +469,18 @@ fn recursive_block_hits_depth_limit() {
 }
 
 #[test]
+fn self_doubling_definitions_stop_at_the_budget() {
+    let text = err("@define a \"``a`` ``a``\"\nsource s { x(`a`); };\n");
+    assert!(text.contains("expands into itself"), "{text}");
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+    let text = err("block source r() { r(); r(); };\nsource s { r(); };\n");
+    assert!(text.contains("nested more than 32 deep"), "{text}");
+    // The 31 identical recursive call notes are folded into one.
+    assert_eq!(text.matches("note: in block `r`").count(), 2, "{text}");
+    assert!(text.contains("(30 more like this)"), "{text}");
+}
+
+#[test]
 fn error_inside_block_names_block_line_and_call_site() {
     let dir = tmpdir("blockerr");
     write(
