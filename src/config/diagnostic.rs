@@ -109,7 +109,10 @@ fn snippet(out: &mut String, map: &SourceMap, span: Span) {
     } else {
         1
     };
-    let _ = writeln!(out, "{line:>5} | {text}");
+    // The gutter shows the line as the user finds it (for expanded text, the
+    // line in the block's file); the text is what was actually parsed.
+    let (_, shown, _) = map.place(span.source, span.start, 0);
+    let _ = writeln!(out, "{shown:>5} | {text}");
     let _ = writeln!(
         out,
         "      | {}{}",

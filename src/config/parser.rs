@@ -689,7 +689,21 @@ impl<'o> Parser<'o> {
             text,
         );
         let text = self.s.map.get(id).text.clone();
-        let tokens = lexer::lex(&text, id, name_tok.depth + 1, &mut self.s.diags);
+        let mut lex_diags = Vec::new();
+        let tokens = lexer::lex(&text, id, name_tok.depth + 1, &mut lex_diags);
+        // The body was lexed once already where the block was defined; the same
+        // complaint at the same place is not news.
+        for d in lex_diags {
+            let at = self.s.map.location(d.span);
+            let seen = self
+                .s
+                .diags
+                .iter()
+                .any(|e| e.message == d.message && self.s.map.location(e.span) == at);
+            if !seen {
+                self.s.diags.push(d);
+            }
+        }
         self.s.push_derived(tokens);
         Ok(())
     }

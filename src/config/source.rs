@@ -149,7 +149,8 @@ impl SourceMap {
     /// `file:line:col` of a span's start. Text expanded from an SCL block is
     /// placed in the block's definition: its file, and the line there (the body
     /// keeps its line structure; columns are exact unless a substituted value
-    /// changed the length of the line before the span).
+    /// changed the length of the line before the span). Text substituted for a
+    /// `` `name` `` is placed at the reference.
     pub fn location(&self, span: Span) -> String {
         let (name, line, col) = self.place(span.source, span.start, 0);
         format!("{name}:{line}:{col}")
@@ -164,6 +165,10 @@ impl SourceMap {
                 let (name, dl, dc) = self.place(definition.source, definition.start, hops + 1);
                 let col = if line == 1 { dc + col - 1 } else { col };
                 (name, dl + line - 1, col)
+            }
+            // Substituted text has no file of its own: show where it was referenced.
+            Origin::Substitution { at, .. } if hops < 64 => {
+                self.place(at.source, at.start, hops + 1)
             }
             _ => (src.name(), line, col),
         }

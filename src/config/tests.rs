@@ -374,6 +374,17 @@ const S3_BLOCK: &str = r#"block destination s3(
 "#;
 
 #[test]
+fn error_in_substituted_text_is_placed_at_the_reference() {
+    let text = err("@define o \"port(1 {\"\nsource s {\n  network(`o`);\n};\n");
+    assert!(
+        text.starts_with(
+            "main.conf:3:11: error: expected a value or `)` closing `port(`, found `{`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn block_expansion_with_defaults_and_varargs() {
     let c = ok(&format!(
         "{S3_BLOCK}destination d {{ s3(bucket(\"b\") object-key(\"k\") extra(1 \"two\") more()); file(\"/f\"); }};"
@@ -448,6 +459,16 @@ fn block_call_takes_named_arguments_only() {
         text.starts_with("main.conf:9:20: error: block `s3` takes named arguments only"),
         "{text}"
     );
+}
+
+#[test]
+fn lexical_error_in_block_body_is_reported_once() {
+    let text = err("block source a() { x(= 1); };\nsource s { a(); a(); };\n");
+    assert!(
+        text.starts_with("main.conf:1:22: error: unexpected character `=`"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
 }
 
 #[test]
