@@ -12,8 +12,8 @@ use super::source::{Origin, SourceId, SourceMap, Span};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Sources stacked deeper than this are assumed to refer to themselves.
-const MAX_SUBST_DEPTH: usize = 128;
+/// Substitutions nested deeper than this are assumed to refer to themselves.
+const MAX_SUBST_DEPTH: usize = 64;
 
 /// Substitutions and SCL expansions allowed in one load: a reference or block
 /// that expands into two copies of itself would otherwise grow exponentially
@@ -29,6 +29,8 @@ struct Frame {
     dir: PathBuf,
     /// Only the main file's `@version` counts.
     main: bool,
+    /// How many backtick substitutions deep this frame is.
+    subst: usize,
 }
 
 pub struct Stream<'o> {
@@ -70,6 +72,7 @@ impl<'o> Stream<'o> {
                 chain,
                 dir,
                 main: true,
+                subst: 0,
             }],
             defines: HashMap::new(),
             opts,
@@ -181,7 +184,8 @@ impl<'o> Stream<'o> {
 
     /// Pushes the value of `` `name` `` as a new source, lexed.
     fn substitute(&mut self, name: &str, at: Span, depth: u8) {
-        if self.frames.len() > MAX_SUBST_DEPTH {
+        let subst = self.frames.last().map_or(0, |f| f.subst) + 1;
+        if subst > MAX_SUBST_DEPTH {
             if self.budget > 0 {
                 self.error(at, format!("`{name}` expands into itself too deeply"));
             }
@@ -205,14 +209,17 @@ impl<'o> Stream<'o> {
         );
         let tokens = lexer::lex(&self.map.get(id).text, id, depth, &mut self.diags);
         self.push_derived(tokens);
+        if let Some(f) = self.frames.last_mut() {
+            f.subst = subst;
+        }
     }
 
     /// Pushes tokens derived from the top frame (substitution or expansion).
     pub fn push_derived(&mut self, tokens: Vec<Token>) {
-        let (chain, dir) = self
+        let (chain, dir, subst) = self
             .frames
             .last()
-            .map(|f| (f.chain.clone(), f.dir.clone()))
+            .map(|f| (f.chain.clone(), f.dir.clone(), f.subst))
             .unwrap_or_default();
         self.frames.push(Frame {
             tokens,
@@ -220,6 +227,7 @@ impl<'o> Stream<'o> {
             chain,
             dir,
             main: false,
+            subst,
         });
     }
 
@@ -407,6 +415,7 @@ impl<'o> Stream<'o> {
                 chain,
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 main: false,
+                subst: 0,
             });
         }
         // The first file must be read first: it goes on top.

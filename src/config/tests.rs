@@ -273,6 +273,21 @@ fn include_file_directory_glob_and_include_path() {
 }
 
 #[test]
+fn many_included_files_may_all_use_references() {
+    let dir = tmpdir("many");
+    for i in 0..150 {
+        write(
+            &dir.join(format!("conf.d/{i:03}.conf")),
+            &format!("source s{i} {{ network(port(`port`)); }};"),
+        );
+    }
+    let main = dir.join("main.conf");
+    write(&main, "@define port 514\n@include \"conf.d/*.conf\"\n");
+    let l = load_file(&main, &opts()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.config.items.len(), 150);
+}
+
+#[test]
 fn missing_include_is_an_error_at_the_directive() {
     let text = err("source s { network(); };\n  @include \"nope.conf\"\n");
     assert!(
