@@ -39,7 +39,11 @@ impl Diagnostic {
         }
         let mut span = self.span;
         // Walk outward: expansions name their call site and where the block lives.
-        for _ in 0..32 {
+        // Identical consecutive notes (a recursive block) are folded into one.
+        let mut last: Option<String> = None;
+        let mut repeats = 0usize;
+        for _ in 0..64 {
+            let mut note = String::new();
             let next = match &map.get(span.source).origin {
                 Origin::Expansion {
                     block,
@@ -47,34 +51,50 @@ impl Diagnostic {
                     call,
                 } => {
                     let _ = writeln!(
-                        out,
+                        note,
                         "{}: note: in block `{block}` defined at {}, called here",
                         map.location(*call),
                         map.location(*definition)
                     );
-                    snippet(&mut out, map, *call);
+                    snippet(&mut note, map, *call);
                     *call
                 }
                 Origin::Substitution { name, at } => {
                     let _ = writeln!(
-                        out,
+                        note,
                         "{}: note: from `{name}` substituted here",
                         map.location(*at)
                     );
+                    snippet(&mut note, map, *at);
                     *at
                 }
                 Origin::File {
                     included_at: Some(at),
                     ..
                 } => {
-                    let _ = writeln!(out, "{}: note: included from here", map.location(*at));
+                    let _ = writeln!(note, "{}: note: included from here", map.location(*at));
                     *at
                 }
                 _ => break,
             };
+            if last.as_ref() == Some(&note) {
+                repeats += 1;
+            } else {
+                flush_repeats(&mut out, &mut repeats);
+                out.push_str(&note);
+                last = Some(note);
+            }
             span = next;
         }
+        flush_repeats(&mut out, &mut repeats);
         out
+    }
+}
+
+fn flush_repeats(out: &mut String, repeats: &mut usize) {
+    if *repeats > 0 {
+        let _ = writeln!(out, "      = ({repeats} more like this)");
+        *repeats = 0;
     }
 }
 
@@ -89,7 +109,10 @@ fn snippet(out: &mut String, map: &SourceMap, span: Span) {
     } else {
         1
     };
-    let _ = writeln!(out, "{line:>5} | {text}");
+    // The gutter shows the line as the user finds it (for expanded text, the
+    // line in the block's file); the text is what was actually parsed.
+    let (_, shown, _) = map.place(span.source, span.start, 0);
+    let _ = writeln!(out, "{shown:>5} | {text}");
     let _ = writeln!(
         out,
         "      | {}{}",

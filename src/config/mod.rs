@@ -1,14 +1,129 @@
 //! The config language: reading files, preprocessing, parsing, SCL expansion and
 //! diagnostics. `load_file` turns a path into a [`ast::Config`] or every error found.
+//!
+//! The pipeline: [`lexer`] (nom) turns each source into raw tokens;
+//! [`preprocess`] stacks sources and executes `@include`/`@define`/backticks;
+//! [`parser`] builds the AST, defining and expanding SCL blocks ([`block`]) by
+//! pushing their substituted bodies back onto the stream; [`print`] writes the
+//! result back as config text.
 
 pub mod ast;
+pub mod block;
 pub mod diagnostic;
+pub mod lexer;
+pub mod parser;
+pub mod plan;
+pub mod preprocess;
+mod print;
+pub mod schema;
 pub mod source;
 
 pub use diagnostic::Diagnostic;
 pub use source::{SourceMap, Span};
-pub mod plan;
-pub mod schema;
+
+use source::Origin;
+use std::path::{Path, PathBuf};
+
+/// How to load a config: where `@include` looks and predefined `` `names` ``.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Searched, in order, for a relative `@include` not found next to the
+    /// including file.
+    pub include_path: Vec<PathBuf>,
+    /// Values for `` `name` `` after `@define` and before the environment.
+    pub defines: Vec<(String, String)>,
+}
+
+/// A successfully parsed config and the sources its spans point into.
+#[derive(Debug)]
+pub struct Loaded {
+    pub map: SourceMap,
+    pub config: ast::Config,
+}
+
+/// Every problem found while loading, with the sources to render them against.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub map: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&diagnostic::render_all(&self.diagnostics, &self.map))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads the config at `path` with everything it includes and expands.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let origin = Origin::File {
+                path: path.to_path_buf(),
+                included_at: None,
+            };
+            load(origin, text, Some(path.to_path_buf()), opts)
+        }
+        Err(e) => {
+            let mut map = SourceMap::default();
+            let id = map.add(
+                Origin::Builtin {
+                    name: path.display().to_string(),
+                },
+                String::new(),
+            );
+            Err(ConfigError {
+                map,
+                diagnostics: vec![Diagnostic::error(
+                    Span::new(id, 0, 0),
+                    format!("cannot read config file: {e}"),
+                )],
+            })
+        }
+    }
+}
+
+/// Loads config text; `name` is shown in diagnostics, and relative `@include`s are
+/// resolved against the current directory, then the include path.
+pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let origin = Origin::Builtin {
+        name: name.to_string(),
+    };
+    load(origin, text.to_string(), None, opts)
+}
+
+fn load(
+    origin: Origin,
+    text: String,
+    path: Option<PathBuf>,
+    opts: &LoadOptions,
+) -> Result<Loaded, ConfigError> {
+    let mut map = SourceMap::default();
+    let id = map.add(origin, text);
+    let stream = preprocess::Stream::new(map, id, path, opts);
+    let (config, stream) = parser::Parser::new(stream).parse_config();
+    if stream.diags.is_empty() {
+        Ok(Loaded {
+            map: stream.map,
+            config,
+        })
+    } else {
+        Err(ConfigError {
+            map: stream.map,
+            diagnostics: stream.diags,
+        })
+    }
+}
+
+/// The expanded config as config text, for `--preprocess-into`.
+pub fn print(config: &ast::Config) -> String {
+    print::print(config)
+}
+
+#[cfg(test)]
+mod tests;
 
 /// Every driver and its options, for `sluice --list-options` and the man page.
 pub fn list_options() -> String {

@@ -96,12 +96,18 @@ impl Source {
 
     /// The text of a 1-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts[line - 1] as usize;
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return "";
+        };
+        let start = start as usize;
         let end = self
             .line_starts
             .get(line)
             .map_or(self.text.len(), |&e| e as usize);
-        self.text[start..end].trim_end_matches(['\n', '\r'])
+        self.text
+            .get(start..end)
+            .unwrap_or("")
+            .trim_end_matches(['\n', '\r'])
     }
 }
 
@@ -140,11 +146,32 @@ impl SourceMap {
             .unwrap_or("")
     }
 
-    /// `file:line:col` of a span's start.
+    /// `file:line:col` of a span's start. Text expanded from an SCL block is
+    /// placed in the block's definition: its file, and the line there (the body
+    /// keeps its line structure; columns are exact unless a substituted value
+    /// changed the length of the line before the span). Text substituted for a
+    /// `` `name` `` is placed at the reference.
     pub fn location(&self, span: Span) -> String {
-        let src = self.get(span.source);
-        let (line, col) = src.line_col(span.start);
-        format!("{}:{}:{}", src.name(), line, col)
+        let (name, line, col) = self.place(span.source, span.start, 0);
+        format!("{name}:{line}:{col}")
+    }
+
+    /// Name, line and column of an offset, following expansions to their block.
+    pub fn place(&self, id: SourceId, offset: u32, hops: usize) -> (String, usize, usize) {
+        let src = self.get(id);
+        let (line, col) = src.line_col(offset);
+        match &src.origin {
+            Origin::Expansion { definition, .. } if hops < 64 => {
+                let (name, dl, dc) = self.place(definition.source, definition.start, hops + 1);
+                let col = if line == 1 { dc + col - 1 } else { col };
+                (name, dl + line - 1, col)
+            }
+            // Substituted text has no file of its own: show where it was referenced.
+            Origin::Substitution { at, .. } if hops < 64 => {
+                self.place(at.source, at.start, hops + 1)
+            }
+            _ => (src.name(), line, col),
+        }
     }
 
     /// The file location a span ultimately comes from: for text produced by SCL

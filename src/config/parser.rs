@@ -1,0 +1,737 @@
+//! Recursive descent over the preprocessed token stream into [`ast::Config`]:
+//! statements, objects, options, log paths, and SCL block definitions and calls
+//! (calls splice the expanded body into the stream, as syslog-ng does). Every error
+//! is recorded and parsing resumes at the next statement; nothing here panics on
+//! user text.
+
+use super::ast::{Arg, Config, Ident, Item, LogItem, LogPath, Object, ObjectKind, Opt, Value};
+use super::block::{self, BlockDef, BlockKind, CallArgs};
+use super::diagnostic::{Diagnostic, nearest};
+use super::lexer::{self, Tok, Token};
+use super::preprocess::Stream;
+use super::source::{Origin, Span};
+use std::collections::HashMap;
+
+/// SCL expansions nested deeper than this are assumed to be recursive.
+pub const MAX_BLOCK_DEPTH: u8 = 32;
+
+const TOP_KEYWORDS: [&str; 7] = [
+    "options",
+    "source",
+    "destination",
+    "filter",
+    "parser",
+    "log",
+    "block",
+];
+
+const LOG_KEYWORDS: [&str; 6] = ["source", "destination", "filter", "parser", "flags", "log"];
+
+/// An error already recorded in the stream's diagnostics.
+struct Reported;
+
+type PResult<T> = Result<T, Reported>;
+
+pub struct Parser<'o> {
+    pub s: Stream<'o>,
+    peeked: Option<Token>,
+    /// A zero-width span at the end of the last consumed token.
+    prev_end: Span,
+    /// Open `{`/`(` consumed in expanded mode, for recovery.
+    nest: i32,
+    blocks: HashMap<(BlockKind, String), BlockDef>,
+    anon: usize,
+}
+
+fn object_kind(w: &str) -> Option<ObjectKind> {
+    Some(match w {
+        "source" => ObjectKind::Source,
+        "destination" => ObjectKind::Destination,
+        "filter" => ObjectKind::Filter,
+        "parser" => ObjectKind::Parser,
+        _ => return None,
+    })
+}
+
+fn block_kind_of(k: ObjectKind) -> BlockKind {
+    match k {
+        ObjectKind::Source => BlockKind::Source,
+        ObjectKind::Destination => BlockKind::Destination,
+        // Filters have no blocks; parser blocks are the nearest harmless choice.
+        ObjectKind::Filter | ObjectKind::Parser => BlockKind::Parser,
+    }
+}
+
+impl<'o> Parser<'o> {
+    pub fn new(s: Stream<'o>) -> Parser<'o> {
+        Parser {
+            s,
+            peeked: None,
+            prev_end: Span::default(),
+            nest: 0,
+            blocks: HashMap::new(),
+            anon: 0,
+        }
+    }
+
+    fn peek(&mut self) -> &Token {
+        if self.peeked.is_none() {
+            self.peeked = Some(self.s.next(true));
+        }
+        // Just filled above.
+        self.peeked.get_or_insert_with(|| Token {
+            tok: Tok::Eof,
+            span: Span::default(),
+            depth: 0,
+        })
+    }
+
+    fn peek_tok(&mut self) -> Tok {
+        self.peek().tok.clone()
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = match self.peeked.take() {
+            Some(t) => t,
+            None => self.s.next(true),
+        };
+        match t.tok {
+            Tok::LBrace | Tok::LParen => self.nest += 1,
+            Tok::RBrace | Tok::RParen => self.nest -= 1,
+            Tok::Eof => return t,
+            _ => {}
+        }
+        self.prev_end = Span {
+            start: t.span.end,
+            ..t.span
+        };
+        t
+    }
+
+    fn bump_raw(&mut self) -> Token {
+        let t = match self.peeked.take() {
+            Some(t) => t,
+            None => self.s.next(false),
+        };
+        if t.tok != Tok::Eof {
+            self.prev_end = Span {
+                start: t.span.end,
+                ..t.span
+            };
+        }
+        t
+    }
+
+    /// Where an error about `t` goes: the token, or for end of input just after
+    /// the last real token.
+    fn at(&self, t: &Token) -> Span {
+        if t.tok == Tok::Eof {
+            self.prev_end
+        } else {
+            t.span
+        }
+    }
+
+    fn unexpected(&mut self, expected: &str) -> Reported {
+        let t = self.peek().clone();
+        let span = self.at(&t);
+        self.s.error(
+            span,
+            format!("expected {expected}, found {}", t.tok.describe()),
+        );
+        Reported
+    }
+
+    fn expect(&mut self, tok: Tok, expected: &str) -> PResult<Token> {
+        if self.peek().tok == tok {
+            Ok(self.bump())
+        } else {
+            Err(self.unexpected(expected))
+        }
+    }
+
+    fn ident(&mut self, expected: &str) -> PResult<Ident> {
+        match self.peek_tok() {
+            Tok::Word(w) => {
+                let t = self.bump();
+                Ok(Ident {
+                    name: w,
+                    span: t.span,
+                })
+            }
+            _ => Err(self.unexpected(expected)),
+        }
+    }
+
+    /// A statement's closing `;`. Missing is an error pointing just after the
+    /// previous token, but parsing goes on as if it were there.
+    fn semi(&mut self, after: &str) {
+        if self.peek().tok == Tok::Semi {
+            self.bump();
+        } else {
+            let at = self.prev_end;
+            self.s.error(at, format!("missing `;` after {after}"));
+        }
+    }
+
+    /// Skips to the end of the current statement: a `;` outside any braces.
+    fn recover(&mut self) {
+        loop {
+            let t = self.bump();
+            match t.tok {
+                Tok::Eof => return,
+                Tok::Semi if self.nest <= 0 => return,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn parse_config(mut self) -> (Config, Stream<'o>) {
+        let mut items = Vec::new();
+        loop {
+            self.nest = 0;
+            let t = self.peek().clone();
+            let r = match &t.tok {
+                Tok::Eof => break,
+                Tok::Semi => {
+                    self.bump();
+                    continue;
+                }
+                Tok::Word(w) => self.statement(w, &mut items),
+                _ => Err(self.unexpected("a statement (`source`, `destination`, `log`, ...)")),
+            };
+            if r.is_err() {
+                self.recover();
+            }
+        }
+        let config = Config {
+            version: self.s.version.clone(),
+            items,
+        };
+        (config, self.s)
+    }
+
+    fn statement(&mut self, w: &str, items: &mut Vec<Item>) -> PResult<()> {
+        match w {
+            "options" => {
+                let kw = self.bump();
+                let opts = self.options_body()?;
+                let span = kw.span.to(self.prev_end);
+                self.semi("`}`");
+                items.push(Item::Options { opts, span });
+            }
+            "log" => {
+                let log = self.log_path()?;
+                items.push(Item::Log(log));
+            }
+            "block" => self.block_def()?,
+            "filter" => {
+                let kw = self.bump();
+                self.s
+                    .error(kw.span, "filter expressions are not supported yet");
+                return Err(Reported);
+            }
+            _ => {
+                if let Some(kind) = object_kind(w) {
+                    let kw = self.bump();
+                    let name = self.ident("a name")?;
+                    let drivers = self.driver_body(kind)?;
+                    let span = kw.span.to(self.prev_end);
+                    self.semi("`}`");
+                    items.push(Item::Object(Object {
+                        kind,
+                        name,
+                        drivers,
+                        span,
+                    }));
+                } else if self.blocks.contains_key(&(BlockKind::Root, block::fold(w))) {
+                    self.call_block(BlockKind::Root)?;
+                } else {
+                    let t = self.peek().clone();
+                    let roots: Vec<String> = self
+                        .blocks
+                        .keys()
+                        .filter(|(k, _)| *k == BlockKind::Root)
+                        .map(|(_, n)| n.clone())
+                        .collect();
+                    let cands = TOP_KEYWORDS
+                        .iter()
+                        .copied()
+                        .chain(roots.iter().map(String::as_str));
+                    let mut d = Diagnostic::error(t.span, format!("unknown statement `{w}`"));
+                    if let Some(n) = nearest(w, cands) {
+                        d = d.with_help(format!("did you mean `{n}`?"));
+                    }
+                    self.s.diags.push(d);
+                    return Err(Reported);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `{ opt; ... }` of `options`.
+    fn options_body(&mut self) -> PResult<Vec<Opt>> {
+        self.expect(Tok::LBrace, "`{`")?;
+        let mut opts = Vec::new();
+        loop {
+            match self.peek_tok() {
+                Tok::RBrace => {
+                    self.bump();
+                    return Ok(opts);
+                }
+                Tok::Semi => {
+                    self.bump();
+                }
+                Tok::Word(w) if self.is_block(BlockKind::Options, &w) => {
+                    self.call_block(BlockKind::Options)?;
+                }
+                Tok::Word(_) => {
+                    opts.push(self.opt()?);
+                    self.item_end("option");
+                }
+                _ => return Err(self.unexpected("an option or `}`")),
+            }
+        }
+    }
+
+    /// After a list element: `;`, or (reported) nothing before the closing `}`.
+    fn item_end(&mut self, what: &str) {
+        match self.peek().tok {
+            Tok::Semi => {
+                self.bump();
+            }
+            _ => {
+                let at = self.prev_end;
+                self.s.error(at, format!("missing `;` after {what}"));
+            }
+        }
+    }
+
+    fn is_block(&self, kind: BlockKind, name: &str) -> bool {
+        self.blocks.contains_key(&(kind, block::fold(name)))
+    }
+
+    /// `{ driver(args); ... }` of a source, destination or parser.
+    fn driver_body(&mut self, kind: ObjectKind) -> PResult<Vec<Opt>> {
+        let bk = block_kind_of(kind);
+        self.expect(Tok::LBrace, "`{`")?;
+        let mut drivers = Vec::new();
+        loop {
+            match self.peek_tok() {
+                Tok::RBrace => {
+                    self.bump();
+                    return Ok(drivers);
+                }
+                Tok::Semi => {
+                    self.bump();
+                }
+                Tok::Word(w) if self.is_block(bk, &w) => self.call_block(bk)?,
+                Tok::Word(_) => {
+                    drivers.push(self.opt()?);
+                    self.item_end("driver");
+                }
+                _ => return Err(self.unexpected("a driver or `}`")),
+            }
+        }
+    }
+
+    /// `name(arg ...)` where an arg is a value or a nested `name(...)`.
+    fn opt(&mut self) -> PResult<Opt> {
+        let name = self.ident("a name")?;
+        self.expect(Tok::LParen, &format!("`(` after `{}`", name.name))?;
+        self.opt_rest(name)
+    }
+
+    fn opt_rest(&mut self, name: Ident) -> PResult<Opt> {
+        let mut args = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            match &t.tok {
+                Tok::RParen => {
+                    self.bump();
+                    let span = name.span.to(t.span);
+                    return Ok(Opt { name, args, span });
+                }
+                Tok::Comma | Tok::Semi => {
+                    self.bump();
+                }
+                Tok::Word(w) => {
+                    self.bump();
+                    if self.peek().tok == Tok::LParen {
+                        self.bump();
+                        let inner = Ident {
+                            name: w.clone(),
+                            span: t.span,
+                        };
+                        args.push(Arg::Opt(self.opt_rest(inner)?));
+                    } else {
+                        args.push(Arg::Value(Value {
+                            text: w.clone(),
+                            quoted: false,
+                            span: t.span,
+                        }));
+                    }
+                }
+                Tok::Str { .. } => {
+                    self.bump();
+                    args.push(Arg::Value(Value {
+                        text: t.tok.str_text().unwrap_or_default(),
+                        quoted: true,
+                        span: t.span,
+                    }));
+                }
+                _ => {
+                    return Err(
+                        self.unexpected(&format!("a value or `)` closing `{}(`", name.name))
+                    );
+                }
+            }
+        }
+    }
+
+    fn log_path(&mut self) -> PResult<LogPath> {
+        let kw = self.bump();
+        self.expect(Tok::LBrace, "`{` after `log`")?;
+        let mut items = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            match &t.tok {
+                Tok::RBrace => {
+                    self.bump();
+                    break;
+                }
+                Tok::Semi => {
+                    self.bump();
+                }
+                Tok::Word(w) => {
+                    if let Some(kind) = object_kind(w) {
+                        self.bump();
+                        match self.peek_tok() {
+                            Tok::LParen => {
+                                self.bump();
+                                let name = match self.peek_tok() {
+                                    Tok::Str { .. } => {
+                                        let s = self.bump();
+                                        Ident {
+                                            name: s.tok.str_text().unwrap_or_default(),
+                                            span: s.span,
+                                        }
+                                    }
+                                    _ => self.ident(&format!("the name of a {w}"))?,
+                                };
+                                self.expect(Tok::RParen, "`)`")?;
+                                items.push(LogItem::Ref { kind, name });
+                                self.item_end(&format!("`{w}(...)`"));
+                            }
+                            Tok::LBrace if kind == ObjectKind::Filter => {
+                                self.s
+                                    .error(t.span, "filter expressions are not supported yet");
+                                return Err(Reported);
+                            }
+                            Tok::LBrace => {
+                                let drivers = self.driver_body(kind)?;
+                                self.anon += 1;
+                                let name = Ident {
+                                    name: format!("#anon-{w}-{}", self.anon),
+                                    span: t.span,
+                                };
+                                let span = t.span.to(self.prev_end);
+                                self.semi("`}`");
+                                items.push(LogItem::Inline(Object {
+                                    kind,
+                                    name,
+                                    drivers,
+                                    span,
+                                }));
+                            }
+                            _ => return Err(self.unexpected(&format!("`(` or `{{` after `{w}`"))),
+                        }
+                    } else if w == "flags" {
+                        let opt = self.opt()?;
+                        let mut flags = Vec::new();
+                        for a in &opt.args {
+                            match a {
+                                Arg::Value(v) if !v.quoted => flags.push(Ident {
+                                    name: v.text.clone(),
+                                    span: v.span,
+                                }),
+                                Arg::Value(v) => self.s.error(v.span, "a flag is a bare word"),
+                                Arg::Opt(o) => self.s.error(o.span, "a flag is a bare word"),
+                            }
+                        }
+                        items.push(LogItem::Flags(flags, opt.span));
+                        self.item_end("`flags(...)`");
+                    } else if w == "log" {
+                        items.push(LogItem::Log(self.log_path()?));
+                    } else if self.is_block(BlockKind::Log, w) {
+                        self.call_block(BlockKind::Log)?;
+                    } else {
+                        let mut d =
+                            Diagnostic::error(t.span, format!("unknown log path element `{w}`"));
+                        if let Some(n) = nearest(w, LOG_KEYWORDS) {
+                            d = d.with_help(format!("did you mean `{n}`?"));
+                        }
+                        self.s.diags.push(d);
+                        return Err(Reported);
+                    }
+                }
+                _ => return Err(self.unexpected("a log path element or `}`")),
+            }
+        }
+        let span = kw.span.to(self.prev_end);
+        self.semi("`}`");
+        Ok(LogPath { items, span })
+    }
+
+    /// Raw tokens up to the one closing `open` (a `(` or `{` already consumed).
+    fn raw_group(&mut self, open: &Token) -> PResult<(Vec<Token>, Token)> {
+        let (o, c) = if open.tok == Tok::LBrace {
+            (Tok::LBrace, Tok::RBrace)
+        } else {
+            (Tok::LParen, Tok::RParen)
+        };
+        let mut depth = 0usize;
+        let mut inner = Vec::new();
+        loop {
+            let t = self.bump_raw();
+            if t.tok == Tok::Eof {
+                self.s
+                    .error(open.span, format!("unclosed {}", open.tok.describe()));
+                return Err(Reported);
+            }
+            if t.tok == o {
+                depth += 1;
+            } else if t.tok == c {
+                if depth == 0 {
+                    return Ok((inner, t));
+                }
+                depth -= 1;
+            }
+            inner.push(t);
+        }
+    }
+
+    /// The verbatim text between two tokens, and its span when it is one piece of
+    /// one source; otherwise the tokens' texts joined by spaces.
+    fn raw_text(&self, open: &Token, close: &Token, inner: &[Token]) -> (String, Span) {
+        let src = open.span.source;
+        if close.span.source == src && inner.iter().all(|t| t.span.source == src) {
+            let span = Span {
+                source: src,
+                start: open.span.end,
+                end: close.span.start,
+            };
+            (self.s.map.text(span).to_string(), span)
+        } else {
+            let parts: Vec<&str> = inner.iter().map(|t| self.s.map.text(t.span)).collect();
+            (parts.join(" "), open.span)
+        }
+    }
+
+    /// `block KIND NAME(param(default) ...) { body };`
+    fn block_def(&mut self) -> PResult<()> {
+        self.bump();
+        let kind_tok = self.peek().clone();
+        let kind = match &kind_tok.tok {
+            Tok::Word(w) => match BlockKind::from_keyword(w) {
+                Some(k) => {
+                    self.bump();
+                    k
+                }
+                None => {
+                    let mut d =
+                        Diagnostic::error(kind_tok.span, format!("unknown block kind `{w}`"));
+                    if let Some(n) = nearest(w, BlockKind::KEYWORDS) {
+                        d = d.with_help(format!("did you mean `{n}`?"));
+                    }
+                    self.s.diags.push(d);
+                    return Err(Reported);
+                }
+            },
+            _ => return Err(self.unexpected("a block kind (`destination`, `source`, ...)")),
+        };
+        let name = self.ident("the block's name")?;
+        let open = self.expect(Tok::LParen, "`(` with the block's parameters")?;
+        let (inner, _) = self.raw_group(&open)?;
+        let mut params = Vec::new();
+        let mut i = 0;
+        while let Some(t) = inner.get(i) {
+            match &t.tok {
+                Tok::Comma => i += 1,
+                Tok::Word(p) if inner.get(i + 1).is_some_and(|n| n.tok == Tok::LParen) => {
+                    let close = matching(&inner, i + 1);
+                    let (Some(o), Some(c)) = (inner.get(i + 1), inner.get(close)) else {
+                        self.s.error(t.span, "unclosed parameter default");
+                        return Err(Reported);
+                    };
+                    let body = inner.get(i + 2..close).unwrap_or(&[]);
+                    let (text, _) = self.raw_text(o, c, body);
+                    params.push((p.clone(), text.trim().to_string()));
+                    i = close + 1;
+                }
+                _ => {
+                    self.s.error(
+                        t.span,
+                        format!(
+                            "expected a parameter such as `name(default)`, found {}",
+                            t.tok.describe()
+                        ),
+                    );
+                    return Err(Reported);
+                }
+            }
+        }
+        let lb = self.bump_raw();
+        if lb.tok != Tok::LBrace {
+            let span = self.at(&lb);
+            self.s.error(
+                span,
+                format!(
+                    "expected `{{` with the block's body, found {}",
+                    lb.tok.describe()
+                ),
+            );
+            return Err(Reported);
+        }
+        let (inner, rb) = self.raw_group(&lb)?;
+        let (body, body_span) = self.raw_text(&lb, &rb, &inner);
+        self.semi("`}`");
+        let key = (kind, block::fold(&name.name));
+        if let Some(prev) = self.blocks.get(&key) {
+            let at = self.s.map.location(prev.name.span);
+            self.s.error(
+                name.span,
+                format!(
+                    "block {} `{}` is already defined at {at}",
+                    kind.keyword(),
+                    name.name
+                ),
+            );
+            return Ok(());
+        }
+        self.blocks.insert(
+            key,
+            BlockDef {
+                kind,
+                name,
+                params,
+                body,
+                body_span,
+            },
+        );
+        Ok(())
+    }
+
+    /// `NAME(arg(text) ...)` where NAME is a block of `kind`: the expanded body is
+    /// pushed onto the stream, to be parsed in the caller's context.
+    fn call_block(&mut self, kind: BlockKind) -> PResult<()> {
+        let name_tok = self.bump();
+        let Tok::Word(name) = &name_tok.tok else {
+            return Err(self.unexpected("a block name"));
+        };
+        let name = name.clone();
+        let open = self.expect(Tok::LParen, &format!("`(` after `{name}`"))?;
+        let (inner, close) = self.raw_group(&open)?;
+        let call = name_tok.span.to(close.span);
+        let mut named = Vec::new();
+        let mut bad = false;
+        let mut i = 0;
+        while let Some(t) = inner.get(i) {
+            match &t.tok {
+                Tok::Comma | Tok::Semi => i += 1,
+                Tok::Word(p) if inner.get(i + 1).is_some_and(|n| n.tok == Tok::LParen) => {
+                    let close = matching(&inner, i + 1);
+                    if let (Some(o), Some(c)) = (inner.get(i + 1), inner.get(close)) {
+                        let body = inner.get(i + 2..close).unwrap_or(&[]);
+                        let (text, _) = self.raw_text(o, c, body);
+                        named.push((p.clone(), text.trim().to_string()));
+                    }
+                    i = close + 1;
+                }
+                _ => {
+                    self.s
+                        .error(t.span, format!("block `{name}` takes named arguments only"));
+                    bad = true;
+                    i = skip_arg(&inner, i);
+                }
+            }
+        }
+        if bad {
+            return Ok(());
+        }
+        if self.s.peek_top_raw().is_some_and(|t| t.tok != Tok::Semi) {
+            let at = self.prev_end;
+            self.s.error(at, format!("missing `;` after `{name}(...)`"));
+        }
+        if name_tok.depth >= MAX_BLOCK_DEPTH {
+            self.s.error(
+                call,
+                format!(
+                    "SCL blocks nested more than {MAX_BLOCK_DEPTH} deep: does `{name}` call itself?"
+                ),
+            );
+            return Err(Reported);
+        }
+        if !self.s.spend(call) {
+            return Err(Reported);
+        }
+        let Some(def) = self.blocks.get(&(kind, block::fold(&name))).cloned() else {
+            return Ok(());
+        };
+        let text = block::expand_body(&def, &CallArgs { named }, &mut self.s);
+        let id = self.s.map.add(
+            Origin::Expansion {
+                block: def.name.name.clone(),
+                definition: def.body_span,
+                call,
+            },
+            text,
+        );
+        let text = self.s.map.get(id).text.clone();
+        let mut lex_diags = Vec::new();
+        let tokens = lexer::lex(&text, id, name_tok.depth + 1, &mut lex_diags);
+        // The body was lexed once already where the block was defined; the same
+        // complaint at the same place is not news.
+        for d in lex_diags {
+            let at = self.s.map.location(d.span);
+            let seen = self
+                .s
+                .diags
+                .iter()
+                .any(|e| e.message == d.message && self.s.map.location(e.span) == at);
+            if !seen {
+                self.s.diags.push(d);
+            }
+        }
+        self.s.push_derived(tokens);
+        Ok(())
+    }
+}
+
+/// The index of the token closing the `(` at `open` (or past the end).
+fn matching(tokens: &[Token], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate().skip(open) {
+        match t.tok {
+            Tok::LParen => depth += 1,
+            Tok::RParen => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    tokens.len()
+}
+
+/// Past one bad argument: a token, or a parenthesised group after it.
+fn skip_arg(tokens: &[Token], i: usize) -> usize {
+    if tokens.get(i + 1).is_some_and(|t| t.tok == Tok::LParen) {
+        matching(tokens, i + 1) + 1
+    } else {
+        i + 1
+    }
+}

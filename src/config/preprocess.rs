@@ -1,0 +1,434 @@
+//! The token stream the parser reads: a stack of lexed sources (the main file,
+//! included files, substituted text, SCL expansions). It owns `@include`,
+//! `@define`, `@version`, backtick lookup and include-cycle detection. It hands out
+//! tokens either expanded (references resolved, directives executed) or raw (for
+//! SCL block definitions, whose text is kept verbatim). It knows nothing of the
+//! grammar above the token level.
+
+use super::LoadOptions;
+use super::diagnostic::Diagnostic;
+use super::lexer::{self, Seg, Tok, Token};
+use super::source::{Origin, SourceId, SourceMap, Span};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Substitutions nested deeper than this are assumed to refer to themselves.
+const MAX_SUBST_DEPTH: usize = 64;
+
+/// Substitutions and SCL expansions allowed in one load: a reference or block
+/// that expands into two copies of itself would otherwise grow exponentially
+/// while staying under every depth limit.
+const EXPANSION_BUDGET: usize = 20_000;
+
+struct Frame {
+    tokens: Vec<Token>,
+    pos: usize,
+    /// The include chain that led to this frame (canonical paths), for cycles.
+    chain: Vec<PathBuf>,
+    /// Directory relative includes are resolved against.
+    dir: PathBuf,
+    /// Only the main file's `@version` counts.
+    main: bool,
+    /// How many backtick substitutions deep this frame is.
+    subst: usize,
+}
+
+pub struct Stream<'o> {
+    pub map: SourceMap,
+    pub diags: Vec<Diagnostic>,
+    pub version: Option<(String, Span)>,
+    frames: Vec<Frame>,
+    defines: HashMap<String, String>,
+    opts: &'o LoadOptions,
+    last: Span,
+    budget: usize,
+}
+
+impl<'o> Stream<'o> {
+    /// A stream reading `text`, already added to `map` as `id`.
+    pub fn new(
+        map: SourceMap,
+        id: SourceId,
+        path: Option<PathBuf>,
+        opts: &'o LoadOptions,
+    ) -> Stream<'o> {
+        let mut diags = Vec::new();
+        let tokens = lexer::lex(&map.get(id).text, id, 0, &mut diags);
+        let dir = path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let chain = path
+            .map(|p| vec![std::fs::canonicalize(&p).unwrap_or(p)])
+            .unwrap_or_default();
+        Stream {
+            map,
+            diags,
+            version: None,
+            frames: vec![Frame {
+                tokens,
+                pos: 0,
+                chain,
+                dir,
+                main: true,
+                subst: 0,
+            }],
+            defines: HashMap::new(),
+            opts,
+            last: Span::new(id, 0, 0),
+            budget: EXPANSION_BUDGET,
+        }
+    }
+
+    pub fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    /// Takes one expansion from the budget; false (reported once) when spent.
+    pub fn spend(&mut self, at: Span) -> bool {
+        match self.budget {
+            0 => false,
+            1 => {
+                self.budget = 0;
+                self.error(
+                    at,
+                    format!(
+                        "more than {EXPANSION_BUDGET} substitutions and block expansions: \
+                         a definition probably expands into itself"
+                    ),
+                );
+                false
+            }
+            _ => {
+                self.budget -= 1;
+                true
+            }
+        }
+    }
+
+    pub fn undefined(&mut self, at: Span, name: &str) {
+        self.diags.push(
+            Diagnostic::error(at, format!("undefined name `{name}`")).with_help(format!(
+                "define it with `@define {name} \"...\"` or in the environment"
+            )),
+        );
+    }
+
+    /// The value of `` `name` `` outside any block: `@define`, then
+    /// `LoadOptions.defines`, then the environment (as syslog-ng does).
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.defines.get(name) {
+            return Some(v.clone());
+        }
+        if let Some((_, v)) = self.opts.defines.iter().rev().find(|(n, _)| n == name) {
+            return Some(v.clone());
+        }
+        std::env::var(name).ok()
+    }
+
+    /// The next token of the top frame without consuming it, raw. `None` when the
+    /// top frame is exhausted.
+    pub fn peek_top_raw(&self) -> Option<&Token> {
+        let f = self.frames.last()?;
+        f.tokens.get(f.pos)
+    }
+
+    fn take_top(&mut self) -> Option<Token> {
+        let f = self.frames.last_mut()?;
+        let t = f.tokens.get(f.pos).cloned();
+        if t.is_some() {
+            f.pos += 1;
+        }
+        t
+    }
+
+    fn eof(&self) -> Token {
+        Token {
+            tok: Tok::Eof,
+            span: Span {
+                start: self.last.end,
+                ..self.last
+            },
+            depth: 0,
+        }
+    }
+
+    /// The next token; with `expand`, references are substituted and directives
+    /// executed, so only grammar tokens come out.
+    pub fn next(&mut self, expand: bool) -> Token {
+        loop {
+            let Some(frame) = self.frames.last_mut() else {
+                return self.eof();
+            };
+            let Some(tok) = frame.tokens.get(frame.pos).cloned() else {
+                if self.frames.len() == 1 {
+                    return self.eof();
+                }
+                self.frames.pop();
+                continue;
+            };
+            frame.pos += 1;
+            self.last = tok.span;
+            if !expand {
+                return tok;
+            }
+            match tok.tok {
+                Tok::Tick(ref name) => self.substitute(name, tok.span, tok.depth),
+                Tok::Directive(ref d) => self.directive(d, tok.span),
+                Tok::Str { .. } => return self.resolve_str(tok),
+                _ => return tok,
+            }
+        }
+    }
+
+    /// Pushes the value of `` `name` `` as a new source, lexed.
+    fn substitute(&mut self, name: &str, at: Span, depth: u8) {
+        let subst = self.frames.last().map_or(0, |f| f.subst) + 1;
+        if subst > MAX_SUBST_DEPTH {
+            if self.budget > 0 {
+                self.error(at, format!("`{name}` expands into itself too deeply"));
+            }
+            // Further substitution would only repeat this error.
+            self.budget = 0;
+            return;
+        }
+        if !self.spend(at) {
+            return;
+        }
+        let Some(value) = self.lookup(name) else {
+            self.undefined(at, name);
+            return;
+        };
+        let id = self.map.add(
+            Origin::Substitution {
+                name: name.to_string(),
+                at,
+            },
+            value,
+        );
+        let tokens = lexer::lex(&self.map.get(id).text, id, depth, &mut self.diags);
+        self.push_derived(tokens);
+        if let Some(f) = self.frames.last_mut() {
+            f.subst = subst;
+        }
+    }
+
+    /// Pushes tokens derived from the top frame (substitution or expansion).
+    pub fn push_derived(&mut self, tokens: Vec<Token>) {
+        let (chain, dir, subst) = self
+            .frames
+            .last()
+            .map(|f| (f.chain.clone(), f.dir.clone(), f.subst))
+            .unwrap_or_default();
+        self.frames.push(Frame {
+            tokens,
+            pos: 0,
+            chain,
+            dir,
+            main: false,
+            subst,
+        });
+    }
+
+    fn resolve_str(&mut self, mut tok: Token) -> Token {
+        if let Tok::Str { segs, .. } = &mut tok.tok {
+            if segs.iter().any(|s| matches!(s, Seg::Ref(..))) {
+                let mut text = String::new();
+                for seg in segs.iter() {
+                    match seg {
+                        Seg::Text(t) => text.push_str(t),
+                        Seg::Ref(name, span) => match self.lookup(name) {
+                            Some(v) => text.push_str(&v),
+                            None => {
+                                self.undefined(*span, name);
+                            }
+                        },
+                    }
+                }
+                *segs = vec![Seg::Text(text)];
+            }
+        }
+        tok
+    }
+
+    /// The argument of a directive: the next token of the same frame.
+    fn directive_arg(&mut self, d: &str, at: Span) -> Option<Token> {
+        match self.take_top() {
+            Some(t) if matches!(t.tok, Tok::Word(_) | Tok::Str { .. }) => {
+                self.last = t.span;
+                Some(self.resolve_str(t))
+            }
+            Some(t) => {
+                let msg = format!("expected a value after `@{d}`, found {}", t.tok.describe());
+                self.error(t.span, msg);
+                None
+            }
+            None => {
+                self.error(at, format!("expected a value after `@{d}`"));
+                None
+            }
+        }
+    }
+
+    fn directive(&mut self, d: &str, at: Span) {
+        match d {
+            "version" => {
+                let Some(t) = self.directive_arg(d, at) else {
+                    return;
+                };
+                let text = match &t.tok {
+                    Tok::Word(w) => w.clone(),
+                    other => other.str_text().unwrap_or_default(),
+                };
+                if self.frames.last().is_some_and(|f| f.main) && self.version.is_none() {
+                    self.version = Some((text, t.span));
+                }
+            }
+            "define" => {
+                let Some(name) = self.directive_arg(d, at) else {
+                    return;
+                };
+                let Tok::Word(name) = name.tok else {
+                    self.error(name.span, "expected a name after `@define`");
+                    return;
+                };
+                let Some(v) = self.directive_arg(d, at) else {
+                    return;
+                };
+                let v = match v.tok {
+                    Tok::Word(w) => w,
+                    other => other.str_text().unwrap_or_default(),
+                };
+                self.defines.insert(name, v);
+            }
+            "include" => {
+                let Some(t) = self.directive_arg(d, at) else {
+                    return;
+                };
+                let pat = match &t.tok {
+                    Tok::Word(w) => w.clone(),
+                    other => other.str_text().unwrap_or_default(),
+                };
+                self.include(&pat, at.to(t.span));
+            }
+            other => {
+                let mut diag = Diagnostic::error(at, format!("unknown directive `@{other}`"));
+                if let Some(n) = super::diagnostic::nearest(other, ["version", "include", "define"])
+                {
+                    diag = diag.with_help(format!("did you mean `@{n}`?"));
+                }
+                self.diags.push(diag);
+            }
+        }
+    }
+
+    fn include(&mut self, pat: &str, at: Span) {
+        let (chain, dir) = self
+            .frames
+            .last()
+            .map(|f| (f.chain.clone(), f.dir.clone()))
+            .unwrap_or_default();
+        let is_glob = pat.contains(['*', '?', '[']);
+        let given = Path::new(pat);
+        let mut bases = vec![];
+        if given.is_absolute() {
+            bases.push(given.to_path_buf());
+        } else {
+            bases.push(dir.join(given));
+            bases.extend(self.opts.include_path.iter().map(|d| d.join(given)));
+        }
+        let mut files = None;
+        for base in &bases {
+            if is_glob {
+                let Ok(paths) = glob::glob(&base.to_string_lossy()) else {
+                    self.error(at, format!("invalid include pattern `{pat}`"));
+                    return;
+                };
+                let found: Vec<PathBuf> = paths
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file() && !skipped_name(p))
+                    .collect();
+                if !found.is_empty() {
+                    files = Some(found);
+                    break;
+                }
+            } else if base.is_dir() {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(base)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && !skipped_name(p))
+                    .collect();
+                found.sort();
+                files = Some(found);
+                break;
+            } else if base.is_file() {
+                files = Some(vec![base.clone()]);
+                break;
+            }
+        }
+        let Some(files) = files else {
+            // An empty `conf.d/*.conf` is normal; a missing named file is not.
+            if !is_glob {
+                let searched: Vec<String> = bases.iter().map(|b| b.display().to_string()).collect();
+                self.diags.push(
+                    Diagnostic::error(at, format!("cannot find included file `{pat}`"))
+                        .with_help(format!("searched {}", searched.join(", "))),
+                );
+            }
+            return;
+        };
+        let mut frames = Vec::new();
+        for path in files {
+            let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if chain.contains(&canon) {
+                let mut names: Vec<String> =
+                    chain.iter().map(|p| p.display().to_string()).collect();
+                let first = chain.iter().position(|p| *p == canon).unwrap_or(0);
+                names.drain(..first);
+                names.push(canon.display().to_string());
+                self.error(at, format!("include cycle: {}", names.join(" -> ")));
+                continue;
+            }
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.error(at, format!("cannot read `{}`: {e}", path.display()));
+                    continue;
+                }
+            };
+            let id = self.map.add(
+                Origin::File {
+                    path: path.clone(),
+                    included_at: Some(at),
+                },
+                text,
+            );
+            let tokens = lexer::lex(&self.map.get(id).text, id, 0, &mut self.diags);
+            let mut chain = chain.clone();
+            chain.push(canon);
+            frames.push(Frame {
+                tokens,
+                pos: 0,
+                chain,
+                dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                main: false,
+                subst: 0,
+            });
+        }
+        // The first file must be read first: it goes on top.
+        frames.reverse();
+        self.frames.extend(frames);
+    }
+}
+
+/// Hidden files and editor backups are never included from a directory.
+fn skipped_name(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.starts_with('.') || name.ends_with('~')
+}

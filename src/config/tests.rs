@@ -1,0 +1,704 @@
+//! End-to-end tests of the config front-end: text in, AST or rendered errors out.
+
+use super::ast::*;
+use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn opts() -> LoadOptions {
+    LoadOptions::default()
+}
+
+fn ok(text: &str) -> Config {
+    match load_str("main.conf", text, &opts()) {
+        Ok(l) => l.config,
+        Err(e) => panic!("unexpected errors:\n{e}"),
+    }
+}
+
+fn err(text: &str) -> String {
+    err_with(text, &opts())
+}
+
+fn err_with(text: &str, o: &LoadOptions) -> String {
+    match load_str("main.conf", text, o) {
+        Ok(l) => panic!("expected errors, got {:#?}", l.config),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A fresh empty directory for file-based tests.
+fn tmpdir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sluice-config-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn object<'a>(c: &'a Config, name: &str) -> &'a Object {
+    c.items
+        .iter()
+        .find_map(|i| match i {
+            Item::Object(o) if o.name.name == name => Some(o),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no object {name} in {c:#?}"))
+}
+
+/// A driver or option as compact text, e.g. `file("/x" create-dirs(yes))`.
+fn show(o: &Opt) -> String {
+    print::opt(o)
+}
+
+fn drivers(c: &Config, name: &str) -> Vec<String> {
+    object(c, name).drivers.iter().map(show).collect()
+}
+
+// --- spans stripped, for comparing ASTs of different texts ---
+
+fn z(s: &mut Span) {
+    *s = Span::default();
+}
+
+fn strip_opt(o: &mut Opt) {
+    z(&mut o.span);
+    z(&mut o.name.span);
+    for a in &mut o.args {
+        match a {
+            Arg::Value(v) => z(&mut v.span),
+            Arg::Opt(o) => strip_opt(o),
+        }
+    }
+}
+
+fn strip_obj(o: &mut Object) {
+    z(&mut o.span);
+    z(&mut o.name.span);
+    o.drivers.iter_mut().for_each(strip_opt);
+}
+
+fn strip_log(l: &mut LogPath) {
+    z(&mut l.span);
+    for i in &mut l.items {
+        match i {
+            LogItem::Ref { name, .. } => z(&mut name.span),
+            LogItem::Inline(o) => strip_obj(o),
+            LogItem::Flags(f, s) => {
+                z(s);
+                f.iter_mut().for_each(|f| z(&mut f.span));
+            }
+            LogItem::Log(l) => strip_log(l),
+        }
+    }
+}
+
+fn strip(mut c: Config) -> Config {
+    if let Some((_, s)) = &mut c.version {
+        z(s);
+    }
+    for i in &mut c.items {
+        match i {
+            Item::Options { opts, span } => {
+                z(span);
+                opts.iter_mut().for_each(strip_opt);
+            }
+            Item::Object(o) => strip_obj(o),
+            Item::Log(l) => strip_log(l),
+        }
+    }
+    c
+}
+
+const DESIGN: &str = r#"@version: 1.0
+@define bucket "app-logs"
+
+options { time-zone("UTC"); };
+
+source s_net {
+  network(transport("tcp") ip("0.0.0.0") port(5514));
+  network(transport("udp") port(5514));
+};
+
+destination d_s3 {
+  s3(url("https://s3.eu-west-1.amazonaws.com") bucket("`bucket`")
+     object-key("${HOST}/app") template("${ISODATE} ${HOST} ${MSGHDR}${MESSAGE}\n")
+     max-object-size(100MiB) flush-grace-period(5m) compression("gzip"));
+};
+
+log { source(s_net); destination(d_s3); flags(flow-control); };
+"#;
+
+#[test]
+fn parses_the_design_example() {
+    let c = ok(DESIGN);
+    assert_eq!(c.version.as_ref().map(|v| v.0.as_str()), Some("1.0"));
+    assert_eq!(c.items.len(), 4);
+    let Item::Options { opts, .. } = &c.items[0] else {
+        panic!()
+    };
+    assert_eq!(show(&opts[0]), r#"time-zone("UTC")"#);
+    assert_eq!(
+        drivers(&c, "s_net"),
+        [
+            r#"network(transport("tcp") ip("0.0.0.0") port(5514))"#,
+            r#"network(transport("udp") port(5514))"#
+        ]
+    );
+    let s3 = &object(&c, "d_s3").drivers[0];
+    let bucket = s3.opts().find(|o| o.name.name == "bucket").unwrap();
+    assert_eq!(bucket.values().next().unwrap().text, "app-logs");
+    let size = s3
+        .opts()
+        .find(|o| o.name.key() == "max-object-size")
+        .unwrap();
+    let v = size.values().next().unwrap();
+    assert_eq!((v.text.as_str(), v.quoted), ("100MiB", false));
+    let tpl = s3.opts().find(|o| o.name.name == "template").unwrap();
+    assert!(tpl.values().next().unwrap().text.ends_with("${MESSAGE}\n"));
+    let Item::Log(log) = &c.items[3] else {
+        panic!()
+    };
+    assert!(
+        matches!(&log.items[0], LogItem::Ref { kind: ObjectKind::Source, name } if name.name == "s_net")
+    );
+    assert!(matches!(&log.items[2], LogItem::Flags(f, _) if f[0].name == "flow-control"));
+}
+
+#[test]
+fn values_words_strings_and_separators() {
+    let c = ok(r#"
+# a comment with "quotes" and `ticks`
+destination d {
+    x(::1 0.0.0.0 -1 a/b*c 'raw\n' "esc\x41\t" "a" "b");   # trailing
+    y(a, b; c); z(); flags(a, b);
+};"#);
+    let d = &object(&c, "d").drivers;
+    let vals: Vec<(&str, bool)> = d[0].values().map(|v| (v.text.as_str(), v.quoted)).collect();
+    assert_eq!(
+        vals,
+        [
+            ("::1", false),
+            ("0.0.0.0", false),
+            ("-1", false),
+            ("a/b*c", false),
+            ("raw\\n", true),
+            ("escA\t", true),
+            ("a", true),
+            ("b", true),
+        ]
+    );
+    assert_eq!(d[1].values().count(), 3);
+    assert_eq!(show(&d[2]), "z()");
+    assert_eq!(show(&d[3]), "flags(a b)");
+}
+
+#[test]
+fn names_keep_spelling_and_fold_dashes() {
+    let c = ok("destination d { file(\"/x\" create_dirs(yes)); };");
+    let o = object(&c, "d").drivers[0].opts().next().unwrap().clone();
+    assert_eq!(o.name.name, "create_dirs");
+    assert_eq!(o.name.key(), "create-dirs");
+}
+
+#[test]
+fn version_only_from_main_file() {
+    let dir = tmpdir("version");
+    write(&dir.join("inc.conf"), "@version: 4.0\n");
+    let main = dir.join("main.conf");
+    write(&main, "@version: 3.38\n@include \"inc.conf\"\n");
+    let l = load_file(&main, &opts()).unwrap();
+    assert_eq!(l.config.version.unwrap().0, "3.38");
+}
+
+#[test]
+fn include_file_directory_glob_and_include_path() {
+    let dir = tmpdir("include");
+    write(
+        &dir.join("conf.d/20-b.conf"),
+        "destination b { file(\"/b\"); };",
+    );
+    write(
+        &dir.join("conf.d/10-a.conf"),
+        "destination a { file(\"/a\"); };",
+    );
+    write(&dir.join("conf.d/.hidden"), "garbage {");
+    write(&dir.join("conf.d/30-c.conf~"), "garbage {");
+    write(&dir.join("glob/x.conf"), "source x { network(); };");
+    write(&dir.join("glob/y.conf"), "source y { network(); };");
+    write(&dir.join("glob/z.txt"), "garbage {");
+    write(&dir.join("lib/scl.conf"), "source lib { network(); };");
+    let main = dir.join("main.conf");
+    write(
+        &main,
+        "@include \"conf.d\"\n@include \"glob/*.conf\"\n@include \"scl.conf\"\n@include \"none/*.conf\"\n",
+    );
+    let o = LoadOptions {
+        include_path: vec![dir.join("lib")],
+        ..opts()
+    };
+    let l = load_file(&main, &o).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = l
+        .config
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Object(o) => o.name.name.as_str(),
+            _ => "?",
+        })
+        .collect();
+    assert_eq!(names, ["a", "b", "x", "y", "lib"]);
+    // Each included file is its own source, recording where it was included.
+    let a = object(&l.config, "a");
+    match &l.map.get(a.span.source).origin {
+        source::Origin::File {
+            path,
+            included_at: Some(at),
+        } => {
+            assert!(path.ends_with("conf.d/10-a.conf"));
+            assert_eq!(l.map.location(*at), format!("{}:1:1", main.display()));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn many_included_files_may_all_use_references() {
+    let dir = tmpdir("many");
+    for i in 0..150 {
+        write(
+            &dir.join(format!("conf.d/{i:03}.conf")),
+            &format!("source s{i} {{ network(port(`port`)); }};"),
+        );
+    }
+    let main = dir.join("main.conf");
+    write(&main, "@define port 514\n@include \"conf.d/*.conf\"\n");
+    let l = load_file(&main, &opts()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.config.items.len(), 150);
+}
+
+#[test]
+fn missing_include_is_an_error_at_the_directive() {
+    let text = err("source s { network(); };\n  @include \"nope.conf\"\n");
+    assert!(
+        text.starts_with("main.conf:2:3: error: cannot find included file `nope.conf`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn include_cycle_names_the_chain() {
+    let dir = tmpdir("cycle");
+    write(&dir.join("a.conf"), "@include \"b.conf\"\n");
+    write(
+        &dir.join("b.conf"),
+        "source s { network(); };\n@include \"a.conf\"\n",
+    );
+    let e = load_file(&dir.join("a.conf"), &opts()).unwrap_err();
+    let text = e.to_string();
+    let canon = std::fs::canonicalize(&dir).unwrap();
+    let chain = format!(
+        "include cycle: {0}/a.conf -> {0}/b.conf -> {0}/a.conf",
+        canon.display()
+    );
+    assert!(text.contains(&chain), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{}:2:1: error: include cycle",
+            dir.join("b.conf").display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("note: included from here"), "{text}");
+    assert_eq!(e.diagnostics.len(), 1);
+}
+
+#[test]
+fn defines_substitute_outside_and_inside_strings() {
+    let o = LoadOptions {
+        defines: vec![("cli".into(), "from-cli".into())],
+        ..opts()
+    };
+    let text = r#"
+@define port 5514
+@define net_opts "transport(\"tcp\") port(`port`)"
+source s { network(`net_opts` ip("`cli`-``x``") path("`PATH`")); };
+"#;
+    let c = load_str("main.conf", text, &o)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    let path = std::env::var("PATH").unwrap_or_default();
+    assert_eq!(
+        drivers(&c, "s"),
+        [format!(
+            r#"network(transport("tcp") port(5514) ip("from-cli-``x``") path({}))"#,
+            print::quote(&path)
+        )]
+    );
+    let ip = object(&c, "s").drivers[0].opts().nth(2).unwrap().clone();
+    assert_eq!(ip.values().next().unwrap().text, "from-cli-`x`");
+}
+
+#[test]
+fn define_takes_precedence_over_load_options_and_environment() {
+    let o = LoadOptions {
+        defines: vec![("PATH".into(), "cli".into()), ("x".into(), "cli".into())],
+        ..opts()
+    };
+    let c = load_str(
+        "m",
+        "@define x \"file\"\nsource s { a(`x` \"`PATH`\"); };",
+        &o,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(drivers(&c, "s"), [r#"a(file "cli")"#]);
+}
+
+#[test]
+fn undefined_name_is_reported_at_the_reference() {
+    let text = err("source s {\n  a(\"x`nope`\") `also`;\n};\n");
+    assert!(
+        text.starts_with("main.conf:2:7: error: undefined name `nope`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("main.conf:2:16: error: undefined name `also`"),
+        "{text}"
+    );
+}
+
+const S3_BLOCK: &str = r#"block destination s3(
+    url("")
+    bucket()
+    object_key("default-key")
+    max-object-size(100MiB)
+) {
+    http(url("`url`") bucket("`bucket`") key("`object-key`") size(`max_object_size`) `__VARARGS__`);
+};
+"#;
+
+#[test]
+fn error_in_substituted_text_is_placed_at_the_reference() {
+    let text = err("@define o \"port(1 {\"\nsource s {\n  network(`o`);\n};\n");
+    assert!(
+        text.starts_with(
+            "main.conf:3:11: error: expected a value or `)` closing `port(`, found `{`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn block_expansion_with_defaults_and_varargs() {
+    let c = ok(&format!(
+        "{S3_BLOCK}destination d {{ s3(bucket(\"b\") object-key(\"k\") extra(1 \"two\") more()); file(\"/f\"); }};"
+    ));
+    assert_eq!(
+        drivers(&c, "d"),
+        [
+            r#"http(url("") bucket("b") key("k") size(100MiB) extra(1 "two") more())"#,
+            r#"file("/f")"#
+        ]
+    );
+}
+
+#[test]
+fn nested_blocks_expand_recursively() {
+    let c = ok(&format!(
+        r#"{S3_BLOCK}
+block destination my_store(bucket("logs") zone()) {{
+    s3(bucket(`bucket`) url("https://`zone`.example") `__VARARGS__`);
+}};
+destination d {{ my-store(zone(eu) level(9)); }};
+"#
+    ));
+    assert_eq!(
+        drivers(&c, "d"),
+        [
+            r#"http(url("https://eu.example") bucket("logs") key("default-key") size(100MiB) level(9))"#
+        ]
+    );
+}
+
+#[test]
+fn blocks_of_other_kinds_and_contexts() {
+    let c = ok(r#"
+block root pair(name()) {
+    source `name` { network(); };
+    log { source(`name`); destination(d); };
+};
+block log via(dest()) { destination(`dest`); flags(final); };
+block options defaults() { time-zone("UTC"); };
+block source tcp_in(port(514)) { network(port(`port`)); };
+options { defaults(); };
+destination d { file("/d"); };
+pair(name(s_a));
+log { source { tcp-in(port(6514)); }; via(dest(d)); };
+destination e { tcp_in(); };
+"#);
+    let Item::Options { opts, .. } = &c.items[0] else {
+        panic!("{c:#?}")
+    };
+    assert_eq!(show(&opts[0]), r#"time-zone("UTC")"#);
+    assert_eq!(drivers(&c, "s_a"), ["network()"]);
+    let Item::Log(log) = &c.items[4] else {
+        panic!("{c:#?}")
+    };
+    let LogItem::Inline(src) = &log.items[0] else {
+        panic!()
+    };
+    assert_eq!(show(&src.drivers[0]), "network(port(6514))");
+    assert!(
+        matches!(&log.items[1], LogItem::Ref { kind: ObjectKind::Destination, name } if name.name == "d")
+    );
+    assert!(matches!(&log.items[2], LogItem::Flags(..)));
+    // A source block is not called from a destination: it stays a driver call.
+    assert_eq!(drivers(&c, "e"), ["tcp_in()"]);
+}
+
+#[test]
+fn block_call_takes_named_arguments_only() {
+    let text = err(&format!("{S3_BLOCK}destination d {{ s3(\"b\"); }};"));
+    assert!(
+        text.starts_with("main.conf:9:20: error: block `s3` takes named arguments only"),
+        "{text}"
+    );
+}
+
+#[test]
+fn lexical_error_in_block_body_is_reported_once() {
+    let text = err("block source a() { x(= 1); };\nsource s { a(); a(); };\n");
+    assert!(
+        text.starts_with("main.conf:1:22: error: unexpected character `=`"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn duplicate_block_names_both_places() {
+    let text = err("block source a() { x(); };\nblock source a() { y(); };\n");
+    assert!(
+        text.starts_with(
+            "main.conf:2:14: error: block source `a` is already defined at main.conf:1:14"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn recursive_block_hits_depth_limit() {
+    let text = err("block source r() { r(); };\nsource s { r(); };\n");
+    assert!(text.contains("nested more than 32 deep"), "{text}");
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn self_doubling_definitions_stop_at_the_budget() {
+    let text = err("@define a \"``a`` ``a``\"\nsource s { x(`a`); };\n");
+    assert!(text.contains("expands into itself"), "{text}");
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+    let text = err("block source r() { r(); r(); };\nsource s { r(); };\n");
+    assert!(text.contains("nested more than 32 deep"), "{text}");
+    // The 31 identical recursive call notes are folded into one.
+    assert_eq!(text.matches("note: in block `r`").count(), 2, "{text}");
+    assert!(text.contains("(30 more like this)"), "{text}");
+}
+
+#[test]
+fn error_inside_block_names_block_line_and_call_site() {
+    let dir = tmpdir("blockerr");
+    write(
+        &dir.join("scl/s3.conf"),
+        "# s3 wrapper\nblock destination s3(bucket()) {\n    http(\n        {} bucket(`bucket`)\n    );\n};\n",
+    );
+    let main = dir.join("main.conf");
+    write(
+        &main,
+        "@include \"scl/s3.conf\"\n\ndestination d {\n    s3(bucket(\"b\"));\n};\n",
+    );
+    let e = load_file(&main, &opts()).unwrap_err();
+    let text = e.to_string();
+    let scl = dir.join("scl/s3.conf");
+    assert!(
+        text.starts_with(&format!(
+            "{}:4:9: error: expected a value or `)` closing `http(`, found `{{`",
+            scl.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}:4:5: note: in block `s3` defined at {}:2:33, called here\n    4 |     s3(bucket(\"b\"));\n      |     ^^^^^^^^^^^^^^",
+            main.display(),
+            scl.display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_semicolon_points_after_previous_token() {
+    let text = err("destination d { file(\"/x\"); }\nlog { destination(d); };\n");
+    assert!(
+        text.starts_with("main.conf:1:30: error: missing `;` after `}`"),
+        "{text}"
+    );
+    let text = err("destination d {\n    file(\"/x\")\n};\n");
+    assert!(
+        text.starts_with("main.conf:2:15: error: missing `;` after driver"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn unknown_statement_suggests_nearest_keyword_and_recovers() {
+    let text = err("destinaton d { file(\"/x\"); };\nsource s { network() };\n");
+    assert!(
+        text.starts_with("main.conf:1:1: error: unknown statement `destinaton`"),
+        "{text}"
+    );
+    assert!(text.contains("help: did you mean `destination`?"), "{text}");
+    // The second statement is still parsed, and its error reported.
+    assert!(
+        text.contains("main.conf:2:21: error: missing `;`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn filters_are_reported_but_parsing_continues() {
+    let text = err("filter f { level(err) and program(\"x\"); };\nsource s { x( };\n");
+    assert!(
+        text.starts_with("main.conf:1:1: error: filter expressions are not supported yet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("main.conf:2:15: error: expected a value or `)`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unterminated_string_points_at_opening_quote() {
+    let text = err("source s {\n    file(\"/var/log\n);\n");
+    assert!(
+        text.starts_with("main.conf:2:10: error: unterminated string"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inline_objects_get_unique_names() {
+    let c = ok(r#"
+log {
+    source { network(); };
+    log { destination { file("/a"); }; };
+    destination { file("/b"); };
+    flags(flow-control final);
+};"#);
+    let Item::Log(log) = &c.items[0] else {
+        panic!()
+    };
+    let mut names = vec![];
+    for i in &log.items {
+        match i {
+            LogItem::Inline(o) => names.push(o.name.name.clone()),
+            LogItem::Log(l) => {
+                if let LogItem::Inline(o) = &l.items[0] {
+                    names.push(o.name.name.clone())
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        names,
+        [
+            "#anon-source-1",
+            "#anon-destination-2",
+            "#anon-destination-3"
+        ]
+    );
+}
+
+#[test]
+fn print_round_trips() {
+    let text = format!(
+        "{S3_BLOCK}{DESIGN}\nlog {{ source {{ x(\"q\\\"\\\\`` \\x01\" 'single' y(z)); }}; log {{ destination(d_s3); }}; }};\n"
+    );
+    let first = ok(&text);
+    let printed = print(&first);
+    assert!(printed.starts_with("# Sluice configuration, preprocessed\n@version: 1.0\n"));
+    assert!(printed.contains(
+        "\nsource s_net {\n    network(transport(\"tcp\") ip(\"0.0.0.0\") port(5514));\n"
+    ));
+    let second = ok(&printed);
+    assert_eq!(strip(first), strip(second.clone()));
+    assert_eq!(print(&second), printed);
+}
+
+#[test]
+fn garbled_input_never_panics() {
+    let base = format!(
+        "{S3_BLOCK}{DESIGN}\nblock root r(a()) {{ source `a` {{ x(); }}; }};\nr(a(q));\n@include \"/nonexistent/*.conf\"\n"
+    );
+    let chars: Vec<char> = base.chars().collect();
+    let mut variants = Vec::new();
+    for cut in (0..chars.len()).step_by(3) {
+        variants.push(chars[..cut].iter().collect::<String>());
+        let mut dropped = chars.clone();
+        dropped.remove(cut);
+        variants.push(dropped.into_iter().collect());
+    }
+    for junk in [
+        "\"", "`", "{", "}", "(", ")", ";", "@", "'", "\\", "é", "`x",
+    ] {
+        for at in (0..chars.len()).step_by(17) {
+            let mut v = chars.clone();
+            v.insert(at, junk.chars().next().unwrap_or(' '));
+            variants.push(v.into_iter().collect());
+        }
+    }
+    for v in &variants {
+        if let Err(e) = load_str("g.conf", v, &opts()) {
+            let _ = e.to_string();
+        }
+    }
+}
+
+#[test]
+fn grammar_file_names_every_statement() {
+    let ebnf = include_str!("../../grammar/sluice.ebnf");
+    for word in [
+        "options",
+        "source",
+        "destination",
+        "filter",
+        "parser",
+        "log",
+        "block",
+        "flags",
+        "@include",
+        "@define",
+        "@version",
+        "root",
+    ] {
+        assert!(
+            ebnf.contains(&format!("\"{word}\"")),
+            "grammar lacks {word}"
+        );
+    }
+}
