@@ -332,7 +332,11 @@ fn format_json_scopes() {
         r#"{"empty":"","app":{"user":"alice"},"PROGRAM":"app","PID":"4242","MSGID":"ID47","HOST":"web01"}"#
     );
     assert_eq!(
-        render_with("$(format-json --scope nv-pairs --omit-empty-values --key app.* --exclude [A-Z]* --exclude *_* --exclude ?????* --exclude ???)", &m, &ctx()),
+        render_with("$(format-json --scope nv-pairs --exclude * --key app.* --key ?mpty)", &m, &ctx()),
+        r#"{"empty":"","app":{"user":"alice"}}"#
+    );
+    assert_eq!(
+        render_with("$(format-json --scope nv-pairs --omit-empty-values --exclude * --key app.* --key ?mpty)", &m, &ctx()),
         r#"{"app":{"user":"alice"}}"#
     );
     assert_eq!(
@@ -464,7 +468,8 @@ fn compile_errors_point_at_the_offending_text() {
     assert_eq!(err("ab $(if (\"a\" ?? \"b\") x y)").offset, 13);
     assert_eq!(err("$(if \"a\" x y)").offset, 5);
     assert_eq!(err("$(if (\"a\" == \"b\" and) x)").offset, 20);
-    assert_eq!(err("$(if (\"a == \"b\") x)").offset, 14);
+    assert_eq!(err("$(if (\"a == \"b\") x)").offset, 0); // the quote swallows ')'
+    assert_eq!(err("$(if (\"a\" == \"b) x)").offset, 0);
     assert_eq!(err("$(format-json --scope bogus)").offset, 22);
     assert_eq!(err("$(format-json --scope rfc5424,bogus)").offset, 30);
     assert_eq!(err("$(format-json --frobnicate)").offset, 14);

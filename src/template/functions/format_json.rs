@@ -165,7 +165,7 @@ impl FormatJson {
     /// syslog-ng's `vp_update_builtin_list_of_values`.
     fn select_builtins(&mut self) {
         let mut chosen: Vec<(String, Macro)> = Vec::new();
-        let mut add = |name: String, m: Macro, chosen: &mut Vec<(String, Macro)>| {
+        let add = |name: String, m: Macro, chosen: &mut Vec<(String, Macro)>| {
             if !chosen.iter().any(|(n, _)| *n == name) {
                 chosen.push((name, m));
             }
