@@ -34,8 +34,14 @@ fn message() -> Message {
     m.set(Field::Program, span("checkout"));
     m.set(Field::Pid, span("4242"));
     m.set(Field::MsgId, span("ORDER"));
-    m.set(Field::Sdata, span("[meta sequenceId=\"7\"][req@32473 status=\"200\" path=\"/api/cart\"]"));
-    m.set(Field::Message, span("order 81723 placed by user 1187, total 99.90 EUR"));
+    m.set(
+        Field::Sdata,
+        span("[meta sequenceId=\"7\"][req@32473 status=\"200\" path=\"/api/cart\"]"),
+    );
+    m.set(
+        Field::Message,
+        span("order 81723 placed by user 1187, total 99.90 EUR"),
+    );
     m.push_pair(b".SDATA.meta.sequenceId", span("7"));
     m.push_pair(b".SDATA.req@32473.status", span("200"));
     m.push_pair(b".SDATA.req@32473.path", span("/api/cart"));

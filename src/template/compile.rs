@@ -64,7 +64,11 @@ pub(super) fn compile(text: &str, base: usize) -> Result<(Vec<u8>, Vec<Element>)
             Some(b'(') => {
                 let (args, close) = split_args(text, i + 2, base)?;
                 let Some((name, rest)) = args.split_first() else {
-                    return Err(TemplateError::new(base + i, close + 1 - i, "empty function call '$()'"));
+                    return Err(TemplateError::new(
+                        base + i,
+                        close + 1 - i,
+                        "empty function call '$()'",
+                    ));
                 };
                 let f = functions::compile(name, rest, base + i, close + 1 - i)?;
                 flush(&lits, &mut run_start, &mut elems);
@@ -102,7 +106,10 @@ fn check_name(name: &str, offset: usize) -> Result<(), TemplateError> {
         return Err(TemplateError::new(
             offset + p,
             1,
-            format!("invalid character {:?} in macro name", name.as_bytes()[p] as char),
+            format!(
+                "invalid character {:?} in macro name",
+                name.as_bytes()[p] as char
+            ),
         ));
     }
     Ok(())
@@ -126,8 +133,13 @@ pub(super) fn split_args(
 ) -> Result<(Vec<Arg>, usize), TemplateError> {
     let b = text.as_bytes();
     let call = start.saturating_sub(2);
-    let unterminated =
-        || TemplateError::new(base + call, b.len() - call, "unterminated '$(': missing ')'");
+    let unterminated = || {
+        TemplateError::new(
+            base + call,
+            b.len() - call,
+            "unterminated '$(': missing ')'",
+        )
+    };
     let mut args = Vec::new();
     let mut i = start;
     loop {
@@ -162,7 +174,9 @@ pub(super) fn split_args(
                                 i += 1;
                                 break;
                             }
-                            Some(b'\\') if q == b'"' && matches!(b.get(i + 1), Some(b'"' | b'\\')) => {
+                            Some(b'\\')
+                                if q == b'"' && matches!(b.get(i + 1), Some(b'"' | b'\\')) =>
+                            {
                                 val.push(b[i + 1]);
                                 i += 2;
                             }

@@ -215,7 +215,10 @@ mod tests {
         assert_eq!((b.year, b.month, b.day), (2026, 11, 23));
         assert_eq!((b.hour, b.min, b.sec, b.wday, b.yday), (14, 7, 17, 1, 326));
         let b = Broken::new(-1, 0, 0);
-        assert_eq!((b.year, b.month, b.day, b.hour, b.wday), (1969, 12, 31, 23, 3));
+        assert_eq!(
+            (b.year, b.month, b.day, b.hour, b.wday),
+            (1969, 12, 31, 23, 3)
+        );
     }
 
     #[test]

@@ -158,13 +158,14 @@ pub(super) fn lookup(name: &str) -> Option<Macro> {
 
 /// Every macro name, date families stamped out (format-json's `all-macros`).
 pub(super) fn all_names() -> impl Iterator<Item = (String, Macro)> {
-    MACROS.iter().map(|(n, m)| (n.to_string(), *m)).chain(
-        FAMILIES.iter().flat_map(|(p, f)| {
+    MACROS
+        .iter()
+        .map(|(n, m)| (n.to_string(), *m))
+        .chain(FAMILIES.iter().flat_map(|(p, f)| {
             DATE_MACROS
                 .iter()
                 .map(move |(n, d)| (format!("{p}{n}"), Macro::Date(*f, *d)))
-        }),
-    )
+        }))
 }
 
 const FACILITIES: [&str; 24] = [
@@ -237,12 +238,7 @@ pub(super) struct Dates {
 }
 
 impl Dates {
-    pub fn get(
-        &mut self,
-        family: Family,
-        msg: &Message,
-        zone: Option<&Zone>,
-    ) -> &Broken {
+    pub fn get(&mut self, family: Family, msg: &Message, zone: Option<&Zone>) -> &Broken {
         let slot = &mut self.cache[family as usize];
         slot.get_or_insert_with(|| match family {
             Family::Stamp => date::broken(&msg.stamp, zone),
@@ -366,6 +362,12 @@ fn push_hex(out: &mut Vec<u8>, v: u8, width: usize) {
     out.push(HEX[(v & 15) as usize]);
 }
 
+#[inline]
+fn put2(buf: &mut [u8], at: usize, v: u8) {
+    buf[at] = b'0' + v / 10 % 10;
+    buf[at + 1] = b'0' + v % 10;
+}
+
 /// The time part shared by DATE, FULLDATE and ISODATE: `HH:MM:SS`.
 fn push_hms(out: &mut Vec<u8>, b: &Broken) {
     date::push2(out, b.hour);
@@ -435,14 +437,32 @@ pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
             push_hms(out, b);
         }
         DateMacro::IsoDate => {
-            date::push_year(out, b.year);
-            out.push(b'-');
-            date::push2(out, b.month);
-            out.push(b'-');
-            date::push2(out, b.day);
-            out.push(b'T');
-            push_hms(out, b);
-            date::push_tzoffset(out, b.offset);
+            if (0..=9999).contains(&b.year) {
+                // The hot path of every line template: one copy of a stack buffer.
+                let mut buf = *b"0000-00-00T00:00:00+00:00";
+                let y = b.year as u16;
+                put2(&mut buf, 0, (y / 100) as u8);
+                put2(&mut buf, 2, (y % 100) as u8);
+                put2(&mut buf, 5, b.month);
+                put2(&mut buf, 8, b.day);
+                put2(&mut buf, 11, b.hour);
+                put2(&mut buf, 14, b.min);
+                put2(&mut buf, 17, b.sec);
+                let a = b.offset.unsigned_abs();
+                buf[19] = if b.offset < 0 { b'-' } else { b'+' };
+                put2(&mut buf, 20, (a / 3600).min(99) as u8);
+                put2(&mut buf, 23, (a % 3600 / 60) as u8);
+                out.extend_from_slice(&buf);
+            } else {
+                date::push_year(out, b.year);
+                out.push(b'-');
+                date::push2(out, b.month);
+                out.push(b'-');
+                date::push2(out, b.day);
+                out.push(b'T');
+                push_hms(out, b);
+                date::push_tzoffset(out, b.offset);
+            }
         }
     }
 }

@@ -59,7 +59,10 @@ pub struct RenderContext {
 
 #[derive(Clone, Debug)]
 enum Element {
-    Literal { start: u32, end: u32 },
+    Literal {
+        start: u32,
+        end: u32,
+    },
     Macro(Macro),
     /// A name-value pair (`${.SDATA.meta.seq}`); empty when absent.
     Pair(Box<[u8]>),
@@ -124,7 +127,13 @@ impl Template {
         self.render_with(msg, ctx, &mut dates, out);
     }
 
-    fn render_with(&self, msg: &Message, ctx: &RenderContext, dates: &mut Dates, out: &mut Vec<u8>) {
+    fn render_with(
+        &self,
+        msg: &Message,
+        ctx: &RenderContext,
+        dates: &mut Dates,
+        out: &mut Vec<u8>,
+    ) {
         let zone = self.zone.as_ref().or(ctx.zone.as_ref());
         for e in &self.elems {
             self.render_element(e, msg, ctx, zone, dates, out);

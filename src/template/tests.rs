@@ -148,19 +148,34 @@ fn current_time_family_renders_now() {
 #[test]
 fn host_falls_back_and_msghdr_variants() {
     let mut m = Message::new(Bytes::from_static(b"x"), Timestamp::default());
-    assert_eq!(render_with("$HOST|$HOST_FROM|$SOURCEIP|$MSGHDR|", &m, &ctx()), "localhost|localhost|127.0.0.1||");
+    assert_eq!(
+        render_with("$HOST|$HOST_FROM|$SOURCEIP|$MSGHDR|", &m, &ctx()),
+        "localhost|localhost|127.0.0.1||"
+    );
     m.peer = Some("[2001:db8::1]:514".parse().unwrap());
     m.set_owned(Field::Program, b"cron");
-    assert_eq!(render_with("$HOST|$MSGHDR|", &m, &ctx()), "2001:db8::1|cron: |");
+    assert_eq!(
+        render_with("$HOST|$MSGHDR|", &m, &ctx()),
+        "2001:db8::1|cron: |"
+    );
     m.peer = Some("[::ffff:10.0.0.1]:514".parse().unwrap());
     assert_eq!(render_with("$SOURCEIP", &m, &ctx()), "10.0.0.1");
     m.flags.insert(Flags::PARSE_ERROR);
     m.flags.insert(Flags::TRUNCATED);
-    assert_eq!(render_with("$TAGS", &m, &ctx()), ".sluice.parse_error,.sluice.truncated");
+    assert_eq!(
+        render_with("$TAGS", &m, &ctx()),
+        ".sluice.parse_error,.sluice.truncated"
+    );
     m.pri = 0;
-    assert_eq!(render_with("$FACILITY.$SEVERITY $TAG", &m, &ctx()), "kern.emerg 00");
+    assert_eq!(
+        render_with("$FACILITY.$SEVERITY $TAG", &m, &ctx()),
+        "kern.emerg 00"
+    );
     m.pri = 191;
-    assert_eq!(render_with("$FACILITY.$SEVERITY $TAG", &m, &ctx()), "local7.debug bf");
+    assert_eq!(
+        render_with("$FACILITY.$SEVERITY $TAG", &m, &ctx()),
+        "local7.debug bf"
+    );
 }
 
 #[test]
@@ -170,7 +185,10 @@ fn zones_convert_stamps() {
         zone: Some(Zone::Fixed(-5 * 3600)),
         ..ctx()
     };
-    assert_eq!(render_with("$ISODATE $R_ISODATE", &m, &fixed), "2026-11-23T08:07:17-05:00 2026-11-23T08:07:18-05:00");
+    assert_eq!(
+        render_with("$ISODATE $R_ISODATE", &m, &fixed),
+        "2026-11-23T08:07:17-05:00 2026-11-23T08:07:18-05:00"
+    );
     // The template's own zone beats the context's.
     let t = Template::compile("$ISODATE $(strftime %H:%M%z)")
         .unwrap()
@@ -184,20 +202,32 @@ fn zones_convert_stamps() {
         zone: Zone::parse("America/New_York"),
         ..ctx()
     };
-    assert_eq!(render_with("$ISODATE $TZ", &m, &ny), "2026-11-23T08:07:17-05:00 -05:00");
+    assert_eq!(
+        render_with("$ISODATE $TZ", &m, &ny),
+        "2026-11-23T08:07:17-05:00 -05:00"
+    );
     let mut summer = message();
     summer.stamp = Timestamp {
         secs: 1_782_907_200, // 2026-07-01T12:00:00Z
         nanos: 0,
         offset: 0,
     };
-    assert_eq!(render_with("$ISODATE", &summer, &ny), "2026-07-01T08:00:00-04:00");
+    assert_eq!(
+        render_with("$ISODATE", &summer, &ny),
+        "2026-07-01T08:00:00-04:00"
+    );
     let bp = RenderContext {
         zone: Zone::parse("Europe/Budapest"),
         ..ctx()
     };
-    assert_eq!(render_with("$ISODATE", &summer, &bp), "2026-07-01T14:00:00+02:00");
-    assert_eq!(render_with("$ISODATE", &m, &bp), "2026-11-23T14:07:17+01:00");
+    assert_eq!(
+        render_with("$ISODATE", &summer, &bp),
+        "2026-07-01T14:00:00+02:00"
+    );
+    assert_eq!(
+        render_with("$ISODATE", &m, &bp),
+        "2026-11-23T14:07:17+01:00"
+    );
     // Local resolves (whatever the machine's zone is) and is cached consistently.
     let local = RenderContext {
         zone: Some(Zone::Local),
@@ -217,7 +247,11 @@ fn date_padding_and_twelve_hour_clock() {
         offset: 0,
     };
     assert_eq!(
-        render_with("$DATE|$FULLDATE|$HOUR12 $AMPM|$MSEC|$WEEK_DAY|$MONTH_WEEK|$WEEK|$YEAR_DAY", &m, &ctx()),
+        render_with(
+            "$DATE|$FULLDATE|$HOUR12 $AMPM|$MSEC|$WEEK_DAY|$MONTH_WEEK|$WEEK|$YEAR_DAY",
+            &m,
+            &ctx()
+        ),
         "Mar  1 00:00:00|2026 Mar  1 00:00:00|12 AM|005|1|0|08|060"
     );
 }
@@ -225,8 +259,14 @@ fn date_padding_and_twelve_hour_clock() {
 #[test]
 fn dollars_defaults_and_pairs() {
     assert_eq!(render("cost: $$5 $$$$"), "cost: $5 $$");
-    assert_eq!(render("${NOPE:-dflt}|${HOST:-dflt}|${.SDATA.meta.seq:-x}|${PID:-}"), "dflt|web01|7|4242");
-    assert_eq!(render("${.SDATA.req@32473.status}/${.SDATA.meta.seq}"), "ok/7");
+    assert_eq!(
+        render("${NOPE:-dflt}|${HOST:-dflt}|${.SDATA.meta.seq:-x}|${PID:-}"),
+        "dflt|web01|7|4242"
+    );
+    assert_eq!(
+        render("${.SDATA.req@32473.status}/${.SDATA.meta.seq}"),
+        "ok/7"
+    );
     assert_eq!(render("[$nonexistent][$HOSTx][${a.b}]"), "[][][]");
     assert_eq!(render("a$ b$"), "a$ b$");
     assert_eq!(render("$HOST-$PID.log"), "web01-4242.log");
@@ -254,7 +294,10 @@ fn the_common_file_template() {
 fn echo_and_case_functions() {
     assert_eq!(render("$(echo $HOST $PID)"), "web01 4242");
     assert_eq!(render("$(echo)"), "");
-    assert_eq!(render("$(uppercase $PROGRAM \"is here\")"), "APP is HERE".to_uppercase());
+    assert_eq!(
+        render("$(uppercase $PROGRAM \"is here\")"),
+        "APP is HERE".to_uppercase()
+    );
     assert_eq!(render("$(lowercase ÁRVÍZ Tűrő)"), "árvíz tűrő");
     assert_eq!(render("<$(lowercase $(uppercase ${HOST}))>"), "<web01>");
 }
@@ -280,7 +323,10 @@ fn if_with_each_operator() {
         ("(\"$HOST\" == \"x\" or $PID == 4242)", true),
         ("(not \"$HOST\" == \"x\")", true),
         ("(not (\"$HOST\" == \"web01\" and $PID == 1))", true),
-        ("((\"a\" eq \"a\" or \"a\" eq \"b\") and not (\"c\" eq \"d\"))", true),
+        (
+            "((\"a\" eq \"a\" or \"a\" eq \"b\") and not (\"c\" eq \"d\"))",
+            true,
+        ),
         ("(\"${.SDATA.meta.seq}\" == 7)", true),
         ("($(echo $PID) == 4242)", true),
     ];
@@ -290,12 +336,18 @@ fn if_with_each_operator() {
         assert_eq!(got, if *want { "yes web01" } else { "no" }, "{text}");
     }
     assert_eq!(render("[$(if (\"a\" eq \"b\") yes)]"), "[]");
-    assert_eq!(render("$(if ('$HOST' == 'web01') 'single quotes' x)"), "single quotes");
+    assert_eq!(
+        render("$(if ('$HOST' == 'web01') 'single quotes' x)"),
+        "single quotes"
+    );
 }
 
 #[test]
 fn strftime_parses_once_and_renders_stamps() {
-    assert_eq!(render("$(strftime %Y-%m-%d/%H:%M:%S%z)"), "2026-11-23/14:07:17+0100");
+    assert_eq!(
+        render("$(strftime %Y-%m-%d/%H:%M:%S%z)"),
+        "2026-11-23/14:07:17+0100"
+    );
     assert_eq!(render("$(strftime --recvd \"%Y %j %a\")"), "2026 327 Mon");
     let utc = RenderContext {
         zone: Some(Zone::UTC),
@@ -310,7 +362,10 @@ fn format_json_scopes() {
         render("$(format-json --scope rfc3164)"),
         r#"{"PROGRAM":"app","PRIORITY":"notice","PID":"4242","MESSAGE":"hello \"world\"","HOST":"web01","FACILITY":"local4","DATE":"Nov 23 14:07:17"}"#
     );
-    assert_eq!(render("$(format-json --scope core)"), render("$(format-json --scope base)"));
+    assert_eq!(
+        render("$(format-json --scope core)"),
+        render("$(format-json --scope base)")
+    );
     assert_eq!(
         render("$(format-json --scope sdata)"),
         r#"{"_SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"7"}}}"#
@@ -328,24 +383,43 @@ fn format_json_scopes() {
     m.push_owned_pair(b"empty", b"");
     m.flags.insert(Flags::TRUNCATED);
     assert_eq!(
-        render_with("$(format-json --scope nv-pairs --exclude HOST_FROM --exclude MESSAGE)", &m, &ctx()),
+        render_with(
+            "$(format-json --scope nv-pairs --exclude HOST_FROM --exclude MESSAGE)",
+            &m,
+            &ctx()
+        ),
         r#"{"empty":"","app":{"user":"alice"},"PROGRAM":"app","PID":"4242","MSGID":"ID47","HOST":"web01"}"#
     );
     assert_eq!(
-        render_with("$(format-json --scope nv-pairs --exclude * --key app.* --key ?mpty)", &m, &ctx()),
+        render_with(
+            "$(format-json --scope nv-pairs --exclude * --key app.* --key ?mpty)",
+            &m,
+            &ctx()
+        ),
         r#"{"empty":"","app":{"user":"alice"}}"#
     );
     assert_eq!(
-        render_with("$(format-json --scope nv-pairs --omit-empty-values --exclude * --key app.* --key ?mpty)", &m, &ctx()),
+        render_with(
+            "$(format-json --scope nv-pairs --omit-empty-values --exclude * --key app.* --key ?mpty)",
+            &m,
+            &ctx()
+        ),
         r#"{"app":{"user":"alice"}}"#
     );
     assert_eq!(
-        render_with("$(format-json --scope selected-macros --exclude DATE --exclude P* --exclude M* --exclude F* --exclude H*)", &m, &ctx()),
+        render_with(
+            "$(format-json --scope selected-macros --exclude DATE --exclude P* --exclude M* --exclude F* --exclude H*)",
+            &m,
+            &ctx()
+        ),
         r#"{"TAGS":[".sluice.truncated"],"SOURCEIP":"192.0.2.10"}"#
     );
     assert_eq!(render("$(format-json)"), "{}");
     let all = render("$(format-json --scope everything)");
-    assert!(all.contains(r#""R_ISODATE":"2026-11-23T13:07:18+00:00""#), "{all}");
+    assert!(
+        all.contains(r#""R_ISODATE":"2026-11-23T13:07:18+00:00""#),
+        "{all}"
+    );
     assert!(all.starts_with("{\"_SDATA\":{"), "{all}");
 }
 
@@ -426,13 +500,16 @@ fn json_ok(s: &[u8]) -> bool {
                     *i += 1;
                     return true;
                 }
-                b'\\' => {
-                    match s.get(*i + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => *i += 2,
-                        Some(b'u') if s.len() >= *i + 6 && s[*i + 2..*i + 6].iter().all(u8::is_ascii_hexdigit) => *i += 6,
-                        _ => return false,
+                b'\\' => match s.get(*i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => *i += 2,
+                    Some(b'u')
+                        if s.len() >= *i + 6
+                            && s[*i + 2..*i + 6].iter().all(u8::is_ascii_hexdigit) =>
+                    {
+                        *i += 6
                     }
-                }
+                    _ => return false,
+                },
                 0..0x20 => return false,
                 _ => *i += 1,
             }
@@ -446,7 +523,10 @@ fn json_ok(s: &[u8]) -> bool {
 #[test]
 fn format_json_output_is_json_for_hostile_values() {
     let mut m = message();
-    m.push_owned_pair(b"we\"ird\x02.k\xfe", b"\x00\x1f\x7f\xed\xa0\x80\xf0\x9f\x98\x80");
+    m.push_owned_pair(
+        b"we\"ird\x02.k\xfe",
+        b"\x00\x1f\x7f\xed\xa0\x80\xf0\x9f\x98\x80",
+    );
     m.push_owned_pair(b"..", b"dots");
     m.push_owned_pair(b"a@1.2.b", b"x");
     let got = render_with("$(format-json --scope everything)", &m, &ctx());
@@ -500,7 +580,9 @@ fn garbage_never_panics() {
         }
     };
     assert!(Template::compile(complex).is_ok());
-    let bounds: Vec<usize> = (0..=complex.len()).filter(|i| complex.is_char_boundary(*i)).collect();
+    let bounds: Vec<usize> = (0..=complex.len())
+        .filter(|i| complex.is_char_boundary(*i))
+        .collect();
     for &i in &bounds {
         try_one(&complex[..i], &mut out);
         try_one(&complex[i..], &mut out);
@@ -511,7 +593,9 @@ fn garbage_never_panics() {
         try_one(&s, &mut out);
     }
     // Pseudo-random strings over the template language's special characters.
-    let alphabet: Vec<char> = "$${}()\"' \\:-=.@*?abH0,é\u{0}\n(if)==andnot--scope".chars().collect();
+    let alphabet: Vec<char> = "$${}()\"' \\:-=.@*?abH0,é\u{0}\n(if)==andnot--scope"
+        .chars()
+        .collect();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..4000 {
         let mut s = String::new();

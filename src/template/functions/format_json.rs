@@ -45,7 +45,9 @@ const SCOPES: &[(&str, u8)] = &[
     ("everything", EVERYTHING),
 ];
 
-const RFC3164_SET: &[&str] = &["FACILITY", "PRIORITY", "HOST", "PROGRAM", "PID", "MESSAGE", "DATE"];
+const RFC3164_SET: &[&str] = &[
+    "FACILITY", "PRIORITY", "HOST", "PROGRAM", "PID", "MESSAGE", "DATE",
+];
 const RFC5424_SET: &[&str] = &["MSGID"];
 const SELECTED_SET: &[&str] = &["TAGS", "SOURCEIP"];
 
@@ -118,7 +120,11 @@ impl FormatJson {
                                     s.len(),
                                     format!(
                                         "unknown $(format-json) scope {s:?}; known scopes: none, {}",
-                                        SCOPES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                                        SCOPES
+                                            .iter()
+                                            .map(|(n, _)| *n)
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
                                     ),
                                 ));
                             }
@@ -158,7 +164,7 @@ impl FormatJson {
             return Err(a.error("empty name in NAME=TEMPLATE"));
         }
         let t = Template::compile_at(&spec[eq + 1..], off + eq + 1)?;
-        self.pairs.push((spec[..eq].as_bytes().into(), t));
+        self.pairs.push((spec.as_bytes()[..eq].into(), t));
         Ok(())
     }
 
@@ -259,7 +265,9 @@ impl FormatJson {
         dates: &mut Dates,
         s: &mut Scratch,
     ) {
-        if self.scopes & (NV_PAIRS | DOT_NV_PAIRS | SDATA | RFC5424) != 0 || !self.patterns.is_empty() {
+        if self.scopes & (NV_PAIRS | DOT_NV_PAIRS | SDATA | RFC5424) != 0
+            || !self.patterns.is_empty()
+        {
             const FIELDS: [(&[u8], Field); 5] = [
                 (b"HOST", Field::Host),
                 (b"PROGRAM", Field::Program),
@@ -581,7 +589,10 @@ mod tests {
         };
         assert_eq!(toks("_SDATA.meta.seq"), ["_SDATA", "meta", "seq"]);
         assert_eq!(toks(".SDATA.meta.seq"), [".SDATA", "meta", "seq"]);
-        assert_eq!(toks("_SDATA.req@32473.1.status"), ["_SDATA", "req@32473.1", "status"]);
+        assert_eq!(
+            toks("_SDATA.req@32473.1.status"),
+            ["_SDATA", "req@32473.1", "status"]
+        );
         assert_eq!(toks("a..b"), ["a", ".b"]);
         assert_eq!(toks("a."), ["a"]);
         assert!(toks("").is_empty());
@@ -591,6 +602,9 @@ mod tests {
     fn escaping() {
         let mut out = Vec::new();
         escape(b"a\"b\\c\n\t\x01\x7f\xc3\xa9\xff\xe2\x82", &mut out);
-        assert_eq!(out, b"a\\\"b\\\\c\\n\\t\\u0001\x7f\xc3\xa9\\\\xff\\\\xe2\\\\x82");
+        assert_eq!(
+            out,
+            b"a\\\"b\\\\c\\n\\t\\u0001\x7f\xc3\xa9\\\\xff\\\\xe2\\\\x82"
+        );
     }
 }

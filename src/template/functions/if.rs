@@ -50,10 +50,18 @@ impl If {
             return Err(c.error(format!("{usage}: the condition must be in parentheses")));
         }
         let toks = tokenize(&c.raw, c.raw_off)?;
-        let mut p = Parser { toks, pos: 0, end: c.raw_off + c.raw.len() };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            end: c.raw_off + c.raw.len(),
+        };
         let cond = p.or()?;
         if let Some(t) = p.toks.get(p.pos) {
-            return Err(TemplateError::new(t.off, t.len, "unexpected token in condition"));
+            return Err(TemplateError::new(
+                t.off,
+                t.len,
+                "unexpected token in condition",
+            ));
         }
         Ok(If {
             cond,
@@ -95,7 +103,13 @@ impl Cond {
     }
 
     /// Renders operands into `out`'s tail, compares them, and truncates again.
-    fn eval(&self, msg: &Message, ctx: &RenderContext, dates: &mut Dates, out: &mut Vec<u8>) -> bool {
+    fn eval(
+        &self,
+        msg: &Message,
+        ctx: &RenderContext,
+        dates: &mut Dates,
+        out: &mut Vec<u8>,
+    ) -> bool {
         match self {
             Cond::Cmp(op, l, r) => {
                 let start = out.len();
@@ -115,7 +129,11 @@ impl Cond {
 
 fn compare(op: Op, l: &[u8], r: &[u8]) -> bool {
     let (ord, want, or_equal) = match op {
-        Op::Num(want, or_equal) => (numeric_cmp(l, r).unwrap_or_else(|| l.cmp(r)), want, or_equal),
+        Op::Num(want, or_equal) => (
+            numeric_cmp(l, r).unwrap_or_else(|| l.cmp(r)),
+            want,
+            or_equal,
+        ),
         Op::Str(want, or_equal) => (l.cmp(r), want, or_equal),
     };
     // (Equal, false) means "not equal".
@@ -180,7 +198,11 @@ fn tokenize(raw: &str, base: usize) -> Result<Vec<Tok>, TemplateError> {
                 loop {
                     match b.get(i) {
                         None => {
-                            return Err(TemplateError::new(base + start, b.len() - start, "unterminated string in condition"));
+                            return Err(TemplateError::new(
+                                base + start,
+                                b.len() - start,
+                                "unterminated string in condition",
+                            ));
                         }
                         Some(c) if *c == q => {
                             i += 1;
@@ -238,7 +260,11 @@ fn tokenize(raw: &str, base: usize) -> Result<Vec<Tok>, TemplateError> {
                 }
             }
         };
-        toks.push(Tok { kind, off: base + start, len: i - start });
+        toks.push(Tok {
+            kind,
+            off: base + start,
+            len: i - start,
+        });
     }
     Ok(toks)
 }
@@ -273,7 +299,13 @@ impl Parser {
 
     fn and(&mut self) -> Result<Cond, TemplateError> {
         let mut left = self.not()?;
-        while matches!(self.peek(), Some(Tok { kind: Kind::And, .. })) {
+        while matches!(
+            self.peek(),
+            Some(Tok {
+                kind: Kind::And,
+                ..
+            })
+        ) {
             self.pos += 1;
             left = Cond::And(Box::new(left), Box::new(self.not()?));
         }
@@ -281,14 +313,32 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<Cond, TemplateError> {
-        if matches!(self.peek(), Some(Tok { kind: Kind::Not, .. })) {
+        if matches!(
+            self.peek(),
+            Some(Tok {
+                kind: Kind::Not,
+                ..
+            })
+        ) {
             self.pos += 1;
             return Ok(Cond::Not(Box::new(self.not()?)));
         }
-        if matches!(self.peek(), Some(Tok { kind: Kind::Open, .. })) {
+        if matches!(
+            self.peek(),
+            Some(Tok {
+                kind: Kind::Open,
+                ..
+            })
+        ) {
             self.pos += 1;
             let inner = self.or()?;
-            if !matches!(self.peek(), Some(Tok { kind: Kind::Close, .. })) {
+            if !matches!(
+                self.peek(),
+                Some(Tok {
+                    kind: Kind::Close,
+                    ..
+                })
+            ) {
                 return Err(self.error_here("expected ')'"));
             }
             self.pos += 1;
@@ -296,7 +346,9 @@ impl Parser {
         }
         let left = self.operand()?;
         let op = match self.peek() {
-            Some(Tok { kind: Kind::Op(op), .. }) => *op,
+            Some(Tok {
+                kind: Kind::Op(op), ..
+            }) => *op,
             _ => {
                 return Err(self.error_here(
                     "expected a comparison operator (== != < <= > >= eq ne lt le gt ge)",
@@ -310,9 +362,14 @@ impl Parser {
 
     fn operand(&mut self) -> Result<Template, TemplateError> {
         match self.peek() {
-            Some(Tok { kind: Kind::Operand(text), off, .. }) => {
+            Some(Tok {
+                kind: Kind::Operand(text),
+                off,
+                ..
+            }) => {
                 // A quoted operand's text starts one byte after its token.
-                let quoted = matches!(self.toks[self.pos].len.checked_sub(text.len()), Some(n) if n >= 2);
+                let quoted =
+                    matches!(self.toks[self.pos].len.checked_sub(text.len()), Some(n) if n >= 2);
                 let t = Template::compile_at(text, off + usize::from(quoted))?;
                 self.pos += 1;
                 Ok(t)

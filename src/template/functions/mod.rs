@@ -42,15 +42,22 @@ impl Arg {
 #[derive(Clone, Debug)]
 pub(in crate::template) enum Function {
     Echo(echo::Echo),
-    FormatJson(format_json::FormatJson),
-    If(if_::If),
+    FormatJson(Box<format_json::FormatJson>),
+    If(Box<if_::If>),
     Lowercase(lowercase::Lowercase),
     Strftime(strftime::Strftime),
     Uppercase(uppercase::Uppercase),
 }
 
 /// The function names, for error messages.
-const NAMES: &[&str] = &["echo", "format-json", "if", "lowercase", "strftime", "uppercase"];
+const NAMES: &[&str] = &[
+    "echo",
+    "format-json",
+    "if",
+    "lowercase",
+    "strftime",
+    "uppercase",
+];
 
 /// Compiles `$(name args...)`; `call_off`/`call_len` span the whole call.
 pub(in crate::template) fn compile(
@@ -63,9 +70,9 @@ pub(in crate::template) fn compile(
     Ok(match name.raw.as_str() {
         "echo" => Function::Echo(echo::Echo::compile(args)?),
         "format-json" | "format_json" => {
-            Function::FormatJson(format_json::FormatJson::compile(args)?)
+            Function::FormatJson(Box::new(format_json::FormatJson::compile(args)?))
         }
-        "if" => Function::If(if_::If::compile(args, call)?),
+        "if" => Function::If(Box::new(if_::If::compile(args, call)?)),
         "lowercase" => Function::Lowercase(lowercase::Lowercase::compile(args)?),
         "strftime" => Function::Strftime(strftime::Strftime::compile(args, call)?),
         "uppercase" => Function::Uppercase(uppercase::Uppercase::compile(args)?),

@@ -54,6 +54,10 @@ impl Strftime {
         ) else {
             return;
         };
-        let _ = write!(out, "{}", utc.with_timezone(&off).format_with_items(self.items.iter()));
+        let _ = write!(
+            out,
+            "{}",
+            utc.with_timezone(&off).format_with_items(self.items.iter())
+        );
     }
 }
