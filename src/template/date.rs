@@ -35,8 +35,7 @@ impl Broken {
         let local = secs.saturating_add(offset as i64);
         let days = local.div_euclid(86_400);
         let sod = local.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        let yday = days - days_from_civil(year, 1, 1);
+        let (year, month, day, yday) = civil_cached(days);
         Broken {
             secs,
             nanos,
@@ -48,7 +47,7 @@ impl Broken {
             min: (sod / 60 % 60) as u8,
             sec: (sod % 60) as u8,
             wday: (days + 4).rem_euclid(7) as u8,
-            yday: yday as u16,
+            yday,
         }
     }
 
@@ -69,6 +68,24 @@ impl Broken {
 fn iso_weeks_in_year(y: i64) -> u8 {
     let p = |y: i64| (y + y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400)).rem_euclid(7);
     if p(y) == 4 || p(y - 1) == 3 { 53 } else { 52 }
+}
+
+thread_local! {
+    /// The calendar date of the last day rendered: log timestamps cluster, so most
+    /// renders skip the civil-date arithmetic.
+    static DAY_CACHE: Cell<(i64, i64, u8, u8, u16)> = const { Cell::new((0, 1970, 1, 1, 0)) };
+}
+
+/// (year, month, day, 0-based day of year) of a day number, cached per thread.
+fn civil_cached(days: i64) -> (i64, u8, u8, u16) {
+    let (d, y, m, md, yd) = DAY_CACHE.with(Cell::get);
+    if d == days {
+        return (y, m, md, yd);
+    }
+    let (y, m, md) = civil_from_days(days);
+    let yd = (days - days_from_civil(y, 1, 1)) as u16;
+    DAY_CACHE.with(|c| c.set((days, y, m, md, yd)));
+    (y, m, md, yd)
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
@@ -219,6 +236,15 @@ mod tests {
             (b.year, b.month, b.day, b.hour, b.wday),
             (1969, 12, 31, 23, 3)
         );
+    }
+
+    #[test]
+    fn day_cache_matches_arithmetic() {
+        for days in [0i64, 1, 0, 20_000, 20_001, 20_000, -5, 60] {
+            let (y, m, d) = civil_from_days(days);
+            let yd = (days - days_from_civil(y, 1, 1)) as u16;
+            assert_eq!(civil_cached(days), (y, m, d, yd));
+        }
     }
 
     #[test]
