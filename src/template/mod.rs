@@ -1,1 +1,176 @@
-//! Templates: `$NAME`, `${NAME}`, `$(function args)`, compiled once, rendered many times.
+//! Templates: `$NAME`, `${NAME}`, `${NAME:-default}`, `$(function args)` and `$$`,
+//! compiled once at config load into a list of elements, rendered many times.
+//!
+//! This module owns the template language (its grammar is `grammar/template.ebnf`),
+//! the macro table and the template functions. Rendering appends to the caller's
+//! buffer: no re-parsing, no per-macro allocation, no `format!`; broken-down dates
+//! are computed at most once per date family per render. It must not know about
+//! destinations or config files: errors carry byte offsets into the template text
+//! and the config layer turns them into file positions.
+
+mod compile;
+mod date;
+mod functions;
+mod macros;
+
+use crate::message::{Message, Zone};
+use functions::Function;
+use macros::{Dates, Macro};
+
+/// A compiled template.
+#[derive(Clone, Debug)]
+pub struct Template {
+    text: String,
+    /// Every literal byte run, concatenated; `Element::Literal` indexes into it.
+    lits: Vec<u8>,
+    elems: Vec<Element>,
+    /// The template's own `time-zone()`, which beats the context's.
+    zone: Option<Zone>,
+}
+
+/// A template that did not compile, with the span of the offending text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// Byte offset in the template text.
+    pub offset: usize,
+    pub len: usize,
+    pub message: String,
+}
+
+impl TemplateError {
+    fn new(offset: usize, len: usize, message: impl Into<String>) -> TemplateError {
+        TemplateError {
+            offset,
+            len: len.max(1),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a render needs beyond the message.
+#[derive(Clone, Debug, Default)]
+pub struct RenderContext {
+    /// `options { time-zone() }`; `None` shows stamps at their own offset.
+    pub zone: Option<Zone>,
+    /// The local host name (`$LOGHOST`).
+    pub hostname: String,
+}
+
+#[derive(Clone, Debug)]
+enum Element {
+    Literal {
+        start: u32,
+        end: u32,
+    },
+    Macro(Macro),
+    /// A name-value pair (`${.SDATA.meta.seq}`); empty when absent.
+    Pair(Box<[u8]>),
+    /// `${NAME:-default}`: the default is used when the value renders empty.
+    Default {
+        value: Box<Element>,
+        default: Box<[u8]>,
+    },
+    Function(Box<Function>),
+}
+
+impl Template {
+    /// Compiles template text; errors carry byte offsets into `text`.
+    pub fn compile(text: &str) -> Result<Template, TemplateError> {
+        Template::compile_at(text, 0)
+    }
+
+    /// Compiles `text` found at byte `base` of an enclosing template, so that
+    /// errors point into the enclosing text.
+    fn compile_at(text: &str, base: usize) -> Result<Template, TemplateError> {
+        let (lits, elems) = compile::compile(text, base)?;
+        Ok(Template {
+            text: text.to_string(),
+            lits,
+            elems,
+            zone: None,
+        })
+    }
+
+    /// Sets the template's own time zone (a destination's `time-zone()`).
+    pub fn with_zone(mut self, zone: Zone) -> Template {
+        self.set_zone(&zone);
+        self
+    }
+
+    fn set_zone(&mut self, zone: &Zone) {
+        self.zone = Some(zone.clone());
+        for e in &mut self.elems {
+            if let Element::Function(f) = e {
+                f.set_zone(zone);
+            }
+        }
+    }
+
+    /// The template text as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The rendered text when the template has no macros or functions (a constant
+    /// file path, say); `$$` counts as literal.
+    pub fn literal(&self) -> Option<&[u8]> {
+        self.elems
+            .iter()
+            .all(|e| matches!(e, Element::Literal { .. }))
+            .then_some(&self.lits[..])
+    }
+
+    /// Appends the template's rendering of `msg` to `out`.
+    pub fn render(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+        let mut dates = Dates::default();
+        self.render_with(msg, ctx, &mut dates, out);
+    }
+
+    fn render_with(
+        &self,
+        msg: &Message,
+        ctx: &RenderContext,
+        dates: &mut Dates,
+        out: &mut Vec<u8>,
+    ) {
+        let zone = self.zone.as_ref().or(ctx.zone.as_ref());
+        for e in &self.elems {
+            self.render_element(e, msg, ctx, zone, dates, out);
+        }
+    }
+
+    #[inline]
+    fn render_element(
+        &self,
+        e: &Element,
+        msg: &Message,
+        ctx: &RenderContext,
+        zone: Option<&Zone>,
+        dates: &mut Dates,
+        out: &mut Vec<u8>,
+    ) {
+        match e {
+            Element::Literal { start, end } => {
+                out.extend_from_slice(&self.lits[*start as usize..*end as usize])
+            }
+            Element::Macro(m) => macros::expand(*m, msg, ctx, zone, dates, out),
+            Element::Pair(name) => {
+                if let Some(v) = msg.pair(name) {
+                    out.extend_from_slice(v);
+                }
+            }
+            Element::Default { value, default } => {
+                let before = out.len();
+                self.render_element(value, msg, ctx, zone, dates, out);
+                if out.len() == before {
+                    out.extend_from_slice(default);
+                }
+            }
+            Element::Function(f) => f.render(msg, ctx, zone, dates, out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+//! The macro table: names, ids, and their expansion into a render buffer.
+//!
+//! Date macros are defined once ([`DateMacro`]) and stamped out for the unprefixed
+//! and `S_` (sender's stamp), `R_` (received) and `C_` (current time) families, as
+//! syslog-ng does. Expansion appends bytes by hand; it must not allocate (IPv6 peer
+//! addresses aside) or go through `format!`.
+
+use super::RenderContext;
+use super::date::{self, Broken};
+use crate::message::{Field, Flags, Message, Timestamp, Zone};
+use std::net::IpAddr;
+
+/// Which timestamp a date macro reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Family {
+    /// Unprefixed and `S_`: the sender's stamp.
+    Stamp = 0,
+    /// `R_`: the time Sluice received the message.
+    Recvd = 1,
+    /// `C_`: the time of rendering.
+    Current = 2,
+}
+
+pub(super) const FAMILIES: [(&str, Family); 4] = [
+    ("", Family::Stamp),
+    ("S_", Family::Stamp),
+    ("R_", Family::Recvd),
+    ("C_", Family::Current),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DateMacro {
+    Year,
+    YearDay,
+    Month,
+    MonthWeek,
+    MonthAbbrev,
+    MonthName,
+    Day,
+    Hour,
+    Hour12,
+    Min,
+    Sec,
+    Msec,
+    Usec,
+    Ampm,
+    WeekDayAbbrev,
+    WeekDay,
+    WeekDayName,
+    Week,
+    IsoWeek,
+    TzOffset,
+    UnixTime,
+    Stamp,
+    IsoDate,
+    FullDate,
+    Date,
+}
+
+pub(super) const DATE_MACROS: &[(&str, DateMacro)] = &[
+    ("YEAR", DateMacro::Year),
+    ("YEAR_DAY", DateMacro::YearDay),
+    ("MONTH", DateMacro::Month),
+    ("MONTH_WEEK", DateMacro::MonthWeek),
+    ("MONTH_ABBREV", DateMacro::MonthAbbrev),
+    ("MONTH_NAME", DateMacro::MonthName),
+    ("DAY", DateMacro::Day),
+    ("HOUR", DateMacro::Hour),
+    ("HOUR12", DateMacro::Hour12),
+    ("MIN", DateMacro::Min),
+    ("SEC", DateMacro::Sec),
+    ("MSEC", DateMacro::Msec),
+    ("USEC", DateMacro::Usec),
+    ("AMPM", DateMacro::Ampm),
+    // WEEKDAY is syslog-ng's deprecated spelling of WEEK_DAY_ABBREV.
+    ("WEEKDAY", DateMacro::WeekDayAbbrev),
+    ("WEEK_DAY", DateMacro::WeekDay),
+    ("WEEK_DAY_ABBREV", DateMacro::WeekDayAbbrev),
+    ("WEEK_DAY_NAME", DateMacro::WeekDayName),
+    ("WEEK", DateMacro::Week),
+    ("ISOWEEK", DateMacro::IsoWeek),
+    ("TZOFFSET", DateMacro::TzOffset),
+    ("TZ", DateMacro::TzOffset),
+    ("UNIXTIME", DateMacro::UnixTime),
+    ("STAMP", DateMacro::Stamp),
+    ("ISODATE", DateMacro::IsoDate),
+    ("FULLDATE", DateMacro::FullDate),
+    ("DATE", DateMacro::Date),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Macro {
+    Host,
+    HostFrom,
+    SourceIp,
+    LogHost,
+    Program,
+    Pid,
+    MsgHdr,
+    Message,
+    MsgId,
+    Sdata,
+    RawMsg,
+    Facility,
+    FacilityNum,
+    Severity,
+    SeverityNum,
+    Pri,
+    Tag,
+    BsdTag,
+    Tags,
+    Date(Family, DateMacro),
+}
+
+pub(super) const MACROS: &[(&str, Macro)] = &[
+    ("HOST", Macro::Host),
+    ("HOST_FROM", Macro::HostFrom),
+    ("SOURCEIP", Macro::SourceIp),
+    ("LOGHOST", Macro::LogHost),
+    ("PROGRAM", Macro::Program),
+    ("PID", Macro::Pid),
+    ("MSGHDR", Macro::MsgHdr),
+    ("MESSAGE", Macro::Message),
+    ("MSG", Macro::Message),
+    ("MSGID", Macro::MsgId),
+    ("SDATA", Macro::Sdata),
+    ("RAWMSG", Macro::RawMsg),
+    ("FACILITY", Macro::Facility),
+    ("FACILITY_NUM", Macro::FacilityNum),
+    ("SEVERITY", Macro::Severity),
+    ("SEVERITY_NUM", Macro::SeverityNum),
+    // PRIORITY and LEVEL are syslog-ng's deprecated aliases of SEVERITY.
+    ("PRIORITY", Macro::Severity),
+    ("LEVEL", Macro::Severity),
+    ("LEVEL_NUM", Macro::SeverityNum),
+    ("PRI", Macro::Pri),
+    ("TAG", Macro::Tag),
+    ("BSDTAG", Macro::BsdTag),
+    ("TAGS", Macro::Tags),
+];
+
+/// The macro a name denotes; `None` means a name-value pair lookup.
+pub(super) fn lookup(name: &str) -> Option<Macro> {
+    if let Some((_, m)) = MACROS.iter().find(|(n, _)| *n == name) {
+        return Some(*m);
+    }
+    let (family, rest) = match name.as_bytes() {
+        [b'S', b'_', ..] => (Family::Stamp, &name[2..]),
+        [b'R', b'_', ..] => (Family::Recvd, &name[2..]),
+        [b'C', b'_', ..] => (Family::Current, &name[2..]),
+        _ => (Family::Stamp, name),
+    };
+    DATE_MACROS
+        .iter()
+        .find(|(n, _)| *n == rest)
+        .map(|(_, d)| Macro::Date(family, *d))
+}
+
+/// Every macro name, date families stamped out (format-json's `all-macros`).
+pub(super) fn all_names() -> impl Iterator<Item = (String, Macro)> {
+    MACROS
+        .iter()
+        .map(|(n, m)| (n.to_string(), *m))
+        .chain(FAMILIES.iter().flat_map(|(p, f)| {
+            DATE_MACROS
+                .iter()
+                .map(move |(n, d)| (format!("{p}{n}"), Macro::Date(*f, *d)))
+        }))
+}
+
+const FACILITIES: [&str; 24] = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+];
+
+const SEVERITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// `(flag, tag)` pairs rendered by `$TAGS`, comma separated.
+const TAGS: [(Flags, &str); 3] = [
+    (Flags::PARSE_ERROR, ".sluice.parse_error"),
+    (Flags::TRUNCATED, ".sluice.truncated"),
+    (Flags::CONTINUATION, ".sluice.continuation"),
+];
+
+/// Broken-down dates of one render, computed on first use per family.
+#[derive(Default)]
+pub(super) struct Dates {
+    cache: [Option<Broken>; 3],
+}
+
+impl Dates {
+    pub fn get(&mut self, family: Family, msg: &Message, zone: Option<&Zone>) -> &Broken {
+        let slot = &mut self.cache[family as usize];
+        slot.get_or_insert_with(|| match family {
+            Family::Stamp => date::broken(&msg.stamp, zone),
+            Family::Recvd => date::broken(&msg.recvd, zone),
+            // With no zone configured, the current time is shown in the machine's zone.
+            Family::Current => date::broken(
+                &Timestamp::now(&Zone::UTC),
+                Some(zone.unwrap_or(&Zone::Local)),
+            ),
+        })
+    }
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                date::push_u64(out, *o as u64);
+            }
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => push_ip(out, IpAddr::V4(v4)),
+            None => {
+                use std::io::Write;
+                let _ = write!(out, "{v6}");
+            }
+        },
+    }
+}
+
+fn push_host_from(out: &mut Vec<u8>, msg: &Message) {
+    match msg.peer {
+        Some(peer) => push_ip(out, peer.ip()),
+        None => out.extend_from_slice(b"localhost"),
+    }
+}
+
+/// Appends the value of `m` for `msg`.
+pub(super) fn expand(
+    m: Macro,
+    msg: &Message,
+    ctx: &RenderContext,
+    zone: Option<&Zone>,
+    dates: &mut Dates,
+    out: &mut Vec<u8>,
+) {
+    let field = |f: Field, out: &mut Vec<u8>| {
+        if let Some(v) = msg.get(f) {
+            out.extend_from_slice(v);
+        }
+    };
+    match m {
+        Macro::Host => match msg.get(Field::Host) {
+            Some(h) if !h.is_empty() => out.extend_from_slice(h),
+            _ => push_host_from(out, msg),
+        },
+        Macro::HostFrom => push_host_from(out, msg),
+        Macro::SourceIp => match msg.peer {
+            Some(peer) => push_ip(out, peer.ip()),
+            None => out.extend_from_slice(b"127.0.0.1"),
+        },
+        Macro::LogHost => out.extend_from_slice(ctx.hostname.as_bytes()),
+        Macro::Program => field(Field::Program, out),
+        Macro::Pid => field(Field::Pid, out),
+        Macro::MsgId => field(Field::MsgId, out),
+        Macro::Message => field(Field::Message, out),
+        Macro::Sdata => field(Field::Sdata, out),
+        Macro::RawMsg => out.extend_from_slice(msg.raw()),
+        Macro::MsgHdr => {
+            if let Some(p) = msg.get(Field::Program).filter(|p| !p.is_empty()) {
+                out.extend_from_slice(p);
+                if let Some(pid) = msg.get(Field::Pid).filter(|p| !p.is_empty()) {
+                    out.push(b'[');
+                    out.extend_from_slice(pid);
+                    out.push(b']');
+                }
+                out.extend_from_slice(b": ");
+            }
+        }
+        Macro::Facility => match FACILITIES.get(msg.facility() as usize) {
+            Some(n) => out.extend_from_slice(n.as_bytes()),
+            None => push_hex(out, msg.facility(), 1),
+        },
+        Macro::FacilityNum => date::push_u64(out, msg.facility() as u64),
+        Macro::Severity => out.extend_from_slice(SEVERITIES[msg.severity() as usize].as_bytes()),
+        Macro::SeverityNum => date::push_u64(out, msg.severity() as u64),
+        Macro::Pri => date::push_u64(out, msg.pri as u64),
+        Macro::Tag => push_hex(out, msg.pri, 2),
+        Macro::BsdTag => {
+            date::push_u64(out, msg.severity() as u64);
+            out.push(b'A' + msg.facility());
+        }
+        Macro::Tags => {
+            let mut first = true;
+            for (flag, tag) in TAGS {
+                if msg.flags.contains(flag) {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(tag.as_bytes());
+                }
+            }
+        }
+        Macro::Date(family, d) => {
+            let b = dates.get(family, msg, zone);
+            expand_date(d, b, out);
+        }
+    }
+}
+
+/// Lowercase hex, at least `width` digits (syslog-ng's `format_uint32_padded`).
+fn push_hex(out: &mut Vec<u8>, v: u8, width: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    if v >= 16 || width >= 2 {
+        out.push(HEX[(v >> 4) as usize]);
+    }
+    out.push(HEX[(v & 15) as usize]);
+}
+
+#[inline]
+fn put2(buf: &mut [u8], at: usize, v: u8) {
+    buf[at] = b'0' + v / 10 % 10;
+    buf[at + 1] = b'0' + v % 10;
+}
+
+/// The time part shared by DATE, FULLDATE and ISODATE: `HH:MM:SS`.
+fn push_hms(out: &mut Vec<u8>, b: &Broken) {
+    date::push2(out, b.hour);
+    out.push(b':');
+    date::push2(out, b.min);
+    out.push(b':');
+    date::push2(out, b.sec);
+}
+
+fn month_abbrev(b: &Broken) -> &'static [u8] {
+    &MONTHS[(b.month as usize - 1) % 12].as_bytes()[..3]
+}
+
+pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
+    match d {
+        DateMacro::Year => date::push_year(out, b.year),
+        DateMacro::YearDay => date::push3(out, b.yday as u32 + 1),
+        DateMacro::Month => date::push2(out, b.month),
+        DateMacro::MonthWeek => {
+            let (mday, wday) = (b.day, b.wday);
+            let w = mday / 7 + u8::from(wday > 0 && mday % 7 >= wday);
+            date::push_u64(out, w as u64);
+        }
+        DateMacro::MonthAbbrev => out.extend_from_slice(month_abbrev(b)),
+        DateMacro::MonthName => {
+            out.extend_from_slice(MONTHS[(b.month as usize - 1) % 12].as_bytes())
+        }
+        DateMacro::Day => date::push2(out, b.day),
+        DateMacro::Hour => date::push2(out, b.hour),
+        DateMacro::Hour12 => {
+            let h = b.hour % 12;
+            date::push2(out, if h == 0 { 12 } else { h });
+        }
+        DateMacro::Min => date::push2(out, b.min),
+        DateMacro::Sec => date::push2(out, b.sec),
+        DateMacro::Msec => date::push3(out, b.nanos / 1_000_000),
+        DateMacro::Usec => date::push_padded(out, (b.nanos / 1000) as u64, 6),
+        DateMacro::Ampm => out.extend_from_slice(if b.hour < 12 { b"AM" } else { b"PM" }),
+        DateMacro::WeekDayAbbrev => {
+            out.extend_from_slice(&WEEKDAYS[b.wday as usize % 7].as_bytes()[..3])
+        }
+        DateMacro::WeekDay => date::push_u64(out, b.wday as u64 + 1),
+        DateMacro::WeekDayName => out.extend_from_slice(WEEKDAYS[b.wday as usize % 7].as_bytes()),
+        DateMacro::Week => {
+            // syslog-ng: weeks starting on Monday, as strftime's %W.
+            let w = (b.yday as i32 - (b.wday as i32 - 1 + 7) % 7 + 7) / 7;
+            date::push2(out, w as u8);
+        }
+        DateMacro::IsoWeek => date::push2(out, b.iso_week()),
+        DateMacro::TzOffset => date::push_tzoffset(out, b.offset),
+        DateMacro::UnixTime => date::push_i64(out, b.secs),
+        // STAMP follows ts-format(), whose default (rfc3164) is DATE's format.
+        DateMacro::Date | DateMacro::Stamp => {
+            out.extend_from_slice(month_abbrev(b));
+            out.push(b' ');
+            date::push2_space(out, b.day);
+            out.push(b' ');
+            push_hms(out, b);
+        }
+        DateMacro::FullDate => {
+            date::push_year(out, b.year);
+            out.push(b' ');
+            out.extend_from_slice(month_abbrev(b));
+            out.push(b' ');
+            date::push2_space(out, b.day);
+            out.push(b' ');
+            push_hms(out, b);
+        }
+        DateMacro::IsoDate => {
+            if (0..=9999).contains(&b.year) {
+                // The hot path of every line template: one copy of a stack buffer.
+                let mut buf = *b"0000-00-00T00:00:00+00:00";
+                let y = b.year as u16;
+                put2(&mut buf, 0, (y / 100) as u8);
+                put2(&mut buf, 2, (y % 100) as u8);
+                put2(&mut buf, 5, b.month);
+                put2(&mut buf, 8, b.day);
+                put2(&mut buf, 11, b.hour);
+                put2(&mut buf, 14, b.min);
+                put2(&mut buf, 17, b.sec);
+                let a = b.offset.unsigned_abs();
+                buf[19] = if b.offset < 0 { b'-' } else { b'+' };
+                put2(&mut buf, 20, (a / 3600).min(99) as u8);
+                put2(&mut buf, 23, (a % 3600 / 60) as u8);
+                out.extend_from_slice(&buf);
+            } else {
+                date::push_year(out, b.year);
+                out.push(b'-');
+                date::push2(out, b.month);
+                out.push(b'-');
+                date::push2(out, b.day);
+                out.push(b'T');
+                push_hms(out, b);
+                date::push_tzoffset(out, b.offset);
+            }
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! Template tests: every macro's exact output for one fixed message, functions,
+//! compile errors with offsets, and garbage input.
+
+use super::*;
+use crate::message::{Field, Flags, Slot, Timestamp};
+use bytes::Bytes;
+
+const RAW: &str = "<165>1 2026-11-23T14:07:17.123456+01:00 web01 app 4242 ID47 \
+                   [meta seq=\"7\"][req@32473 status=\"ok\"] hello \"world\"";
+
+/// 2026-11-23 14:07:17.123456789 +01:00, received a second later at UTC.
+fn message() -> Message {
+    let stamp = Timestamp {
+        secs: 1_795_439_237,
+        nanos: 123_456_789,
+        offset: 3600,
+    };
+    let recvd = Timestamp {
+        secs: 1_795_439_238,
+        nanos: 0,
+        offset: 0,
+    };
+    let mut m = Message::new(Bytes::from_static(RAW.as_bytes()), recvd);
+    m.stamp = stamp;
+    m.pri = 165;
+    let at = |s: &str| RAW.find(s).unwrap();
+    m.set(Field::Host, Slot::raw(at("web01"), at("web01") + 5));
+    m.set(Field::Program, Slot::raw(at(" app ") + 1, at(" app ") + 4));
+    m.set_owned(Field::Pid, b"4242");
+    m.set_owned(Field::MsgId, b"ID47");
+    m.set_owned(Field::Sdata, b"[meta seq=\"7\"][req@32473 status=\"ok\"]");
+    m.set_owned(Field::Message, b"hello \"world\"");
+    m.push_owned_pair(b".SDATA.meta.seq", b"7");
+    m.push_owned_pair(b".SDATA.req@32473.status", b"ok");
+    m.peer = Some("192.0.2.10:514".parse().unwrap());
+    m
+}
+
+fn ctx() -> RenderContext {
+    RenderContext {
+        zone: None,
+        hostname: "collector".into(),
+    }
+}
+
+fn render_with(text: &str, msg: &Message, ctx: &RenderContext) -> String {
+    let t = Template::compile(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+    let mut out = b"prefix:".to_vec();
+    t.render(msg, ctx, &mut out);
+    assert!(out.starts_with(b"prefix:"), "render must append");
+    String::from_utf8_lossy(&out[7..]).into_owned()
+}
+
+fn render(text: &str) -> String {
+    render_with(text, &message(), &ctx())
+}
+
+#[test]
+fn every_macro_renders_exactly() {
+    let cases: &[(&str, &str)] = &[
+        ("HOST", "web01"),
+        ("HOST_FROM", "192.0.2.10"),
+        ("SOURCEIP", "192.0.2.10"),
+        ("LOGHOST", "collector"),
+        ("PROGRAM", "app"),
+        ("PID", "4242"),
+        ("MSGHDR", "app[4242]: "),
+        ("MESSAGE", "hello \"world\""),
+        ("MSG", "hello \"world\""),
+        ("MSGID", "ID47"),
+        ("SDATA", "[meta seq=\"7\"][req@32473 status=\"ok\"]"),
+        ("RAWMSG", RAW),
+        ("FACILITY", "local4"),
+        ("FACILITY_NUM", "20"),
+        ("SEVERITY", "notice"),
+        ("LEVEL", "notice"),
+        ("PRIORITY", "notice"),
+        ("SEVERITY_NUM", "5"),
+        ("LEVEL_NUM", "5"),
+        ("PRI", "165"),
+        ("TAG", "a5"),
+        ("BSDTAG", "5U"),
+        ("TAGS", ""),
+        ("YEAR", "2026"),
+        ("MONTH", "11"),
+        ("MONTH_ABBREV", "Nov"),
+        ("MONTH_NAME", "November"),
+        ("MONTH_WEEK", "4"),
+        ("DAY", "23"),
+        ("HOUR", "14"),
+        ("HOUR12", "02"),
+        ("AMPM", "PM"),
+        ("MIN", "07"),
+        ("SEC", "17"),
+        ("MSEC", "123"),
+        ("USEC", "123456"),
+        ("WEEKDAY", "Mon"),
+        ("WEEK_DAY_ABBREV", "Mon"),
+        ("WEEK_DAY_NAME", "Monday"),
+        ("WEEK_DAY", "2"),
+        ("WEEK", "47"),
+        ("ISOWEEK", "48"),
+        ("YEAR_DAY", "327"),
+        ("UNIXTIME", "1795439237"),
+        ("STAMP", "Nov 23 14:07:17"),
+        ("ISODATE", "2026-11-23T14:07:17+01:00"),
+        ("FULLDATE", "2026 Nov 23 14:07:17"),
+        ("DATE", "Nov 23 14:07:17"),
+        ("TZOFFSET", "+01:00"),
+        ("TZ", "+01:00"),
+        ("S_ISODATE", "2026-11-23T14:07:17+01:00"),
+        ("S_HOUR", "14"),
+        ("R_ISODATE", "2026-11-23T13:07:18+00:00"),
+        ("R_YEAR", "2026"),
+        ("R_MONTH", "11"),
+        ("R_DAY", "23"),
+        ("R_HOUR", "13"),
+        ("R_SEC", "18"),
+        ("R_WEEKDAY", "Mon"),
+        ("R_UNIXTIME", "1795439238"),
+        ("R_TZOFFSET", "+00:00"),
+        ("R_USEC", "000000"),
+    ];
+    for (name, want) in cases {
+        assert_eq!(render(&format!("${{{name}}}")), *want, "${{{name}}}");
+        if !name.contains('_') || name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+            assert_eq!(render(&format!("${name}")), *want, "${name}");
+        }
+    }
+}
+
+#[test]
+fn current_time_family_renders_now() {
+    let year = render("$C_YEAR");
+    assert_eq!(year.len(), 4);
+    assert!(year.as_str() >= "2024");
+    let iso = render_with(
+        "${C_ISODATE}",
+        &message(),
+        &RenderContext {
+            zone: Some(Zone::UTC),
+            ..ctx()
+        },
+    );
+    assert!(iso.ends_with("+00:00"), "{iso}");
+}
+
+#[test]
+fn host_falls_back_and_msghdr_variants() {
+    let mut m = Message::new(Bytes::from_static(b"x"), Timestamp::default());
+    assert_eq!(
+        render_with("$HOST|$HOST_FROM|$SOURCEIP|$MSGHDR|", &m, &ctx()),
+        "localhost|localhost|127.0.0.1||"
+    );
+    m.peer = Some("[2001:db8::1]:514".parse().unwrap());
+    m.set_owned(Field::Program, b"cron");
+    assert_eq!(
+        render_with("$HOST|$MSGHDR|", &m, &ctx()),
+        "2001:db8::1|cron: |"
+    );
+    m.peer = Some("[::ffff:10.0.0.1]:514".parse().unwrap());
+    assert_eq!(render_with("$SOURCEIP", &m, &ctx()), "10.0.0.1");
+    m.flags.insert(Flags::PARSE_ERROR);
+    m.flags.insert(Flags::TRUNCATED);
+    assert_eq!(
+        render_with("$TAGS", &m, &ctx()),
+        ".sluice.parse_error,.sluice.truncated"
+    );
+    m.pri = 0;
+    assert_eq!(
+        render_with("$FACILITY.$SEVERITY $TAG", &m, &ctx()),
+        "kern.emerg 00"
+    );
+    m.pri = 191;
+    assert_eq!(
+        render_with("$FACILITY.$SEVERITY $TAG", &m, &ctx()),
+        "local7.debug bf"
+    );
+}
+
+#[test]
+fn zones_convert_stamps() {
+    let m = message();
+    let fixed = RenderContext {
+        zone: Some(Zone::Fixed(-5 * 3600)),
+        ..ctx()
+    };
+    assert_eq!(
+        render_with("$ISODATE $R_ISODATE", &m, &fixed),
+        "2026-11-23T08:07:17-05:00 2026-11-23T08:07:18-05:00"
+    );
+    // The template's own zone beats the context's.
+    let t = Template::compile("$ISODATE $(strftime %H:%M%z)")
+        .unwrap()
+        .with_zone(Zone::parse("Asia/Kolkata").unwrap());
+    let mut out = Vec::new();
+    t.render(&m, &fixed, &mut out);
+    assert_eq!(out, b"2026-11-23T18:37:17+05:30 18:37+0530");
+
+    // A DST zone: winter and summer offsets.
+    let ny = RenderContext {
+        zone: Zone::parse("America/New_York"),
+        ..ctx()
+    };
+    assert_eq!(
+        render_with("$ISODATE $TZ", &m, &ny),
+        "2026-11-23T08:07:17-05:00 -05:00"
+    );
+    let mut summer = message();
+    summer.stamp = Timestamp {
+        secs: 1_782_907_200, // 2026-07-01T12:00:00Z
+        nanos: 0,
+        offset: 0,
+    };
+    assert_eq!(
+        render_with("$ISODATE", &summer, &ny),
+        "2026-07-01T08:00:00-04:00"
+    );
+    let bp = RenderContext {
+        zone: Zone::parse("Europe/Budapest"),
+        ..ctx()
+    };
+    assert_eq!(
+        render_with("$ISODATE", &summer, &bp),
+        "2026-07-01T14:00:00+02:00"
+    );
+    assert_eq!(
+        render_with("$ISODATE", &m, &bp),
+        "2026-11-23T14:07:17+01:00"
+    );
+    // Local resolves (whatever the machine's zone is) and is cached consistently.
+    let local = RenderContext {
+        zone: Some(Zone::Local),
+        ..ctx()
+    };
+    let a = render_with("$ISODATE", &m, &local);
+    assert_eq!(a, render_with("$ISODATE", &m, &local));
+    assert_eq!(a.len(), "2026-11-23T14:07:17+01:00".len());
+}
+
+#[test]
+fn date_padding_and_twelve_hour_clock() {
+    let mut m = message();
+    m.stamp = Timestamp {
+        secs: 1_772_323_200, // 2026-03-01T00:00:00Z, a Sunday
+        nanos: 5_000_000,
+        offset: 0,
+    };
+    assert_eq!(
+        render_with(
+            "$DATE|$FULLDATE|$HOUR12 $AMPM|$MSEC|$WEEK_DAY|$MONTH_WEEK|$WEEK|$YEAR_DAY",
+            &m,
+            &ctx()
+        ),
+        "Mar  1 00:00:00|2026 Mar  1 00:00:00|12 AM|005|1|0|08|060"
+    );
+}
+
+#[test]
+fn dollars_defaults_and_pairs() {
+    assert_eq!(render("cost: $$5 $$$$"), "cost: $5 $$");
+    assert_eq!(
+        render("${NOPE:-dflt}|${HOST:-dflt}|${.SDATA.meta.seq:-x}|${PID:-}"),
+        "dflt|web01|7|4242"
+    );
+    assert_eq!(
+        render("${.SDATA.req@32473.status}/${.SDATA.meta.seq}"),
+        "ok/7"
+    );
+    assert_eq!(render("[$nonexistent][$HOSTx][${a.b}]"), "[][][]");
+    assert_eq!(render("a$ b$"), "a$ b$");
+    assert_eq!(render("$HOST-$PID.log"), "web01-4242.log");
+}
+
+#[test]
+fn literal_and_text() {
+    let t = Template::compile("/var/log/app-$$.log").unwrap();
+    assert_eq!(t.literal(), Some(&b"/var/log/app-$.log"[..]));
+    assert_eq!(t.text(), "/var/log/app-$$.log");
+    assert_eq!(Template::compile("").unwrap().literal(), Some(&b""[..]));
+    assert_eq!(Template::compile("/var/log/$HOST").unwrap().literal(), None);
+    assert_eq!(Template::compile("$(echo x)").unwrap().literal(), None);
+}
+
+#[test]
+fn the_common_file_template() {
+    assert_eq!(
+        render("${ISODATE} ${HOST} ${MSGHDR}${MESSAGE}\n"),
+        "2026-11-23T14:07:17+01:00 web01 app[4242]: hello \"world\"\n"
+    );
+}
+
+#[test]
+fn echo_and_case_functions() {
+    assert_eq!(render("$(echo $HOST $PID)"), "web01 4242");
+    assert_eq!(render("$(echo)"), "");
+    assert_eq!(
+        render("$(uppercase $PROGRAM \"is here\")"),
+        "APP is HERE".to_uppercase()
+    );
+    assert_eq!(render("$(lowercase ÁRVÍZ Tűrő)"), "árvíz tűrő");
+    assert_eq!(render("<$(lowercase $(uppercase ${HOST}))>"), "<web01>");
+}
+
+#[test]
+fn if_with_each_operator() {
+    let cases: &[(&str, bool)] = &[
+        ("(\"$HOST\" == \"web01\")", true),
+        ("(\"$HOST\" != \"web01\")", false),
+        ("($PID < 10000)", true),
+        ("($PID <= 4242)", true),
+        ("($PID > 4242)", false),
+        ("($PID >= 4242)", true),
+        ("(\"$PID\" lt \"10000\")", false),
+        ("(\"$PID\" le \"4242\")", true),
+        ("(\"$PID\" gt \"10000\")", true),
+        ("(\"$PID\" ge \"5\")", false),
+        ("(\"$PROGRAM\" eq \"app\")", true),
+        ("(\"$PROGRAM\" ne \"app\")", false),
+        ("(\"1.5\" < \"10\")", true),
+        ("(\"abc\" < \"abd\")", true),
+        ("(\"$HOST\" == \"web01\" and $PID == 4242)", true),
+        ("(\"$HOST\" == \"x\" or $PID == 4242)", true),
+        ("(not \"$HOST\" == \"x\")", true),
+        ("(not (\"$HOST\" == \"web01\" and $PID == 1))", true),
+        (
+            "((\"a\" eq \"a\" or \"a\" eq \"b\") and not (\"c\" eq \"d\"))",
+            true,
+        ),
+        ("(\"${.SDATA.meta.seq}\" == 7)", true),
+        ("($(echo $PID) == 4242)", true),
+    ];
+    for (cond, want) in cases {
+        let text = format!("$(if {cond} \"yes ${{HOST}}\" no)");
+        let got = render(&text);
+        assert_eq!(got, if *want { "yes web01" } else { "no" }, "{text}");
+    }
+    assert_eq!(render("[$(if (\"a\" eq \"b\") yes)]"), "[]");
+    assert_eq!(
+        render("$(if ('$HOST' == 'web01') 'single quotes' x)"),
+        "single quotes"
+    );
+}
+
+#[test]
+fn strftime_parses_once_and_renders_stamps() {
+    assert_eq!(
+        render("$(strftime %Y-%m-%d/%H:%M:%S%z)"),
+        "2026-11-23/14:07:17+0100"
+    );
+    assert_eq!(render("$(strftime --recvd \"%Y %j %a\")"), "2026 327 Mon");
+    let utc = RenderContext {
+        zone: Some(Zone::UTC),
+        ..ctx()
+    };
+    assert_eq!(render_with("$(strftime %H)", &message(), &utc), "13");
+}
+
+#[test]
+fn format_json_scopes() {
+    assert_eq!(
+        render("$(format-json --scope rfc3164)"),
+        r#"{"PROGRAM":"app","PRIORITY":"notice","PID":"4242","MESSAGE":"hello \"world\"","HOST":"web01","FACILITY":"local4","DATE":"Nov 23 14:07:17"}"#
+    );
+    assert_eq!(
+        render("$(format-json --scope core)"),
+        render("$(format-json --scope base)")
+    );
+    assert_eq!(
+        render("$(format-json --scope sdata)"),
+        r#"{"_SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"7"}}}"#
+    );
+    assert_eq!(
+        render("$(format-json --scope dot-nv-pairs --leave-initial-dot)"),
+        r#"{".SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"7"}}}"#
+    );
+    assert_eq!(
+        render("$(format-json --scope rfc5424 --exclude DATE --exclude P*)"),
+        r#"{"_SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"7"}},"MSGID":"ID47","MESSAGE":"hello \"world\"","HOST":"web01","FACILITY":"local4"}"#
+    );
+    let mut m = message();
+    m.push_owned_pair(b"app.user", b"alice");
+    m.push_owned_pair(b"empty", b"");
+    m.flags.insert(Flags::TRUNCATED);
+    assert_eq!(
+        render_with(
+            "$(format-json --scope nv-pairs --exclude HOST_FROM --exclude MESSAGE)",
+            &m,
+            &ctx()
+        ),
+        r#"{"empty":"","app":{"user":"alice"},"PROGRAM":"app","PID":"4242","MSGID":"ID47","HOST":"web01"}"#
+    );
+    assert_eq!(
+        render_with(
+            "$(format-json --scope nv-pairs --exclude * --key app.* --key ?mpty)",
+            &m,
+            &ctx()
+        ),
+        r#"{"empty":"","app":{"user":"alice"}}"#
+    );
+    assert_eq!(
+        render_with(
+            "$(format-json --scope nv-pairs --omit-empty-values --exclude * --key app.* --key ?mpty)",
+            &m,
+            &ctx()
+        ),
+        r#"{"app":{"user":"alice"}}"#
+    );
+    assert_eq!(
+        render_with(
+            "$(format-json --scope selected-macros --exclude DATE --exclude P* --exclude M* --exclude F* --exclude H*)",
+            &m,
+            &ctx()
+        ),
+        r#"{"TAGS":[".sluice.truncated"],"SOURCEIP":"192.0.2.10"}"#
+    );
+    assert_eq!(render("$(format-json)"), "{}");
+    let all = render("$(format-json --scope everything)");
+    assert!(
+        all.contains(r#""R_ISODATE":"2026-11-23T13:07:18+00:00""#),
+        "{all}"
+    );
+    assert!(all.starts_with("{\"_SDATA\":{"), "{all}");
+}
+
+#[test]
+fn format_json_keys_pairs_and_nesting() {
+    assert_eq!(
+        render("$(format-json --key HOST* --pair x.y=$PID n=1)"),
+        r#"{"x":{"y":"4242"},"n":"1","HOST_FROM":"192.0.2.10","HOST":"web01"}"#
+    );
+    // A later pair of the same name wins; nested objects share a prefix.
+    assert_eq!(
+        render("$(format-json a.b.c=1 a.b.d=2 a.e=3 b=4 b=5 .x=6)"),
+        r#"{"b":"5","a":{"e":"3","b":{"d":"2","c":"1"}},"_x":"6"}"#
+    );
+    assert_eq!(
+        render("$(format-json --pair msg=\"$PROGRAM says $(echo hi)\" --pair=k=v)"),
+        r#"{"msg":"app says hi","k":"v"}"#
+    );
+    assert_eq!(
+        render("$(format-json inner=$(format-json --pair z=1))"),
+        r#"{"inner":"{\"z\":\"1\"}"}"#
+    );
+}
+
+#[test]
+fn format_json_escapes_control_and_invalid_utf8() {
+    let mut m = message();
+    m.set_owned(Field::Message, b"a\tb\x01\xff\xc3\xa9\"\\\n");
+    let got = render_with("$(format-json m=$MESSAGE)", &m, &ctx());
+    assert_eq!(got, "{\"m\":\"a\\tb\\u0001\\\\xff\u{e9}\\\"\\\\\\n\"}");
+    assert!(json_ok(got.as_bytes()), "{got}");
+}
+
+/// A tiny JSON well-formedness check (objects, arrays, strings).
+fn json_ok(s: &[u8]) -> bool {
+    fn value(s: &[u8], i: &mut usize) -> bool {
+        match s.get(*i) {
+            Some(b'{') | Some(b'[') => {
+                let close = if s[*i] == b'{' { b'}' } else { b']' };
+                let object = close == b'}';
+                *i += 1;
+                if s.get(*i) == Some(&close) {
+                    *i += 1;
+                    return true;
+                }
+                loop {
+                    if object {
+                        if !string(s, i) || s.get(*i) != Some(&b':') {
+                            return false;
+                        }
+                        *i += 1;
+                    }
+                    if !value(s, i) {
+                        return false;
+                    }
+                    match s.get(*i) {
+                        Some(b',') => *i += 1,
+                        Some(c) if *c == close => {
+                            *i += 1;
+                            return true;
+                        }
+                        _ => return false,
+                    }
+                }
+            }
+            Some(b'"') => string(s, i),
+            _ => false,
+        }
+    }
+    fn string(s: &[u8], i: &mut usize) -> bool {
+        if s.get(*i) != Some(&b'"') {
+            return false;
+        }
+        *i += 1;
+        while let Some(&c) = s.get(*i) {
+            match c {
+                b'"' => {
+                    *i += 1;
+                    return true;
+                }
+                b'\\' => match s.get(*i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => *i += 2,
+                    Some(b'u')
+                        if s.len() >= *i + 6
+                            && s[*i + 2..*i + 6].iter().all(u8::is_ascii_hexdigit) =>
+                    {
+                        *i += 6
+                    }
+                    _ => return false,
+                },
+                0..0x20 => return false,
+                _ => *i += 1,
+            }
+        }
+        false
+    }
+    let mut i = 0;
+    std::str::from_utf8(s).is_ok() && value(s, &mut i) && i == s.len()
+}
+
+#[test]
+fn format_json_output_is_json_for_hostile_values() {
+    let mut m = message();
+    m.push_owned_pair(
+        b"we\"ird\x02.k\xfe",
+        b"\x00\x1f\x7f\xed\xa0\x80\xf0\x9f\x98\x80",
+    );
+    m.push_owned_pair(b"..", b"dots");
+    m.push_owned_pair(b"a@1.2.b", b"x");
+    let got = render_with("$(format-json --scope everything)", &m, &ctx());
+    assert!(json_ok(got.as_bytes()), "{got}");
+}
+
+#[test]
+fn compile_errors_point_at_the_offending_text() {
+    let err = |t: &str| Template::compile(t).unwrap_err();
+    let e = err("abc ${HOST");
+    assert_eq!((e.offset, e.message.contains("unterminated")), (4, true));
+    assert_eq!(err("x $(nosuch a)").offset, 4);
+    assert!(err("x $(nosuch a)").message.contains("format-json"));
+    assert_eq!(err("$(echo $(nosuch))").offset, 9);
+    assert_eq!(err("ab ${}").offset, 5);
+    assert_eq!(err("${a b}").offset, 3);
+    assert_eq!(err("ok $(echo x").offset, 3);
+    assert_eq!(err("$(if (\"a\" == \"b\"))").offset, 0);
+    assert_eq!(err("ab $(if (\"a\" ?? \"b\") x y)").offset, 13);
+    assert_eq!(err("$(if \"a\" x y)").offset, 5);
+    assert_eq!(err("$(if (\"a\" == \"b\" and) x)").offset, 20);
+    assert_eq!(err("$(if (\"a == \"b\") x)").offset, 0); // the quote swallows ')'
+    assert_eq!(err("$(if (\"a\" == \"b) x)").offset, 0);
+    assert_eq!(err("$(format-json --scope bogus)").offset, 22);
+    assert_eq!(err("$(format-json --scope rfc5424,bogus)").offset, 30);
+    assert_eq!(err("$(format-json --frobnicate)").offset, 14);
+    assert_eq!(err("$(format-json --pair noequal)").offset, 14);
+    assert_eq!(err("$(format-json --key)").offset, 14);
+    assert_eq!(err("$(format-json a=${b)").offset, 0);
+    assert_eq!(err("$(format-json a=$(x))").offset, 18);
+    assert_eq!(err("$(strftime)").offset, 0);
+    assert_eq!(err("$(strftime %Y %m)").offset, 14);
+    assert_eq!(err("$(strftime %Q)").offset, 11);
+    assert_eq!(err("$()").offset, 0);
+    assert_eq!(err("$(echo \"x)").offset, 7);
+    for e in [err("$(echo"), err("${")] {
+        assert!(e.len >= 1 && !e.message.is_empty());
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let complex = "<$PRI>${ISODATE} ${HOST:-none} $(if (\"${.SDATA.a@1.b}\" == \"x\" and not ($PID >= 3 or 'q' lt \"$(echo ')')\")) \"$(uppercase $MSG)\" '$(strftime %Y-%m)') $(format-json --scope rfc5424,nv-pairs --key .SDATA.* --exclude *x* k.v=\"${MESSAGE}\" --pair j=$(lowercase ÁÉ $$)) é $$ $";
+    let m = message();
+    let c = ctx();
+    let mut out = Vec::new();
+    let try_one = |t: &str, out: &mut Vec<u8>| {
+        if let Ok(t) = Template::compile(t) {
+            out.clear();
+            t.render(&m, &c, out);
+        }
+    };
+    assert!(Template::compile(complex).is_ok());
+    let bounds: Vec<usize> = (0..=complex.len())
+        .filter(|i| complex.is_char_boundary(*i))
+        .collect();
+    for &i in &bounds {
+        try_one(&complex[..i], &mut out);
+        try_one(&complex[i..], &mut out);
+    }
+    for w in bounds.windows(7).step_by(3) {
+        let mut s = String::from(&complex[..w[0]]);
+        s.push_str(&complex[w[6]..]);
+        try_one(&s, &mut out);
+    }
+    // Pseudo-random strings over the template language's special characters.
+    let alphabet: Vec<char> = "$${}()\"' \\:-=.@*?abH0,é\u{0}\n(if)==andnot--scope"
+        .chars()
+        .collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..4000 {
+        let mut s = String::new();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 24) as usize;
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+        }
+        try_one(&s, &mut out);
+        try_one(&format!("$(if ({s}) a b)"), &mut out);
+        try_one(&format!("$(format-json {s})"), &mut out);
+    }
+}
