@@ -1,0 +1,145 @@
+//! SIGHUP reloads, SIGTERM flushes, SIGUSR1 reopens.
+
+use crate::harness::*;
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn config(port: u16, template: &str) -> String {
+    format!(
+        "source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"out.log\" template(\"{template}\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n"
+    )
+}
+
+#[test]
+fn reload_in_the_middle_of_a_stream_loses_nothing() {
+    let port = free_port();
+    let d = Daemon::start(&config(port, "old ${MESSAGE}\\n"));
+    const N: usize = 60_000;
+    let sender = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for chunk in 0..60 {
+            let mut buf = String::new();
+            for n in chunk * 1000..(chunk + 1) * 1000 {
+                buf.push_str(&format!("<13>Nov 23 14:07:17 h p: seq-{n}\n"));
+            }
+            s.write_all(buf.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    // Reload twice while the connection streams: a changed template (a new
+    // destination worker) and then a second destination.
+    std::thread::sleep(Duration::from_millis(150));
+    d.rewrite(&config(port, "new ${MESSAGE}\\n"));
+    d.signal(SIGHUP);
+    std::thread::sleep(Duration::from_millis(150));
+    d.rewrite(&format!(
+        "{}destination d2 {{ file(\"copy.log\" template(\"${{MESSAGE}}\\n\")); }};\nlog {{ source(s); destination(d2); }};\n",
+        config(port, "new ${MESSAGE}\\n")
+    ));
+    d.signal(SIGHUP);
+    sender.join().unwrap();
+    let got = wait_lines(&d.dir.join("out.log"), N, WAIT);
+    let mut seen = HashSet::new();
+    for l in &got {
+        let seq = l.split(' ').nth(1).unwrap_or_default().to_string();
+        assert!(seen.insert(seq), "duplicate: {l}");
+    }
+    assert_eq!(seen.len(), N, "every message exactly once across the reloads");
+    assert!(got.first().unwrap().starts_with("old "), "{}", got[0]);
+    assert!(got.last().unwrap().starts_with("new "), "{}", got[N - 1]);
+    assert!(d.log().matches("config reloaded").count() == 2, "{}", d.log());
+    // The second destination got the tail of the stream.
+    assert!(!lines(&d.dir.join("copy.log")).is_empty());
+}
+
+#[test]
+fn a_broken_config_on_reload_keeps_the_old_one_serving() {
+    let port = free_port();
+    let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
+    d.rewrite("source s { network(port(5514) bogus(1)); };\n");
+    // Through the control socket, the error comes back with file and line.
+    let o = d.ctl(&["reload"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sluice.conf:1:35: error: unknown option `bogus` of network()"), "{err}");
+    // Through SIGHUP, it is logged.
+    d.signal(SIGHUP);
+    assert!(wait_until(WAIT, || d.log().matches("reload failed").count() >= 2), "{}", d.log());
+    send_tcp(port, ["still here".to_string()]);
+    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), vec!["still here"]);
+}
+
+#[test]
+fn a_reload_that_cannot_bind_keeps_the_old_config() {
+    let port = free_port();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
+    d.rewrite(&format!(
+        "{}source s2 {{ network(ip(\"127.0.0.1\") port({busy_port})); }};\nlog {{ source(s2); destination(d); }};\n",
+        config(port, "${MESSAGE}\\n")
+    ));
+    let o = d.ctl(&["reload"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("cannot listen on tcp 127.0.0.1:{busy_port}")));
+    send_tcp(port, ["old path works".to_string()]);
+    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), vec!["old path works"]);
+}
+
+#[test]
+fn reload_moves_a_listener_to_a_new_port() {
+    let (p1, p2) = (free_port(), free_port());
+    let d = Daemon::start(&config(p1, "${MESSAGE}\\n"));
+    d.rewrite(&config(p2, "${MESSAGE}\\n"));
+    assert!(d.ctl(&["reload"]).status.success(), "{}", d.log());
+    assert!(TcpStream::connect(("127.0.0.1", p1)).is_err(), "old port still open");
+    send_tcp(p2, ["on the new port".to_string()]);
+    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), vec!["on the new port"]);
+}
+
+#[test]
+fn sigterm_writes_everything_it_accepted_before_exiting() {
+    let port = free_port();
+    let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
+    send_tcp(port, (0..30_000).map(|n| format!("<13>Nov 23 14:07:17 h p: m{n}")));
+    assert!(wait_until(WAIT, || d.stat("source.s#0.received") == 30_000));
+    let out = d.dir.join("out.log");
+    let dir_path = d.dir.path().to_path_buf();
+    let status = {
+        let d = d;
+        let keep = TempDirGuard(dir_path.clone());
+        let s = d.stop();
+        std::mem::forget(keep);
+        s
+    };
+    assert!(status.success());
+    let got = lines(&out);
+    assert_eq!(got.len(), 30_000);
+    let _ = std::fs::remove_dir_all(dir_path);
+}
+
+/// Placeholder that documents the directory outlives the daemon handle above.
+struct TempDirGuard(std::path::PathBuf);
+
+#[test]
+fn sigusr1_reopens_files_after_rotation() {
+    let port = free_port();
+    let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
+    send_tcp(port, ["before".to_string()]);
+    let out = d.dir.join("out.log");
+    assert_eq!(wait_lines(&out, 1, WAIT), vec!["before"]);
+    std::fs::rename(&out, d.dir.join("out.log.1")).unwrap();
+    d.signal(SIGUSR1);
+    assert!(wait_until(WAIT, || d.log().contains("reopening destination files")));
+    // The worker notices the reopen before its next batch.
+    std::thread::sleep(Duration::from_millis(1200));
+    send_tcp(port, ["after".to_string()]);
+    assert_eq!(wait_lines(&out, 1, WAIT), vec!["after"]);
+    assert_eq!(lines(&d.dir.join("out.log.1")), vec!["before"]);
+}
