@@ -22,4 +22,5 @@
 pub mod config;
 pub mod message;
 pub mod parse;
+pub mod sources;
 pub mod template;
