@@ -6,9 +6,8 @@
 //! Shape: `[<PRI>][SEQ: ][*|.]TIMESTAMP[:] [HOST ]PROGRAM[[PID]]: MESSAGE`; without
 //! a timestamp: `[<PRI>]PROGRAM[[PID]][:] MESSAGE`.
 
-use super::{parse_error, scan_pri, stamp};
+use super::{scan_pri, set_error, stamp};
 use crate::message::{Field, Message, Slot, Timestamp};
-use bytes::Bytes;
 
 use super::ParseOptions;
 
@@ -19,8 +18,11 @@ const MAX_HOST: usize = 255;
 
 /// Field ranges found in the header, applied to the message at the end (the frame
 /// is borrowed while scanning).
-#[derive(Default)]
 struct Header {
+    pri: u8,
+    stamp: Timestamp,
+    /// Where MESSAGE starts.
+    msg: usize,
     host: Option<Slot>,
     program: Option<Slot>,
     pid: Option<Slot>,
@@ -28,19 +30,52 @@ struct Header {
     synced: Option<&'static [u8]>,
 }
 
-pub(super) fn parse(raw: Bytes, recvd: Timestamp, opts: &ParseOptions) -> Message {
-    let b: &[u8] = &raw;
+/// Fills a fresh message from its raw frame.
+pub(super) fn fill(m: &mut Message, opts: &ParseOptions) {
+    let h = match scan(m.raw(), m.recvd, opts) {
+        Ok(h) => h,
+        Err(why) => return set_error(m, why),
+    };
+    let len = m.raw().len();
+    m.pri = h.pri;
+    m.stamp = h.stamp;
+    if let Some(s) = h.host {
+        m.set(Field::Host, s);
+    }
+    if let Some(s) = h.program {
+        m.set(Field::Program, s);
+    }
+    if let Some(s) = h.pid {
+        m.set(Field::Pid, s);
+    }
+    m.set(Field::Message, Slot::raw(h.msg, len));
+    if let Some(s) = h.seq {
+        m.push_pair(b".SDATA.meta.sequenceId", s);
+    }
+    if let Some(v) = h.synced {
+        m.push_owned_pair(b".SDATA.timeQuality.isSynced", v);
+    }
+}
+
+fn scan(b: &[u8], recvd: Timestamp, opts: &ParseOptions) -> Result<Header, &'static str> {
     let mut pos = leaked_octet_count(b);
-    let pri = match scan_pri(&b[pos..]) {
-        Ok(Some((pri, end))) => {
+    let pri = match scan_pri(&b[pos..])? {
+        Some((pri, end)) => {
             pos += end;
             pri
         }
-        Ok(None) => Message::DEFAULT_PRI,
-        Err(why) => return parse_error(raw, recvd, why),
+        None => Message::DEFAULT_PRI,
     };
-    let mut h = Header::default();
-    let mut stamp = recvd;
+    let mut h = Header {
+        pri,
+        stamp: recvd,
+        msg: 0,
+        host: None,
+        program: None,
+        pid: None,
+        seq: None,
+        synced: None,
+    };
     if let Some((slot, end)) = cisco_sequence(b, pos) {
         h.seq = Some(slot);
         pos = end;
@@ -53,7 +88,7 @@ pub(super) fn parse(raw: Bytes, recvd: Timestamp, opts: &ParseOptions) -> Messag
         _ => (pos, None),
     };
     if let Some((ts, end)) = stamp::scan_rfc3164(b, at, &opts.zone, recvd) {
-        stamp = ts;
+        h.stamp = ts;
         h.synced = synced;
         pos = skip_spaces(b, end);
         if b[pos..].starts_with(AIX_FORWARD) {
@@ -77,28 +112,8 @@ pub(super) fn parse(raw: Bytes, recvd: Timestamp, opts: &ParseOptions) -> Messag
     } else {
         pos = program(b, pos, &mut h);
     }
-
-    let len = b.len();
-    let mut m = Message::new(raw, recvd);
-    m.pri = pri;
-    m.stamp = stamp;
-    if let Some(s) = h.host {
-        m.set(Field::Host, s);
-    }
-    if let Some(s) = h.program {
-        m.set(Field::Program, s);
-    }
-    if let Some(s) = h.pid {
-        m.set(Field::Pid, s);
-    }
-    m.set(Field::Message, Slot::raw(pos, len));
-    if let Some(s) = h.seq {
-        m.push_pair(b".SDATA.meta.sequenceId", s);
-    }
-    if let Some(v) = h.synced {
-        m.push_owned_pair(b".SDATA.timeQuality.isSynced", v);
-    }
-    m
+    h.msg = pos;
+    Ok(h)
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -222,8 +237,15 @@ mod tests {
         assert_eq!(f(&m, Field::Host), Some("localhost"));
         assert_eq!(f(&m, Field::Program), Some("prg00000"));
         assert_eq!(f(&m, Field::Pid), Some("1234"));
-        assert!(f(&m, Field::Message).unwrap().starts_with("seq: 0000000000,"));
-        assert_eq!((m.stamp.secs, m.stamp.offset), (at(2026, 11, 23, 14, 7, 17), 0));
+        assert!(
+            f(&m, Field::Message)
+                .unwrap()
+                .starts_with("seq: 0000000000,")
+        );
+        assert_eq!(
+            (m.stamp.secs, m.stamp.offset),
+            (at(2026, 11, 23, 14, 7, 17), 0)
+        );
         assert_eq!(m.recvd, recvd());
         assert_eq!(m.error, None);
     }
@@ -232,7 +254,12 @@ mod tests {
     fn bsd_header_variants() {
         assert_eq!(
             fields("<13>Nov 23 14:07:17 myhost sshd[42]: Accepted key"),
-            some([Some("myhost"), Some("sshd"), Some("42"), Some("Accepted key")])
+            some([
+                Some("myhost"),
+                Some("sshd"),
+                Some("42"),
+                Some("Accepted key")
+            ])
         );
         assert_eq!(
             fields("<13>Nov  3 14:07:17 sshd[42]: no host"),
@@ -360,10 +387,7 @@ mod tests {
         let m = p(b"<13>Nov 23 14:07:17 last message repeated 3 times");
         assert_eq!(f(&m, Field::Host), None);
         assert_eq!(f(&m, Field::Program), None);
-        assert_eq!(
-            f(&m, Field::Message),
-            Some("last message repeated 3 times")
-        );
+        assert_eq!(f(&m, Field::Message), Some("last message repeated 3 times"));
         let m = p(b"57 <13>Nov 23 14:07:17 h p: leaked octet count");
         assert_eq!(f(&m, Field::Message), Some("leaked octet count"));
         let m = p(b"57 apples");

@@ -5,9 +5,9 @@
 //! MESSAGE with `PARSE_ERROR`. Structured data becomes `.SDATA.<id>.<param>`
 //! pairs; a value is copied only when it holds an escape.
 
-use super::{ParseOptions, parse_error, scan_pri, stamp};
-use crate::message::{Field, Flags, Message, Slot, Timestamp};
-use bytes::Bytes;
+use super::{ParseOptions, scan_pri, stamp};
+use crate::message::{Field, Flags, Message, Slot};
+use std::ops::Range;
 
 /// syslog-ng cuts header fields to these lengths (RFC 5424 section 6) instead of
 /// rejecting the message.
@@ -24,18 +24,9 @@ const TRUNCATED_HEADER: &str = "truncated RFC 5424 header";
 const BAD_TIMESTAMP: &str = "bad RFC 5424 timestamp";
 const BAD_SD: &str = "bad structured data";
 
-pub(super) fn parse(raw: Bytes, recvd: Timestamp, opts: &ParseOptions) -> Message {
-    // The frame is read through a second handle while the message is filled in:
-    // one reference-count increment, cheaper than collecting the pairs first.
-    let b = raw.clone();
-    let mut m = Message::new(raw, recvd);
-    match fill(&b, &mut m, opts) {
-        Ok(()) => m,
-        Err(why) => parse_error(b, recvd, why),
-    }
-}
-
-fn fill(b: &[u8], m: &mut Message, opts: &ParseOptions) -> Result<(), &'static str> {
+/// Fills a fresh message over the frame `b`; on error the message is half
+/// filled and the caller replaces it.
+pub(super) fn fill(b: &[u8], m: &mut Message, opts: &ParseOptions) -> Result<(), &'static str> {
     let Ok(Some((pri, end))) = scan_pri(b) else {
         return Err("bad PRI");
     };
@@ -109,12 +100,37 @@ fn sd_name(b: &[u8], pos: usize) -> Result<usize, &'static str> {
 }
 
 /// One or more SD-ELEMENTs from `pos` (at a `[`); pushes the pairs and returns
-/// the end of the last element.
-fn structured_data(b: &[u8], mut pos: usize, m: &mut Message) -> Result<usize, &'static str> {
+/// the end of the last element. The elements are walked twice, once to size the
+/// message's buffers and once to fill them: cheaper than growing them pair by pair.
+fn structured_data(b: &[u8], pos: usize, m: &mut Message) -> Result<usize, &'static str> {
+    let (mut bytes, mut pairs) = (0, 0);
+    walk_sd(b, pos, |name, value, escaped| {
+        bytes += name.len() + if escaped { value.len() } else { 0 };
+        pairs += 1;
+    })?;
+    m.reserve(bytes, pairs);
+    let mut unescaped = Vec::new();
+    walk_sd(b, pos, |name, value, escaped| {
+        if escaped {
+            unescape(&b[value], &mut unescaped);
+            m.push_owned_pair(name, &unescaped);
+        } else {
+            m.push_pair(name, Slot::raw(value.start, value.end));
+        }
+    })
+}
+
+/// Validates the SD-ELEMENTs from `pos` and calls `each(pair name, value range,
+/// value has escapes)` for every parameter (and for every element without one,
+/// as syslog-ng records `.SDATA.id` = ""). Returns the end of the last element.
+fn walk_sd(
+    b: &[u8],
+    mut pos: usize,
+    mut each: impl FnMut(&[u8], Range<usize>, bool),
+) -> Result<usize, &'static str> {
     // `.SDATA.` + id + `.` + param, all bounded by MAX_SD_NAME.
     let mut name = [0u8; PREFIX.len() + 2 * MAX_SD_NAME + 1];
     name[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut unescaped = Vec::new();
     while b.get(pos) == Some(&b'[') {
         let id_end = sd_name(b, pos + 1)?;
         let id = &b[pos + 1..id_end];
@@ -124,8 +140,7 @@ fn structured_data(b: &[u8], mut pos: usize, m: &mut Message) -> Result<usize, &
         name[param_at - 1] = b'.';
         pos = id_end;
         if b.get(pos) == Some(&b']') {
-            // An element without parameters is recorded as `.SDATA.id` = "".
-            m.push_pair(&name[..param_at - 1], Slot::raw(pos, pos));
+            each(&name[..param_at - 1], pos..pos, false);
         }
         loop {
             match b.get(pos) {
@@ -170,12 +185,7 @@ fn structured_data(b: &[u8], mut pos: usize, m: &mut Message) -> Result<usize, &
                         }
                     }
                 }
-                if escaped {
-                    unescape(&b[start..pos], &mut unescaped);
-                    m.push_owned_pair(full, &unescaped);
-                } else {
-                    m.push_pair(full, Slot::raw(start, pos));
-                }
+                each(full, start..pos, escaped);
                 pos += 1;
             } else {
                 // syslog-ng accepts an unquoted value up to a space or `]`.
@@ -183,7 +193,7 @@ fn structured_data(b: &[u8], mut pos: usize, m: &mut Message) -> Result<usize, &
                 while pos < b.len() && !matches!(b[pos], b' ' | b']') {
                     pos += 1;
                 }
-                m.push_pair(full, Slot::raw(start, pos));
+                each(full, start..pos, false);
             }
         }
     }

@@ -118,18 +118,17 @@ fn scan_iso_wall(b: &[u8], i: usize, space_sep: bool) -> Option<(Wall, usize)> {
             w.offset = Some(0);
             end += 1;
         }
-        Some(&s @ (b'+' | b'-')) => {
-            // +hh:mm, not followed by another digit (syslog-ng's check).
+        // +hh:mm, not followed by another digit (syslog-ng's check).
+        Some(&s @ (b'+' | b'-'))
             if b.get(end + 3) == Some(&b':')
-                && !b.get(end + 6).is_some_and(|c| c.is_ascii_digit())
+                && !b.get(end + 6).is_some_and(|c| c.is_ascii_digit()) =>
+        {
+            if let (Some(h @ 0..=23), Some(m @ 0..=59)) =
+                (digits(b, end + 1, 2), digits(b, end + 4, 2))
             {
-                if let (Some(h), Some(m)) = (digits(b, end + 1, 2), digits(b, end + 4, 2)) {
-                    if h <= 23 && m <= 59 {
-                        let off = (h * 3600 + m * 60) as i32;
-                        w.offset = Some(if s == b'-' { -off } else { off });
-                        end += 6;
-                    }
-                }
+                let off = (h * 3600 + m * 60) as i32;
+                w.offset = Some(if s == b'-' { -off } else { off });
+                end += 6;
             }
         }
         _ => {}
@@ -416,7 +415,10 @@ mod tests {
         let (t, end) = scan_rfc3164(b"Nov 23 14:07:17 host", 0, &z, r).unwrap();
         assert_eq!((t.secs, end), (at(2026, 11, 23, 14, 7, 17), 15));
         let (t, end) = scan_rfc3164(b"nov  3 04:07:17.25 h", 0, &z, r).unwrap();
-        assert_eq!((t.secs, t.nanos, end), (at(2026, 11, 3, 4, 7, 17), 250_000_000, 18));
+        assert_eq!(
+            (t.secs, t.nanos, end),
+            (at(2026, 11, 3, 4, 7, 17), 250_000_000, 18)
+        );
         let (t, end) = scan_rfc3164(b"Nov 3 14:07:17 h", 0, &z, r).unwrap();
         assert_eq!((t.secs, end), (at(2026, 11, 3, 14, 7, 17), 14));
         let (t, end) = scan_rfc3164(b"Nov 23 2019 14:07:17: %ASA", 0, &z, r).unwrap();

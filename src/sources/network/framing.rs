@@ -362,7 +362,9 @@ fn detect(first: u8) -> Mode {
 }
 
 fn blank_run(buf: &[u8]) -> usize {
-    buf.iter().take_while(|c| matches!(c, b'\n' | b'\r')).count()
+    buf.iter()
+        .take_while(|c| matches!(c, b'\n' | b'\r'))
+        .count()
 }
 
 enum Header {
@@ -437,7 +439,11 @@ mod tests {
                 }
             }
             buf.drain(..pos);
-            assert!(buf.len() < f.buffer_size(), "stalled with {} bytes", buf.len());
+            assert!(
+                buf.len() < f.buffer_size(),
+                "stalled with {} bytes",
+                buf.len()
+            );
         }
         if let Some(fr) = f.finish(&buf) {
             take(&buf, &fr, &mut out);
@@ -502,7 +508,12 @@ mod tests {
 
     #[test]
     fn octet_counted_cut_at_eof_is_delivered_truncated() {
-        let got = all_ways(Mode::OctetCounted, 100, Oversize::Truncate, b"3 abc10 hello");
+        let got = all_ways(
+            Mode::OctetCounted,
+            100,
+            Oversize::Truncate,
+            b"3 abc10 hello",
+        );
         assert_eq!(
             got,
             [
