@@ -358,4 +358,33 @@ mod tests {
         let m = p(br#"<13>1 - h a - - [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa b="c"] m"#);
         assert_eq!(m.error, None);
     }
+
+    #[test]
+    fn garbage_after_a_5424_prefix_never_panics() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let set = br#"[]"=\ -@abc1T:Z.+"#;
+        for n in 0..20_000 {
+            let mut v = b"<13>1 ".to_vec();
+            if n % 2 == 0 {
+                v.extend_from_slice(b"- h a p m ");
+            }
+            for _ in 0..n % 60 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                v.push(if seed % 5 == 0 {
+                    seed as u8
+                } else {
+                    set[(seed >> 8) as usize % set.len()]
+                });
+            }
+            let m = p(&v);
+            assert!(m.get(Field::Message).is_some());
+            if m.error.is_some() {
+                assert!(v.starts_with(m.raw()));
+                assert_eq!(m.get(Field::Message), Some(m.raw()));
+                assert_eq!(m.pairs().count(), 0);
+            }
+        }
+    }
 }
