@@ -8,7 +8,7 @@
 //! scan means.
 
 use crate::message::{Timestamp, Zone};
-use std::cell::RefCell;
+use std::cell::Cell;
 
 /// A wall-clock time as written, before zone resolution.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -306,37 +306,41 @@ fn resolve(w: &Wall, zone: &Zone) -> Option<Timestamp> {
 /// zone in use, so an offset looked up for one 15-minute bucket holds for the bucket.
 const BUCKET: i64 = 900;
 
-struct ZoneCache {
-    zone: Zone,
-    bucket: i64,
-    offset: i32,
-}
+/// (zone key, bucket, offset); the key is `zone_key`, so entries are `Copy`.
+type Entry = (u32, i64, i32);
 
 thread_local! {
-    static LOCAL_CACHE: RefCell<Option<ZoneCache>> = const { RefCell::new(None) };
-    static UTC_CACHE: RefCell<Option<ZoneCache>> = const { RefCell::new(None) };
+    static LOCAL_CACHE: Cell<Entry> = const { Cell::new((NO_ZONE, 0, 0)) };
+    static UTC_CACHE: Cell<Entry> = const { Cell::new((NO_ZONE, 0, 0)) };
+}
+
+const NO_ZONE: u32 = u32::MAX;
+const LOCAL_ZONE: u32 = u32::MAX - 1;
+
+fn zone_key(zone: &Zone) -> u32 {
+    match zone {
+        Zone::Local => LOCAL_ZONE,
+        Zone::Named(tz) => *tz as u32,
+        // Fixed zones never reach the cache.
+        Zone::Fixed(_) => NO_ZONE,
+    }
 }
 
 fn cached(
-    cache: &'static std::thread::LocalKey<RefCell<Option<ZoneCache>>>,
+    cache: &'static std::thread::LocalKey<Cell<Entry>>,
     zone: &Zone,
     secs: i64,
     lookup: impl FnOnce() -> i32,
 ) -> i32 {
+    let key = zone_key(zone);
     let bucket = secs.div_euclid(BUCKET);
     cache.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(e) = c.as_ref() {
-            if e.bucket == bucket && e.zone == *zone {
-                return e.offset;
-            }
+        let (k, b, offset) = c.get();
+        if k == key && b == bucket {
+            return offset;
         }
         let offset = lookup();
-        *c = Some(ZoneCache {
-            zone: zone.clone(),
-            bucket,
-            offset,
-        });
+        c.set((key, bucket, offset));
         offset
     })
 }
