@@ -144,6 +144,13 @@ impl Message {
         }
     }
 
+    /// Makes room for `bytes` more bytes of built values and pair names and for
+    /// `pairs` more pairs, for a parser that knows what it is about to add.
+    pub fn reserve(&mut self, bytes: usize, pairs: usize) {
+        self.extra.reserve(bytes);
+        self.pairs.reserve(pairs);
+    }
+
     pub fn set(&mut self, field: Field, slot: Slot) {
         self.fields[field as usize] = Some(slot);
     }
