@@ -53,7 +53,12 @@ fn doc_examples() -> Vec<(String, String)> {
                     cur = None;
                 }
                 (Some(text), l) => {
-                    text.push_str(&l.replace("\\e", "\\").replace("\\-", "-").replace("\\(dq", "\"").replace("\\&", ""));
+                    text.push_str(
+                        &l.replace("\\e", "\\")
+                            .replace("\\-", "-")
+                            .replace("\\(dq", "\"")
+                            .replace("\\&", ""),
+                    );
                     text.push('\n');
                 }
                 _ => {}
@@ -68,20 +73,39 @@ fn every_shipped_and_documented_config_validates() {
     let dir = TempDir::new("examples");
     let mut checked = 0;
     for shipped in ["packaging/sluice.conf"] {
-        let o = sluice(dir.path(), &["-s", "-f", repo().join(shipped).to_str().unwrap()]);
+        let o = sluice(
+            dir.path(),
+            &["-s", "-f", repo().join(shipped).to_str().unwrap()],
+        );
         assert!(o.status.success(), "{shipped}:\n{}", stderr(&o));
         checked += 1;
     }
     let examples = doc_examples();
-    assert!(examples.len() >= 4, "the docs should carry config examples, found {}", examples.len());
+    assert!(
+        examples.len() >= 4,
+        "the docs should carry config examples, found {}",
+        examples.len()
+    );
     for (origin, text) in examples {
         let path = dir.write("example.conf", &text);
         let o = sluice(dir.path(), &["-s", "-f", path.to_str().unwrap()]);
-        assert!(o.status.success(), "example at {origin} does not validate:\n{text}\n{}", stderr(&o));
+        assert!(
+            o.status.success(),
+            "example at {origin} does not validate:\n{text}\n{}",
+            stderr(&o)
+        );
         checked += 1;
     }
     // Every shipped SCL block is reachable through scl.conf.
-    let o = sluice(dir.path(), &["--preprocess-into", "-", "-f", repo().join("packaging/sluice.conf").to_str().unwrap()]);
+    let o = sluice(
+        dir.path(),
+        &[
+            "--preprocess-into",
+            "-",
+            "-f",
+            repo().join("packaging/sluice.conf").to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(checked >= 5);
 }
@@ -96,9 +120,18 @@ fn unknown_option_names_file_line_column_and_suggests() {
     let o = sluice(dir.path(), &["-s", "-f", "my.conf"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.starts_with("my.conf:3:32: error: unknown option `templat` of file()"), "{err}");
-    assert!(err.contains("    3 | destination d { file(\"out.log\" templat(\"${MESSAGE}\\n\")); };\n"), "{err}");
-    assert!(err.contains("\n      |                                ^^^^^^^\n"), "{err}");
+    assert!(
+        err.starts_with("my.conf:3:32: error: unknown option `templat` of file()"),
+        "{err}"
+    );
+    assert!(
+        err.contains("    3 | destination d { file(\"out.log\" templat(\"${MESSAGE}\\n\")); };\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n      |                                ^^^^^^^\n"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `template`?"), "{err}");
 }
 
@@ -128,7 +161,10 @@ fn every_error_is_reported_not_just_the_first() {
 #[test]
 fn preprocess_expands_includes_defines_and_blocks() {
     let dir = TempDir::new("pre");
-    dir.write("conf.d/dest.conf", "destination d { archive(dir(\"`base`/arch\") fsync(yes)); };\n");
+    dir.write(
+        "conf.d/dest.conf",
+        "destination d { archive(dir(\"`base`/arch\") fsync(yes)); };\n",
+    );
     dir.write(
         "main.conf",
         "@version: 1.0\n@include \"scl.conf\"\n@define base \"/srv/logs\"\nsource s { syslog(port(6601)); };\n@include \"conf.d\"\nlog { source(s); destination(d); };\n",
@@ -136,10 +172,19 @@ fn preprocess_expands_includes_defines_and_blocks() {
     let o = sluice(dir.path(), &["--preprocess-into", "-", "-f", "main.conf"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(text.contains("file(\"/srv/logs/arch/${HOST}/${R_YEAR}-${R_MONTH}-${R_DAY}.log\""), "{text}");
+    assert!(
+        text.contains("file(\"/srv/logs/arch/${HOST}/${R_YEAR}-${R_MONTH}-${R_DAY}.log\""),
+        "{text}"
+    );
     assert!(text.contains("fsync(yes)"), "{text}");
-    assert!(text.contains("network(ip(\"0.0.0.0\") port(6601) transport(\"tcp\")"), "{text}");
-    assert!(!text.contains('`') && !text.contains("archive(") && !text.contains("@include"), "{text}");
+    assert!(
+        text.contains("network(ip(\"0.0.0.0\") port(6601) transport(\"tcp\")"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('`') && !text.contains("archive(") && !text.contains("@include"),
+        "{text}"
+    );
     // The expanded text is itself a valid config.
     dir.write("expanded.conf", &text);
     let o = sluice(dir.path(), &["-s", "-f", "expanded.conf"]);
@@ -160,9 +205,15 @@ fn error_inside_a_block_names_the_block_and_the_call_site() {
     let o = sluice(dir.path(), &["-s", "-f", "main.conf"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("scl/mine.conf:3:10: error: unknown option `fsink` of file()"), "{err}");
+    assert!(
+        err.contains("scl/mine.conf:3:10: error: unknown option `fsink` of file()"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `fsync`?"), "{err}");
-    assert!(err.contains("main.conf:4:5"), "the call site is named:\n{err}");
+    assert!(
+        err.contains("main.conf:4:5"),
+        "the call site is named:\n{err}"
+    );
 }
 
 #[test]

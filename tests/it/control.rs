@@ -16,16 +16,24 @@ fn config(port: u16) -> String {
 fn sluice_ctl_stats_healthcheck_and_stop() {
     let port = free_port();
     let d = Daemon::start(&config(port));
-    send_tcp(port, (0..10).map(|n| format!("m{n}")));
-    assert!(wait_until(Duration::from_secs(30), || d.stat("destination.d#0.written") == 10));
+    send_tcp(port, (0..10).map(|n| sl(&format!("m{n}"))));
+    assert!(wait_until(Duration::from_secs(30), || d
+        .stat("destination.d#0.written")
+        == 10));
     let o = d.ctl(&["stats"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("source.s#0.received 10\n"), "{text}");
     assert!(text.contains("source.s#0.connections 1\n"), "{text}");
     let o = d.ctl(&["stats", "--prometheus"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("# TYPE sluice_destination_written_total counter\n"), "{text}");
-    assert!(text.contains("sluice_destination_written_total{id=\"d#0\"} 10\n"), "{text}");
+    assert!(
+        text.contains("# TYPE sluice_destination_written_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluice_destination_written_total{id=\"d#0\"} 10\n"),
+        "{text}"
+    );
     let o = d.ctl(&["healthcheck"]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("healthy"));
@@ -35,7 +43,10 @@ fn sluice_ctl_stats_healthcheck_and_stop() {
     assert!(d.ctl(&["stop"]).status.success());
     assert!(d.wait(Duration::from_secs(30)).success());
     assert!(!d.ctl.exists(), "control socket removed on exit");
-    assert!(!d.dir.join("sluice.pid").exists(), "pid file removed on exit");
+    assert!(
+        !d.dir.join("sluice.pid").exists(),
+        "pid file removed on exit"
+    );
     // Talking to a daemon that is gone fails clearly.
     let o = d.ctl(&["healthcheck"]);
     assert!(!o.status.success());
@@ -62,23 +73,45 @@ fn without_foreground_it_daemonizes_and_reports_start_up_errors() {
     };
     let o = run(&conf);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let pid: i32 = std::fs::read_to_string(dir.join("pid")).unwrap().trim().parse().unwrap();
-    send_tcp(port, ["in the background".to_string()]);
-    assert_eq!(wait_lines(&dir.join("out.log"), 1, Duration::from_secs(30)), vec!["in the background"]);
+    let pid: i32 = std::fs::read_to_string(dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    send_tcp(port, [sl("in the background")]);
+    assert_eq!(
+        wait_lines(&dir.join("out.log"), 1, Duration::from_secs(30)),
+        vec!["in the background"]
+    );
     // A second instance on the same control socket refuses to start, loudly.
     let o = run(&conf);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("another sluice is running"));
-    let o = Command::new(SLUICE_CTL).arg("-c").arg(dir.join("ctl")).arg("stop").output().unwrap();
+    let o = Command::new(SLUICE_CTL)
+        .arg("-c")
+        .arg(dir.join("ctl"))
+        .arg("stop")
+        .output()
+        .unwrap();
     assert!(o.status.success());
-    assert!(wait_until(Duration::from_secs(30), || !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)));
+    assert!(wait_until(
+        Duration::from_secs(30),
+        || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+    ));
 }
 
 #[test]
 fn a_port_in_use_fails_the_start() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let err = Daemon::try_start(&config(port)).err().expect("must not start");
-    assert!(err.contains(&format!("cannot listen on tcp 127.0.0.1:{port}")), "{err}");
+    let err = Daemon::try_start(&config(port))
+        .err()
+        .expect("must not start");
+    assert!(
+        err.contains(&format!("cannot listen on tcp 127.0.0.1:{port}")),
+        "{err}"
+    );
 }

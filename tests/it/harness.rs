@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -183,6 +183,11 @@ impl Daemon {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn stop(mut self) -> ExitStatus {
+        self.terminate()
+    }
+
+    /// Sends SIGTERM and waits for the exit, keeping the directory to inspect.
+    pub fn terminate(&mut self) -> ExitStatus {
         self.signal(SIGTERM);
         self.wait(Duration::from_secs(30))
     }
@@ -244,8 +249,12 @@ pub fn send_tcp(port: u16, lines: impl IntoIterator<Item = String>) {
 
 /// The lines of a file, empty when it does not exist yet.
 pub fn lines(path: &Path) -> Vec<String> {
-    match std::fs::File::open(path) {
-        Ok(f) => std::io::BufReader::new(f).lines().map_while(Result::ok).collect(),
+    // Lossy: a test may send bytes that are not UTF-8, and they are written as sent.
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -280,4 +289,9 @@ pub fn require(tool: &str) -> bool {
         return false;
     }
     panic!("{tool} is not installed; run the suite through tests/run.sh, which installs it");
+}
+
+/// `text` as an RFC 3164 line, so `${MESSAGE}` renders exactly `text`.
+pub fn sl(text: &str) -> String {
+    format!("<13>Nov 23 14:07:17 host app: {text}")
 }

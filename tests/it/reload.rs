@@ -50,10 +50,18 @@ fn reload_in_the_middle_of_a_stream_loses_nothing() {
         let seq = l.split(' ').nth(1).unwrap_or_default().to_string();
         assert!(seen.insert(seq), "duplicate: {l}");
     }
-    assert_eq!(seen.len(), N, "every message exactly once across the reloads");
+    assert_eq!(
+        seen.len(),
+        N,
+        "every message exactly once across the reloads"
+    );
     assert!(got.first().unwrap().starts_with("old "), "{}", got[0]);
     assert!(got.last().unwrap().starts_with("new "), "{}", got[N - 1]);
-    assert!(d.log().matches("config reloaded").count() == 2, "{}", d.log());
+    assert!(
+        d.log().matches("config reloaded").count() == 2,
+        "{}",
+        d.log()
+    );
     // The second destination got the tail of the stream.
     assert!(!lines(&d.dir.join("copy.log")).is_empty());
 }
@@ -67,12 +75,22 @@ fn a_broken_config_on_reload_keeps_the_old_one_serving() {
     let o = d.ctl(&["reload"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("sluice.conf:1:35: error: unknown option `bogus` of network()"), "{err}");
+    assert!(
+        err.contains("sluice.conf:1:31: error: unknown option `bogus` of network()"),
+        "{err}"
+    );
     // Through SIGHUP, it is logged.
     d.signal(SIGHUP);
-    assert!(wait_until(WAIT, || d.log().matches("reload failed").count() >= 2), "{}", d.log());
-    send_tcp(port, ["still here".to_string()]);
-    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), vec!["still here"]);
+    assert!(
+        wait_until(WAIT, || d.log().matches("reload failed").count() >= 2),
+        "{}",
+        d.log()
+    );
+    send_tcp(port, [sl("still here")]);
+    assert_eq!(
+        wait_lines(&d.dir.join("out.log"), 1, WAIT),
+        vec!["still here"]
+    );
 }
 
 #[test]
@@ -87,9 +105,15 @@ fn a_reload_that_cannot_bind_keeps_the_old_config() {
     ));
     let o = d.ctl(&["reload"]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("cannot listen on tcp 127.0.0.1:{busy_port}")));
-    send_tcp(port, ["old path works".to_string()]);
-    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), vec!["old path works"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&format!("cannot listen on tcp 127.0.0.1:{busy_port}"))
+    );
+    send_tcp(port, [sl("old path works")]);
+    assert_eq!(
+        wait_lines(&d.dir.join("out.log"), 1, WAIT),
+        vec!["old path works"]
+    );
 }
 
 #[test]
@@ -98,48 +122,47 @@ fn reload_moves_a_listener_to_a_new_port() {
     let d = Daemon::start(&config(p1, "${MESSAGE}\\n"));
     d.rewrite(&config(p2, "${MESSAGE}\\n"));
     assert!(d.ctl(&["reload"]).status.success(), "{}", d.log());
-    assert!(TcpStream::connect(("127.0.0.1", p1)).is_err(), "old port still open");
-    send_tcp(p2, ["on the new port".to_string()]);
-    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), vec!["on the new port"]);
+    assert!(
+        TcpStream::connect(("127.0.0.1", p1)).is_err(),
+        "old port still open"
+    );
+    send_tcp(p2, [sl("on the new port")]);
+    assert_eq!(
+        wait_lines(&d.dir.join("out.log"), 1, WAIT),
+        vec!["on the new port"]
+    );
 }
 
 #[test]
 fn sigterm_writes_everything_it_accepted_before_exiting() {
     let port = free_port();
     let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
-    send_tcp(port, (0..30_000).map(|n| format!("<13>Nov 23 14:07:17 h p: m{n}")));
+    send_tcp(
+        port,
+        (0..30_000).map(|n| format!("<13>Nov 23 14:07:17 h p: m{n}")),
+    );
     assert!(wait_until(WAIT, || d.stat("source.s#0.received") == 30_000));
-    let out = d.dir.join("out.log");
-    let dir_path = d.dir.path().to_path_buf();
-    let status = {
-        let d = d;
-        let keep = TempDirGuard(dir_path.clone());
-        let s = d.stop();
-        std::mem::forget(keep);
-        s
-    };
-    assert!(status.success());
-    let got = lines(&out);
+    let mut d = d;
+    assert!(d.terminate().success());
+    let got = lines(&d.dir.join("out.log"));
     assert_eq!(got.len(), 30_000);
-    let _ = std::fs::remove_dir_all(dir_path);
 }
-
-/// Placeholder that documents the directory outlives the daemon handle above.
-struct TempDirGuard(std::path::PathBuf);
 
 #[test]
 fn sigusr1_reopens_files_after_rotation() {
     let port = free_port();
     let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
-    send_tcp(port, ["before".to_string()]);
+    send_tcp(port, [sl("before")]);
     let out = d.dir.join("out.log");
     assert_eq!(wait_lines(&out, 1, WAIT), vec!["before"]);
     std::fs::rename(&out, d.dir.join("out.log.1")).unwrap();
     d.signal(SIGUSR1);
-    assert!(wait_until(WAIT, || d.log().contains("reopening destination files")));
+    assert!(wait_until(WAIT, || d
+        .log()
+        .contains("reopening destination files")));
     // The worker notices the reopen before its next batch.
     std::thread::sleep(Duration::from_millis(1200));
-    send_tcp(port, ["after".to_string()]);
+    send_tcp(port, [sl("after")]);
     assert_eq!(wait_lines(&out, 1, WAIT), vec!["after"]);
     assert_eq!(lines(&d.dir.join("out.log.1")), vec!["before"]);
 }

@@ -65,6 +65,8 @@ pub struct Frame {
     /// The sender's frame was longer than `max_size` (or, at EOF, shorter than its
     /// octet count promised) and this is only its start.
     pub truncated: bool,
+    /// The first piece of a frame split by [`Oversize::Split`].
+    pub split: bool,
     /// A later piece of a frame split by [`Oversize::Split`].
     pub continuation: bool,
     /// The bytes did not start with a valid octet-count header; the frame holds
@@ -202,6 +204,7 @@ impl Framer {
             truncated: buf.len() > max,
             continuation,
             malformed,
+            ..Frame::default()
         };
         match state {
             State::SkipLine | State::SkipBytes(_) => None,
@@ -267,6 +270,7 @@ impl Framer {
         let frame = Frame {
             range: 0..max,
             truncated,
+            split: !truncated && !continuation,
             continuation,
             ..Frame::default()
         };
@@ -312,6 +316,7 @@ impl Framer {
         let frame = Frame {
             range: h..h + max,
             truncated,
+            split: !truncated,
             ..Frame::default()
         };
         Next::Frame(frame, h + max)

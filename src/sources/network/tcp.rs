@@ -216,7 +216,8 @@ pub(super) fn to_messages(
         if frame.continuation {
             msg.flags.insert(Flags::CONTINUATION);
         }
-        if frame.truncated || frame.continuation {
+        // One oversize message counts once, however many pieces it became.
+        if frame.truncated || frame.split {
             oversize += 1;
         }
         if msg.flags.contains(Flags::PARSE_ERROR) {
