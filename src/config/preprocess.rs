@@ -232,22 +232,22 @@ impl<'o> Stream<'o> {
     }
 
     fn resolve_str(&mut self, mut tok: Token) -> Token {
-        if let Tok::Str { segs, .. } = &mut tok.tok {
-            if segs.iter().any(|s| matches!(s, Seg::Ref(..))) {
-                let mut text = String::new();
-                for seg in segs.iter() {
-                    match seg {
-                        Seg::Text(t) => text.push_str(t),
-                        Seg::Ref(name, span) => match self.lookup(name) {
-                            Some(v) => text.push_str(&v),
-                            None => {
-                                self.undefined(*span, name);
-                            }
-                        },
-                    }
+        if let Tok::Str { segs, .. } = &mut tok.tok
+            && segs.iter().any(|s| matches!(s, Seg::Ref(..)))
+        {
+            let mut text = String::new();
+            for seg in segs.iter() {
+                match seg {
+                    Seg::Text(t) => text.push_str(t),
+                    Seg::Ref(name, span) => match self.lookup(name) {
+                        Some(v) => text.push_str(&v),
+                        None => {
+                            self.undefined(*span, name);
+                        }
+                    },
                 }
-                *segs = vec![Seg::Text(text)];
             }
+            *segs = vec![Seg::Text(text)];
         }
         tok
     }

@@ -101,11 +101,12 @@ fn scan(b: &[u8], recvd: Timestamp, opts: &ParseOptions) -> Result<Header, &'sta
             }
         }
         if !b[pos..].starts_with(REPEATED) {
-            if h.host.is_none() && !opts.no_hostname {
-                if let Some(end) = hostname(b, pos) {
-                    h.host = Some(Slot::raw(pos, end));
-                    pos = skip_spaces(b, end);
-                }
+            if h.host.is_none()
+                && !opts.no_hostname
+                && let Some(end) = hostname(b, pos)
+            {
+                h.host = Some(Slot::raw(pos, end));
+                pos = skip_spaces(b, end);
             }
             pos = program(b, pos, &mut h);
         }
@@ -406,7 +407,7 @@ mod tests {
                 seed ^= seed << 17;
                 // bias towards header punctuation
                 let set = b"<>0123456789 :[]-T.Z+NovDec\"=\\\xef\xbb\xbf";
-                v.push(if seed % 3 == 0 {
+                v.push(if seed.is_multiple_of(3) {
                     seed as u8
                 } else {
                     set[(seed >> 8) as usize % set.len()]

@@ -372,7 +372,7 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                v.push(if seed % 5 == 0 {
+                v.push(if seed.is_multiple_of(5) {
                     seed as u8
                 } else {
                     set[(seed >> 8) as usize % set.len()]

@@ -72,7 +72,8 @@ fn doc_examples() -> Vec<(String, String)> {
 fn every_shipped_and_documented_config_validates() {
     let dir = TempDir::new("examples");
     let mut checked = 0;
-    for shipped in ["packaging/sluice.conf"] {
+    {
+        let shipped = "packaging/sluice.conf";
         let o = sluice(
             dir.path(),
             &["-s", "-f", repo().join(shipped).to_str().unwrap()],
