@@ -228,3 +228,38 @@ fn missing_config_and_bad_flags_fail_clearly() {
     let o = sluice(dir.path(), &["--version"]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("sluice "));
 }
+
+/// The man pages stay true: every flag and every driver option is documented.
+#[test]
+fn man_pages_document_every_flag_and_option() {
+    let read = |p: &str| {
+        std::fs::read_to_string(repo().join(p))
+            .unwrap()
+            .replace("\\-", "-")
+    };
+    let daemon = read("man/sluice.8");
+    for f in sluice::cli::FLAGS {
+        assert!(
+            daemon.contains(&format!("--{}", f.long)),
+            "man/sluice.8 lacks --{}",
+            f.long
+        );
+    }
+    let conf = read("man/sluice.conf.5");
+    for spec in std::iter::once(&sluice::config::plan::GLOBAL_SPEC)
+        .chain(sluice::config::plan::DRIVERS.iter().copied())
+    {
+        for o in spec.options {
+            assert!(
+                conf.contains(&format!("{}()", o.name)),
+                "man/sluice.conf.5 lacks {}() of {}",
+                o.name,
+                spec.name
+            );
+        }
+    }
+    let ctl = read("man/sluice-ctl.8");
+    for verb in sluice::daemon::VERBS {
+        assert!(ctl.contains(verb), "man/sluice-ctl.8 lacks {verb}");
+    }
+}
