@@ -335,17 +335,14 @@ fn flow_control_pushes_back_on_the_sender_and_loses_nothing() {
     let mut text = String::new();
     let collect = std::thread::spawn(move || {
         let mut chunk = vec![0u8; 1 << 16];
-        let mut all = Vec::new();
-        let want = N;
-        loop {
+        let (mut all, mut lines) = (Vec::new(), 0);
+        while lines < N {
             let n = reader.read(&mut chunk).unwrap();
             if n == 0 {
                 break;
             }
             all.extend_from_slice(&chunk[..n]);
-            if all.iter().filter(|&&b| b == b'\n').count() >= want {
-                break;
-            }
+            lines += chunk[..n].iter().filter(|&&b| b == b'\n').count();
         }
         all
     });
