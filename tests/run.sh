@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, runnable on a fresh machine: installs the real peers the
+# integration tests talk to (util-linux `logger`, syslog-ng's `loggen`), checks
+# formatting and lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v logger >/dev/null 2>&1 || need+=(bsdutils)
+command -v loggen >/dev/null 2>&1 || need+=(syslog-ng-core)
+command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "installing test peers: ${need[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
