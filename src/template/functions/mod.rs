@@ -4,17 +4,16 @@
 //! `compile::split_args`) and renders into the caller's buffer. Functions reuse the
 //! output buffer's tail as scratch space rather than allocating per render.
 
-mod echo;
 mod format_json;
 #[path = "if.rs"]
 mod if_;
-mod lowercase;
+mod joined;
 mod strftime;
-mod uppercase;
 
 use super::macros::Dates;
 use super::{RenderContext, Template, TemplateError};
 use crate::message::{Message, Zone};
+use joined::Case;
 
 /// One argument of a function call.
 #[derive(Clone, Debug)]
@@ -41,12 +40,10 @@ impl Arg {
 
 #[derive(Clone, Debug)]
 pub(in crate::template) enum Function {
-    Echo(echo::Echo),
     FormatJson(Box<format_json::FormatJson>),
     If(Box<if_::If>),
-    Lowercase(lowercase::Lowercase),
+    Joined(joined::Joined),
     Strftime(strftime::Strftime),
-    Uppercase(uppercase::Uppercase),
 }
 
 /// The function names, for error messages.
@@ -68,14 +65,14 @@ pub(in crate::template) fn compile(
 ) -> Result<Function, TemplateError> {
     let call = TemplateError::new(call_off, call_len, "");
     Ok(match name.raw.as_str() {
-        "echo" => Function::Echo(echo::Echo::compile(args)?),
+        "echo" => Function::Joined(joined::Joined::compile(args, Case::AsIs)?),
         "format-json" | "format_json" => {
             Function::FormatJson(Box::new(format_json::FormatJson::compile(args)?))
         }
         "if" => Function::If(Box::new(if_::If::compile(args, call)?)),
-        "lowercase" => Function::Lowercase(lowercase::Lowercase::compile(args)?),
+        "lowercase" => Function::Joined(joined::Joined::compile(args, Case::Lower)?),
         "strftime" => Function::Strftime(strftime::Strftime::compile(args, call)?),
-        "uppercase" => Function::Uppercase(uppercase::Uppercase::compile(args)?),
+        "uppercase" => Function::Joined(joined::Joined::compile(args, Case::Upper)?),
         other => {
             return Err(name.error(format!(
                 "unknown template function {other:?}; known functions: {}",
@@ -88,9 +85,7 @@ pub(in crate::template) fn compile(
 impl Function {
     pub(in crate::template) fn set_zone(&mut self, zone: &Zone) {
         match self {
-            Function::Echo(f) => f.args.iter_mut().for_each(|t| t.set_zone(zone)),
-            Function::Lowercase(f) => f.args.iter_mut().for_each(|t| t.set_zone(zone)),
-            Function::Uppercase(f) => f.args.iter_mut().for_each(|t| t.set_zone(zone)),
+            Function::Joined(f) => f.args.iter_mut().for_each(|t| t.set_zone(zone)),
             Function::FormatJson(f) => f.set_zone(zone),
             Function::If(f) => f.set_zone(zone),
             Function::Strftime(_) => {}
@@ -106,9 +101,7 @@ impl Function {
         out: &mut Vec<u8>,
     ) {
         match self {
-            Function::Echo(f) => render_joined(&f.args, msg, ctx, dates, out),
-            Function::Lowercase(f) => f.render(msg, ctx, dates, out),
-            Function::Uppercase(f) => f.render(msg, ctx, dates, out),
+            Function::Joined(f) => f.render(msg, ctx, dates, out),
             Function::FormatJson(f) => f.render(msg, ctx, zone, dates, out),
             Function::If(f) => f.render(msg, ctx, dates, out),
             Function::Strftime(f) => f.render(msg, zone, dates, out),
