@@ -11,6 +11,7 @@
 mod time;
 
 pub use time::{Timestamp, Zone};
+pub(crate) use time::{civil_from_days, days_from_civil};
 
 use bytes::Bytes;
 use std::net::SocketAddr;

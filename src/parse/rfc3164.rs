@@ -211,8 +211,8 @@ fn program(b: &[u8], pos: usize, h: &mut Header) -> usize {
 mod tests {
     use super::super::tests::{f, p, recvd};
     use super::super::{ParseOptions, parse};
+    use crate::message::days_from_civil;
     use crate::message::{Field, Flags, Zone};
-    use crate::parse::stamp::days_from_civil;
     use bytes::Bytes;
 
     fn at(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {

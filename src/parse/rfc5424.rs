@@ -217,8 +217,8 @@ fn unescape(v: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{f, p, recvd};
+    use crate::message::days_from_civil;
     use crate::message::{Field, Flags};
-    use crate::parse::stamp::days_from_civil;
 
     fn err(s: &[u8]) -> Option<&'static str> {
         let m = p(s);

@@ -5,7 +5,7 @@
 //! zone applies is decided in `macros.rs`. It must not allocate or call into
 //! chrono's formatting on the render path.
 
-use crate::message::{Timestamp, Zone};
+use crate::message::{Timestamp, Zone, civil_from_days, days_from_civil};
 use std::cell::Cell;
 
 /// A timestamp broken down at one UTC offset; computed at most once per family
@@ -83,33 +83,10 @@ fn civil_cached(days: i64) -> (i64, u8, u8, u16) {
         return (y, m, md, yd);
     }
     let (y, m, md) = civil_from_days(days);
+    let (m, md) = (m as u8, md as u8);
     let yd = (days - days_from_civil(y, 1, 1)) as u16;
     DAY_CACHE.with(|c| c.set((days, y, m, md, yd)));
     (y, m, md, yd)
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m as u8, d as u8)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 thread_local! {
@@ -226,7 +203,7 @@ mod tests {
     fn civil_roundtrip_and_known_dates() {
         for days in [-800_000i64, -1, 0, 59, 60, 365, 11_016, 20_000, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m as i64, d as i64), days);
+            assert_eq!(days_from_civil(y, m, d), days);
         }
         let b = Broken::new(1_795_439_237, 0, 3600); // 2026-11-23 14:07:17 +01:00
         assert_eq!((b.year, b.month, b.day), (2026, 11, 23));
@@ -243,7 +220,7 @@ mod tests {
         for days in [0i64, 1, 0, 20_000, 20_001, 20_000, -5, 60] {
             let (y, m, d) = civil_from_days(days);
             let yd = (days - days_from_civil(y, 1, 1)) as u16;
-            assert_eq!(civil_cached(days), (y, m, d, yd));
+            assert_eq!(civil_cached(days), (y, m as u8, d as u8, yd));
         }
     }
 
