@@ -12,9 +12,7 @@ use crate::destinations::{self, WorkerControl};
 use crate::logpath::{Queue, Route, Routes};
 use crate::message::Zone;
 use crate::parse::ParseOptions;
-use crate::sources::network::tcp::TcpSource;
-use crate::sources::network::udp::UdpSource;
-use crate::sources::network::{ListenerConfig, Transport, listen_key};
+use crate::sources::network::{Listener, ListenerConfig, Transport, listen_key, tcp, udp};
 use crate::telemetry::Registry;
 use crate::template::RenderContext;
 use anyhow::Context;
@@ -23,20 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, watch};
-
-enum Listener {
-    Tcp(TcpSource),
-    Udp(UdpSource),
-}
-
-impl Listener {
-    fn update(&self, cfg: Arc<ListenerConfig>) {
-        match self {
-            Listener::Tcp(l) => l.update(cfg),
-            Listener::Udp(l) => l.update(cfg),
-        }
-    }
-}
 
 struct RunningDestination {
     fingerprint: String,
@@ -180,14 +164,14 @@ impl Running {
                     existing.update(cfg);
                     existing
                 }
-                (None, Some(Bound::Tcp(sock))) => Listener::Tcp(
-                    TcpSource::start(sock, cfg, self.stop.clone(), self.alive.clone())
-                        .context("cannot start a tcp listener")?,
-                ),
-                (None, Some(Bound::Udp(sock))) => Listener::Udp(
-                    UdpSource::start(sock, cfg, self.stop.clone(), self.alive.clone())
-                        .context("cannot start a udp listener")?,
-                ),
+                (None, Some(Bound::Tcp(sock))) => {
+                    tcp::start(sock, cfg, self.stop.clone(), self.alive.clone())
+                        .context("cannot start a tcp listener")?
+                }
+                (None, Some(Bound::Udp(sock))) => {
+                    udp::start(sock, cfg, self.stop.clone(), self.alive.clone())
+                        .context("cannot start a udp listener")?
+                }
                 (None, None) => continue,
             };
             keep.insert(key, listener);
@@ -229,9 +213,9 @@ impl Running {
         let mut v: Vec<String> = self
             .listeners
             .values()
-            .map(|l| match l {
-                Listener::Tcp(t) => format!("tcp {}", t.local_addr()),
-                Listener::Udp(u) => format!("udp {}", u.local_addr()),
+            .map(|l| match l.transport() {
+                Transport::Tcp => format!("tcp {}", l.local_addr()),
+                Transport::Udp => format!("udp {}", l.local_addr()),
             })
             .collect();
         v.sort();

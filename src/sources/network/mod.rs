@@ -14,6 +14,8 @@ use crate::parse::ParseOptions;
 use crate::telemetry::SourceStats;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 pub const SPEC: DriverSpec = DriverSpec {
     name: "network",
@@ -179,6 +181,54 @@ pub struct ListenerConfig {
     pub parse: ParseOptions,
     pub routes: Routes,
     pub stats: Arc<SourceStats>,
+}
+
+/// A listener at work (TCP accepting, or UDP receiving): its task, and the
+/// channel that hands it new settings on reload. Dropping it stops the listener;
+/// open TCP connections close after their current batch.
+pub struct Listener {
+    transport: Transport,
+    local_addr: SocketAddr,
+    config: watch::Sender<Arc<ListenerConfig>>,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    /// Wraps a spawned listener task; `config` is the sender of the watch
+    /// channel the task reads its settings from.
+    fn new(
+        transport: Transport,
+        local_addr: SocketAddr,
+        config: watch::Sender<Arc<ListenerConfig>>,
+        task: JoinHandle<()>,
+    ) -> Listener {
+        tracing::info!(source = %config.borrow().id, addr = %local_addr, ?transport, "listening");
+        Listener {
+            transport,
+            local_addr,
+            config,
+            task,
+        }
+    }
+
+    /// New settings for the listener and its open connections (on reload).
+    pub fn update(&self, config: Arc<ListenerConfig>) {
+        self.config.send_replace(config);
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The socket identity that survives a reload.

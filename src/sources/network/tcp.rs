@@ -7,7 +7,7 @@
 //! sender.
 
 use super::framing::{Frame, Framer, Next, Oversize};
-use super::{ListenerConfig, set_rcvbuf};
+use super::{Listener, ListenerConfig, Transport, set_rcvbuf};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
@@ -16,57 +16,26 @@ use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 /// How much one read asks for: large enough that a busy connection costs one
 /// syscall per thousand messages.
 const READ_BUF: usize = 256 * 1024;
 
-/// A bound TCP listener. Dropping it stops accepting and closes its connections
-/// after their current batch.
-pub struct TcpSource {
-    config: watch::Sender<Arc<ListenerConfig>>,
-    local_addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl TcpSource {
-    /// Starts accepting on a bound socket. `alive` is held by every task so
-    /// shutdown can wait for all of them.
-    pub fn start(
-        std_listener: std::net::TcpListener,
-        config: Arc<ListenerConfig>,
-        stop: watch::Receiver<bool>,
-        alive: mpsc::Sender<()>,
-    ) -> std::io::Result<TcpSource> {
-        std_listener.set_nonblocking(true)?;
-        set_rcvbuf(std_listener.as_raw_fd(), config.options.so_rcvbuf);
-        let listener = TcpListener::from_std(std_listener)?;
-        let local_addr = listener.local_addr()?;
-        tracing::info!(source = %config.id, addr = %local_addr, "listening on tcp");
-        let (tx, rx) = watch::channel(config);
-        let task = tokio::spawn(accept_loop(listener, rx, stop, alive));
-        Ok(TcpSource {
-            config: tx,
-            local_addr,
-            task,
-        })
-    }
-
-    /// New settings for the listener and its open connections (on reload).
-    pub fn update(&self, config: Arc<ListenerConfig>) {
-        self.config.send_replace(config);
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-}
-
-impl Drop for TcpSource {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// Starts accepting on a bound socket. `alive` is held by every task so
+/// shutdown can wait for all of them.
+pub fn start(
+    std_listener: std::net::TcpListener,
+    config: Arc<ListenerConfig>,
+    stop: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+) -> std::io::Result<Listener> {
+    std_listener.set_nonblocking(true)?;
+    set_rcvbuf(std_listener.as_raw_fd(), config.options.so_rcvbuf);
+    let listener = TcpListener::from_std(std_listener)?;
+    let local_addr = listener.local_addr()?;
+    let (tx, rx) = watch::channel(config);
+    let task = tokio::spawn(accept_loop(listener, rx, stop, alive));
+    Ok(Listener::new(Transport::Tcp, local_addr, tx, task))
 }
 
 async fn accept_loop(

@@ -1,63 +1,33 @@
 //! The UDP listener: one datagram is one message. Datagrams that arrive together
 //! are received into one buffer and handed on as one batch.
 
-use super::{ListenerConfig, set_rcvbuf};
+use super::{Listener, ListenerConfig, Transport, set_rcvbuf};
 use crate::message::{Flags, Timestamp, Zone};
 use bytes::BytesMut;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 /// Datagrams gathered into one batch at most.
 const MAX_BATCH: usize = 512;
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
 
-/// A bound UDP socket. Dropping it stops receiving.
-pub struct UdpSource {
-    config: watch::Sender<Arc<ListenerConfig>>,
-    local_addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl UdpSource {
-    /// Starts receiving on a bound socket.
-    pub fn start(
-        std_socket: std::net::UdpSocket,
-        config: Arc<ListenerConfig>,
-        stop: watch::Receiver<bool>,
-        alive: mpsc::Sender<()>,
-    ) -> std::io::Result<UdpSource> {
-        std_socket.set_nonblocking(true)?;
-        set_rcvbuf(std_socket.as_raw_fd(), config.options.so_rcvbuf);
-        let socket = UdpSocket::from_std(std_socket)?;
-        let local_addr = socket.local_addr()?;
-        tracing::info!(source = %config.id, addr = %local_addr, "listening on udp");
-        let (tx, rx) = watch::channel(config);
-        let task = tokio::spawn(receive_loop(socket, rx, stop, alive));
-        Ok(UdpSource {
-            config: tx,
-            local_addr,
-            task,
-        })
-    }
-
-    pub fn update(&self, config: Arc<ListenerConfig>) {
-        self.config.send_replace(config);
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-}
-
-impl Drop for UdpSource {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// Starts receiving on a bound socket.
+pub fn start(
+    std_socket: std::net::UdpSocket,
+    config: Arc<ListenerConfig>,
+    stop: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+) -> std::io::Result<Listener> {
+    std_socket.set_nonblocking(true)?;
+    set_rcvbuf(std_socket.as_raw_fd(), config.options.so_rcvbuf);
+    let socket = UdpSocket::from_std(std_socket)?;
+    let local_addr = socket.local_addr()?;
+    let (tx, rx) = watch::channel(config);
+    let task = tokio::spawn(receive_loop(socket, rx, stop, alive));
+    Ok(Listener::new(Transport::Udp, local_addr, tx, task))
 }
 
 async fn receive_loop(
