@@ -31,8 +31,10 @@ pub struct Config {
 pub enum Item {
     /// `options { name(value); ... };`
     Options { opts: Vec<Opt>, span: Span },
-    /// `source NAME { ... };`, `destination NAME { ... };`, `filter`, `parser`.
+    /// `source NAME { ... };`, `destination NAME { ... };`, `parser`.
     Object(Object),
+    /// `filter NAME { EXPR; };`
+    Filter(FilterDef),
     /// `log { ... };`
     Log(LogPath),
 }
@@ -124,6 +126,33 @@ pub enum LogItem {
     Inline(Object),
     /// `flags(flow-control final ...);`
     Flags(Vec<Ident>, Span),
+    /// `filter { EXPR; };` inside the log path.
+    InlineFilter(FilterExpr, Span),
     /// A nested `log { ... };`
     Log(LogPath),
+}
+
+/// `filter NAME { EXPR; };`
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterDef {
+    pub name: Ident,
+    pub expr: FilterExpr,
+    pub span: Span,
+}
+
+/// A filter expression: calls such as `facility(auth, authpriv)` or
+/// `program("^sshd$")`, comparisons of templates, and `and`/`or`/`not`.
+/// Parentheses leave no node of their own.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FilterExpr {
+    Call(Opt),
+    /// `"${HOST}" == "web1"`, `"$PID" lt "100"`: both sides are templates.
+    Compare {
+        left: Value,
+        op: Ident,
+        right: Value,
+    },
+    And(Box<FilterExpr>, Box<FilterExpr>),
+    Or(Box<FilterExpr>, Box<FilterExpr>),
+    Not(Box<FilterExpr>, Span),
 }

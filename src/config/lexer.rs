@@ -106,6 +106,12 @@ fn word(i: &str) -> IResult<&str, &str> {
     take_while1(is_word_char).parse(i)
 }
 
+/// A comparison operator of a filter expression (`==`, `!=`, `<=`, ...), lexed
+/// as a word so the parser sees it like `eq` or `lt`.
+fn operator(i: &str) -> IResult<&str, &str> {
+    take_while1(|c: char| "=!<>".contains(c)).parse(i)
+}
+
 fn directive(i: &str) -> IResult<&str, &str> {
     let (rest, (name, _)) = pair(
         preceded(
@@ -161,6 +167,9 @@ pub fn lex(text: &str, id: SourceId, depth: u8, diags: &mut Vec<Diagnostic>) -> 
             i = rest;
         } else if let Ok((rest, w)) = word(i) {
             push(&mut out, Tok::Word(w.to_string()), rest);
+            i = rest;
+        } else if let Ok((rest, op)) = operator(i) {
+            push(&mut out, Tok::Word(op.to_string()), rest);
             i = rest;
         } else if let Ok((rest, d)) = directive(i) {
             push(&mut out, Tok::Directive(d.to_string()), rest);
@@ -408,7 +417,7 @@ tinued" """#,
 
     #[test]
     fn stray_character_is_reported_and_skipped() {
-        let (t, d) = toks("a = b");
+        let (t, d) = toks("a % b");
         assert_eq!(d.len(), 1);
         assert_eq!(t.len(), 2);
     }

@@ -15,6 +15,7 @@ pub mod parser;
 pub mod plan;
 pub mod preprocess;
 mod print;
+pub mod routing;
 pub mod schema;
 pub mod source;
 

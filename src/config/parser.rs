@@ -4,12 +4,16 @@
 //! is recorded and parsing resumes at the next statement; nothing here panics on
 //! user text.
 
-use super::ast::{Arg, Config, Ident, Item, LogItem, LogPath, Object, ObjectKind, Opt, Value};
+use super::ast::{
+    Arg, Config, FilterDef, FilterExpr, Ident, Item, LogItem, LogPath, Object, ObjectKind, Opt,
+    Value,
+};
 use super::block::{self, BlockDef, BlockKind, CallArgs};
 use super::diagnostic::{Diagnostic, nearest};
 use super::lexer::{self, Tok, Token};
 use super::preprocess::Stream;
 use super::source::{Origin, Span};
+use crate::template::Comparison;
 use std::collections::HashMap;
 
 /// SCL expansions nested deeper than this are assumed to be recursive.
@@ -227,9 +231,11 @@ impl<'o> Parser<'o> {
             "block" => self.block_def()?,
             "filter" => {
                 let kw = self.bump();
-                self.s
-                    .error(kw.span, "filter expressions are not supported yet");
-                return Err(Reported);
+                let name = self.ident("a name")?;
+                let expr = self.filter_body()?;
+                let span = kw.span.to(self.prev_end);
+                self.semi("`}`");
+                items.push(Item::Filter(FilterDef { name, expr, span }));
             }
             _ => {
                 if let Some(kind) = object_kind(w) {
@@ -336,6 +342,110 @@ impl<'o> Parser<'o> {
         }
     }
 
+    /// `{ EXPR [;] }` of a filter.
+    fn filter_body(&mut self) -> PResult<FilterExpr> {
+        self.expect(Tok::LBrace, "`{`")?;
+        let expr = self.filter_or()?;
+        if self.peek().tok == Tok::Semi {
+            self.bump();
+        }
+        self.expect(
+            Tok::RBrace,
+            "`and`, `or`, `;` or `}` after a filter expression",
+        )?;
+        Ok(expr)
+    }
+
+    fn filter_or(&mut self) -> PResult<FilterExpr> {
+        let mut left = self.filter_and()?;
+        while matches!(self.peek_tok(), Tok::Word(w) if w == "or") {
+            self.bump();
+            let right = self.filter_and()?;
+            left = FilterExpr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn filter_and(&mut self) -> PResult<FilterExpr> {
+        let mut left = self.filter_unary()?;
+        while matches!(self.peek_tok(), Tok::Word(w) if w == "and") {
+            self.bump();
+            let right = self.filter_unary()?;
+            left = FilterExpr::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    /// `not X`, `( X )`, `name(args)`, or `OPERAND OP OPERAND`.
+    fn filter_unary(&mut self) -> PResult<FilterExpr> {
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Word(w) if w == "not" => {
+                self.bump();
+                Ok(FilterExpr::Not(Box::new(self.filter_unary()?), t.span))
+            }
+            Tok::LParen => {
+                self.bump();
+                let inner = self.filter_or()?;
+                self.expect(Tok::RParen, "`)`")?;
+                Ok(inner)
+            }
+            Tok::Word(w) => {
+                self.bump();
+                if self.peek().tok == Tok::LParen {
+                    self.bump();
+                    let name = Ident {
+                        name: w.clone(),
+                        span: t.span,
+                    };
+                    return Ok(FilterExpr::Call(self.opt_rest(name)?));
+                }
+                let left = Value {
+                    text: w.clone(),
+                    quoted: false,
+                    span: t.span,
+                };
+                self.filter_compare(left)
+            }
+            Tok::Str { .. } => {
+                self.bump();
+                let left = Value {
+                    text: t.tok.str_text().unwrap_or_default(),
+                    quoted: true,
+                    span: t.span,
+                };
+                self.filter_compare(left)
+            }
+            _ => Err(self.unexpected(
+                "a filter: `facility(...)`, `program(\"...\")`, `\"$HOST\" == \"...\"`, `not`, `(`",
+            )),
+        }
+    }
+
+    fn filter_compare(&mut self, left: Value) -> PResult<FilterExpr> {
+        let expected = "a comparison (`==`, `!=`, `<`, `eq`, `ne`, `lt`, ...)";
+        if !matches!(self.peek_tok(), Tok::Word(w) if Comparison::is_operator(&w)) {
+            return Err(self.unexpected(expected));
+        }
+        let op = self.ident(expected)?;
+        let t = self.peek().clone();
+        let right = match &t.tok {
+            Tok::Word(w) => Value {
+                text: w.clone(),
+                quoted: false,
+                span: t.span,
+            },
+            Tok::Str { .. } => Value {
+                text: t.tok.str_text().unwrap_or_default(),
+                quoted: true,
+                span: t.span,
+            },
+            _ => return Err(self.unexpected("a value to compare with")),
+        };
+        self.bump();
+        Ok(FilterExpr::Compare { left, op, right })
+    }
+
     /// `name(arg ...)` where an arg is a value or a nested `name(...)`.
     fn opt(&mut self) -> PResult<Opt> {
         let name = self.ident("a name")?;
@@ -425,9 +535,10 @@ impl<'o> Parser<'o> {
                                 self.item_end(&format!("`{w}(...)`"));
                             }
                             Tok::LBrace if kind == ObjectKind::Filter => {
-                                self.s
-                                    .error(t.span, "filter expressions are not supported yet");
-                                return Err(Reported);
+                                let expr = self.filter_body()?;
+                                let span = t.span.to(self.prev_end);
+                                self.semi("`}`");
+                                items.push(LogItem::InlineFilter(expr, span));
                             }
                             Tok::LBrace => {
                                 let drivers = self.driver_body(kind)?;

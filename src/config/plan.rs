@@ -2,8 +2,10 @@
 //! no I/O, so `--syntax-only` checks exactly what a start or reload would run,
 //! and every error is reported at once.
 
-use super::ast::{Config, Item, LogItem, LogPath, Object, ObjectKind, Opt};
+use super::ast::{Config, FilterDef, Item, LogItem, LogPath, Object, ObjectKind, Opt};
 use super::diagnostic::{Diagnostic, nearest};
+use super::routing::{self, Names};
+pub use super::routing::{Connection, SourceRouting};
 use super::schema::{self, DriverSpec, Kind, OptionSpec, TimeUnit};
 use super::source::{SourceMap, Span};
 use crate::destinations::file::{self, FileOptions};
@@ -116,7 +118,6 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
 };
 
 /// Flags a log path accepts.
-const PATH_FLAGS: &[&str] = &["flow-control", "final", "fallback", "catchall", "catch-all"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GlobalOptions {
@@ -164,20 +165,13 @@ pub struct DestinationInstance {
     pub fingerprint: String,
 }
 
-/// Messages of source instance `source` go to destination instance `destination`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Connection {
-    pub source: usize,
-    pub destination: usize,
-    pub flow_control: bool,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub options: GlobalOptions,
     pub sources: Vec<SourceInstance>,
     pub destinations: Vec<DestinationInstance>,
-    pub connections: Vec<Connection>,
+    /// Per source instance (same index as `sources`): where its messages go.
+    pub routing: Vec<SourceRouting>,
     /// Things worth telling the user that do not stop the config (an unused destination).
     pub warnings: Vec<Diagnostic>,
 }
@@ -224,9 +218,25 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     // Objects by kind and name; inline objects of log paths join them.
     let mut objects: Vec<&Object> = Vec::new();
     let mut paths: Vec<&LogPath> = Vec::new();
+    let mut filters: Vec<&FilterDef> = Vec::new();
     for item in &config.items {
         match item {
             Item::Object(o) => objects.push(o),
+            Item::Filter(f) => {
+                if let Some(prev) = filters.iter().find(|p| p.name.name == f.name.name) {
+                    diags.push(
+                        Diagnostic::error(
+                            f.name.span,
+                            format!("filter `{}` is defined twice", f.name.name),
+                        )
+                        .with_help(format!(
+                            "the first definition is at {}",
+                            map.location(prev.name.span)
+                        )),
+                    );
+                }
+                filters.push(f);
+            }
             Item::Log(p) => {
                 collect_inline(p, &mut objects);
                 paths.push(p);
@@ -248,7 +258,7 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                 )),
             );
         }
-        if matches!(o.kind, ObjectKind::Filter | ObjectKind::Parser) {
+        if o.kind == ObjectKind::Parser {
             diags.push(Diagnostic::error(
                 o.span,
                 format!("{} objects are not supported yet", o.kind.keyword()),
@@ -358,60 +368,13 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
 
     // Log paths.
     let mut used = std::collections::HashSet::new();
-    let mut matched_by_source: Vec<bool> = vec![false; plan.sources.len()];
-    let mut finished: Vec<bool> = vec![false; plan.sources.len()];
-    let mut flat = Vec::new();
-    for p in &paths {
-        flatten(p, &[], false, &mut flat, &mut diags);
-    }
-    // Non-fallback paths first; fallback paths take only sources nothing else took.
-    for pass_fallback in [false, true] {
-        for fp in flat.iter().filter(|f| f.fallback == pass_fallback) {
-            let mut srcs: Vec<usize> = Vec::new();
-            if fp.catchall {
-                srcs.extend(0..plan.sources.len());
-            }
-            for r in &fp.sources {
-                match first_instance.get(&(ObjectKind::Source, r.name.as_str())) {
-                    Some(ix) => srcs.extend(ix),
-                    None => unknown_ref(&mut diags, ObjectKind::Source, r, &objects),
-                }
-                used.insert((ObjectKind::Source, r.name.clone()));
-            }
-            let mut dsts: Vec<usize> = Vec::new();
-            for r in &fp.destinations {
-                match first_instance.get(&(ObjectKind::Destination, r.name.as_str())) {
-                    Some(ix) => dsts.extend(ix),
-                    None => {
-                        if !by_name.contains_key(&(ObjectKind::Destination, r.name.as_str())) {
-                            unknown_ref(&mut diags, ObjectKind::Destination, r, &objects)
-                        }
-                    }
-                }
-                used.insert((ObjectKind::Destination, r.name.clone()));
-            }
-            srcs.sort_unstable();
-            srcs.dedup();
-            for s in srcs {
-                if finished[s] || (pass_fallback && matched_by_source[s]) {
-                    continue;
-                }
-                if !pass_fallback {
-                    matched_by_source[s] = true;
-                }
-                for &d in &dsts {
-                    plan.connections.push(Connection {
-                        source: s,
-                        destination: d,
-                        flow_control: fp.flow_control,
-                    });
-                }
-                if fp.last {
-                    finished[s] = true;
-                }
-            }
-        }
-    }
+    let names = Names {
+        instances: &first_instance,
+        objects: &objects,
+        filters: &filters,
+        source_objects: plan.sources.iter().map(|s| s.object.as_str()).collect(),
+    };
+    plan.routing = routing::build(&paths, &names, &mut used, &mut diags);
     for o in &objects {
         if matches!(o.kind, ObjectKind::Source | ObjectKind::Destination)
             && !used.contains(&(o.kind, o.name.name.clone()))
@@ -440,107 +403,12 @@ fn transport_name(t: network::Transport) -> &'static str {
     }
 }
 
-fn unknown_ref(
-    diags: &mut Vec<Diagnostic>,
-    kind: ObjectKind,
-    r: &super::ast::Ident,
-    objects: &[&Object],
-) {
-    let names = objects
-        .iter()
-        .filter(|o| o.kind == kind)
-        .map(|o| o.name.name.as_str());
-    let mut d = Diagnostic::error(r.span, format!("unknown {} `{}`", kind.keyword(), r.name));
-    if let Some(n) = nearest(&r.name, names) {
-        d = d.with_help(format!("did you mean `{n}`?"));
-    }
-    diags.push(d);
-}
-
 fn collect_inline<'a>(p: &'a LogPath, out: &mut Vec<&'a Object>) {
     for item in &p.items {
         match item {
             LogItem::Inline(o) => out.push(o),
             LogItem::Log(inner) => collect_inline(inner, out),
             _ => {}
-        }
-    }
-}
-
-/// A log path reduced to what routing needs.
-struct FlatPath {
-    sources: Vec<super::ast::Ident>,
-    destinations: Vec<super::ast::Ident>,
-    flow_control: bool,
-    /// `final`: later paths do not see these sources' messages.
-    last: bool,
-    fallback: bool,
-    catchall: bool,
-}
-
-/// Nested paths inherit their parent's sources and flow control; each nested
-/// path becomes its own flat path after the parent's own destinations.
-fn flatten(
-    p: &LogPath,
-    inherited: &[super::ast::Ident],
-    inherited_fc: bool,
-    out: &mut Vec<FlatPath>,
-    diags: &mut Vec<Diagnostic>,
-) {
-    let mut me = FlatPath {
-        sources: inherited.to_vec(),
-        destinations: Vec::new(),
-        flow_control: inherited_fc,
-        last: false,
-        fallback: false,
-        catchall: false,
-    };
-    for item in &p.items {
-        match item {
-            LogItem::Ref { kind, name } => match kind {
-                ObjectKind::Source => me.sources.push(name.clone()),
-                ObjectKind::Destination => me.destinations.push(name.clone()),
-                _ => diags.push(Diagnostic::error(
-                    name.span,
-                    format!(
-                        "{} references in log paths are not supported yet",
-                        kind.keyword()
-                    ),
-                )),
-            },
-            LogItem::Inline(o) => match o.kind {
-                ObjectKind::Source => me.sources.push(o.name.clone()),
-                ObjectKind::Destination => me.destinations.push(o.name.clone()),
-                _ => {}
-            },
-            LogItem::Flags(flags, _) => {
-                for f in flags {
-                    match f.key().as_str() {
-                        "flow-control" => me.flow_control = true,
-                        "final" => me.last = true,
-                        "fallback" => me.fallback = true,
-                        "catchall" | "catch-all" => me.catchall = true,
-                        other => {
-                            let mut d = Diagnostic::error(
-                                f.span,
-                                format!("unknown log path flag `{other}`"),
-                            );
-                            if let Some(n) = nearest(other, PATH_FLAGS.iter().copied()) {
-                                d = d.with_help(format!("did you mean `{n}`?"));
-                            }
-                            diags.push(d);
-                        }
-                    }
-                }
-            }
-            LogItem::Log(_) => {}
-        }
-    }
-    let (sources, fc) = (me.sources.clone(), me.flow_control);
-    out.push(me);
-    for item in &p.items {
-        if let LogItem::Log(inner) = item {
-            flatten(inner, &sources, fc, out, diags);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! yields the same AST, spans aside; it must never emit text the lexer would
 //! read differently (backticks are doubled so they are not references).
 
-use super::ast::{Arg, Config, Item, LogItem, LogPath, Object, Opt, Value};
+use super::ast::{Arg, Config, FilterExpr, Item, LogItem, LogPath, Object, Opt, Value};
 use std::fmt::Write;
 
 pub const HEADER: &str = "# Sluice configuration, preprocessed";
@@ -26,6 +26,9 @@ pub fn print(config: &Config) -> String {
                 out.push_str("};\n");
             }
             Item::Object(o) => object(&mut out, o, 0, true),
+            Item::Filter(f) => {
+                let _ = writeln!(out, "filter {} {{ {}; }};", f.name.name, filter(&f.expr));
+            }
             Item::Log(l) => log(&mut out, l, 0),
         }
     }
@@ -55,6 +58,9 @@ fn log(out: &mut String, l: &LogPath, indent: usize) {
                 let _ = writeln!(out, "{pad}    {}({name});", kind.keyword());
             }
             LogItem::Inline(o) => object(out, o, indent + 4, false),
+            LogItem::InlineFilter(f, _) => {
+                let _ = writeln!(out, "{pad}    filter {{ {}; }};", filter(f));
+            }
             LogItem::Flags(flags, _) => {
                 let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
                 let _ = writeln!(out, "{pad}    flags({});", names.join(" "));
@@ -63,6 +69,24 @@ fn log(out: &mut String, l: &LogPath, indent: usize) {
         }
     }
     let _ = writeln!(out, "{pad}}};");
+}
+
+/// A filter expression on one line; `and`/`or` operands that are themselves
+/// compound get parentheses, so precedence never depends on the reader.
+fn filter(e: &FilterExpr) -> String {
+    let operand = |e: &FilterExpr| match e {
+        FilterExpr::And(..) | FilterExpr::Or(..) => format!("({})", filter(e)),
+        _ => filter(e),
+    };
+    match e {
+        FilterExpr::Call(o) => opt(o),
+        FilterExpr::Compare { left, op, right } => {
+            format!("{} {} {}", value(left), op.name, value(right))
+        }
+        FilterExpr::And(a, b) => format!("{} and {}", operand(a), operand(b)),
+        FilterExpr::Or(a, b) => format!("{} or {}", operand(a), operand(b)),
+        FilterExpr::Not(a, _) => format!("not {}", operand(a)),
+    }
 }
 
 /// One option or driver call on one line.

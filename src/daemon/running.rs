@@ -107,11 +107,7 @@ impl Running {
             let DestinationDriver::File(opts) = &d.driver;
             let fifo = opts.log_fifo_size.unwrap_or(plan.options.log_fifo_size);
             let (queue, rx) = Queue::new(fifo, stats.clone());
-            let ctx = RenderContext {
-                zone: plan.options.time_zone.clone(),
-                hostname: self.hostname.clone(),
-            };
-            let driver = FileDriver::new(opts.clone(), ctx);
+            let driver = FileDriver::new(opts.clone(), self.render_context(plan));
             let thread = destinations::spawn(d.id.clone(), driver, rx, stats, self.control.clone())
                 .context("cannot start a destination thread")?;
             queues.push(queue.clone());
@@ -132,17 +128,19 @@ impl Running {
         let mut keep = HashMap::new();
         for (i, src) in plan.sources.iter().enumerate() {
             let SourceDriver::Network(opts) = &src.driver;
-            let routes = Routes {
-                routes: plan
+            let routing = &plan.routing[i];
+            let routes = Routes::new(
+                routing
                     .connections
                     .iter()
-                    .filter(|c| c.source == i)
                     .map(|c| Route {
                         queue: queues[c.destination].clone(),
                         flow_control: c.flow_control,
                     })
                     .collect(),
-            };
+                routing.paths.clone(),
+                self.render_context(plan),
+            );
             let cfg = Arc::new(ListenerConfig {
                 id: src.id.clone(),
                 options: opts.clone(),
@@ -191,6 +189,14 @@ impl Running {
             .collect();
         self.stats.retain(|k| ids.iter().any(|i| i == k));
         Ok(())
+    }
+
+    /// What templates of this config render with: its zone and our host name.
+    fn render_context(&self, plan: &Plan) -> RenderContext {
+        RenderContext {
+            zone: plan.options.time_zone.clone(),
+            hostname: self.hostname.clone(),
+        }
     }
 
     fn retire(&mut self, r: RunningDestination) {

@@ -11,14 +11,49 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 #[derive(Debug)]
 pub struct Batch {
     pub messages: Vec<Message>,
-    ack: Option<AckState>,
+    ack: Option<Arc<AckState>>,
 }
 
+/// The acknowledgement of one source batch. When filters split a batch into
+/// several, the parts share it: `pending` counts every part at every destination.
 #[derive(Debug)]
-struct AckState {
+pub struct AckState {
     pending: AtomicUsize,
     failed: AtomicBool,
     done: Mutex<Option<oneshot::Sender<bool>>>,
+}
+
+impl AckState {
+    /// An acknowledgement that resolves after `pending` settlements.
+    pub fn new(pending: usize) -> (Arc<AckState>, AckWait) {
+        let (tx, rx) = oneshot::channel();
+        let state = AckState {
+            pending: AtomicUsize::new(pending),
+            failed: AtomicBool::new(false),
+            done: Mutex::new(Some(tx)),
+        };
+        if pending == 0 {
+            // Nothing to deliver to: acknowledged at once, as syslog-ng does for
+            // messages no log path takes.
+            state.finish(true);
+        }
+        (Arc::new(state), AckWait(rx))
+    }
+
+    fn settle(&self, ok: bool) {
+        if !ok {
+            self.failed.store(true, Ordering::Release);
+        }
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish(!self.failed.load(Ordering::Acquire));
+        }
+    }
+
+    fn finish(&self, ok: bool) {
+        if let Some(tx) = self.done.lock().ok().and_then(|mut d| d.take()) {
+            let _ = tx.send(ok);
+        }
+    }
 }
 
 /// Resolves to `true` once every destination of a batch made it durable, `false`
@@ -35,35 +70,16 @@ impl AckWait {
 impl Batch {
     /// A batch whose acknowledgements nobody waits for (TCP and UDP syslog have
     /// no application-level acknowledgement).
-    pub fn new(messages: Vec<Message>, _routes: usize) -> Batch {
+    pub fn new(messages: Vec<Message>) -> Batch {
         Batch {
             messages,
             ack: None,
         }
     }
 
-    /// A batch that reports when all `routes` destinations acknowledged it.
-    pub fn with_ack(messages: Vec<Message>, routes: usize) -> (Batch, AckWait) {
-        let (tx, rx) = oneshot::channel();
-        let state = AckState {
-            pending: AtomicUsize::new(routes),
-            failed: AtomicBool::new(false),
-            done: Mutex::new(Some(tx)),
-        };
-        if routes == 0 {
-            // Nothing to deliver to: acknowledged at once, as syslog-ng does for
-            // messages no log path takes.
-            if let Some(tx) = state.done.lock().ok().and_then(|mut d| d.take()) {
-                let _ = tx.send(true);
-            }
-        }
-        (
-            Batch {
-                messages,
-                ack: Some(state),
-            },
-            AckWait(rx),
-        )
+    /// A batch that settles `ack` once per destination it is delivered to.
+    pub fn acked(messages: Vec<Message>, ack: Option<Arc<AckState>>) -> Batch {
+        Batch { messages, ack }
     }
 
     pub fn len(&self) -> usize {
@@ -74,16 +90,10 @@ impl Batch {
         self.messages.is_empty()
     }
 
-    fn settle(&self, ok: bool) {
-        let Some(state) = &self.ack else { return };
-        if !ok {
-            state.failed.store(true, Ordering::Release);
-        }
-        if state.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let ok = !state.failed.load(Ordering::Acquire);
-            if let Some(tx) = state.done.lock().ok().and_then(|mut d| d.take()) {
-                let _ = tx.send(ok);
-            }
+    /// One destination is done with the batch (`ok`: made it durable).
+    pub(super) fn settle(&self, ok: bool) {
+        if let Some(state) = &self.ack {
+            state.settle(ok);
         }
     }
 }

@@ -47,6 +47,7 @@ impl Queue {
         };
         let Some(permit) = permit else {
             self.stats.dropped.add(batch.len() as u64);
+            batch.settle(false);
             return false;
         };
         let delivery = Delivery::new(batch.clone(), Some(permit), self.stats.clone());
@@ -76,23 +77,23 @@ mod tests {
     async fn full_queue_drops_without_flow_control_and_frees_room_when_processed() {
         let stats = Arc::new(DestinationStats::default());
         let (q, rx) = Queue::new(10, stats.clone());
-        assert!(q.send(&Arc::new(Batch::new(msgs(8), 1)), false).await);
-        assert!(!q.send(&Arc::new(Batch::new(msgs(3), 1)), false).await);
+        assert!(q.send(&Arc::new(Batch::new(msgs(8))), false).await);
+        assert!(!q.send(&Arc::new(Batch::new(msgs(3))), false).await);
         assert_eq!(stats.dropped.get(), 3);
         assert_eq!(stats.queued.get(), 8);
         drop(rx.recv().unwrap()); // processed: room comes back
         assert_eq!(stats.queued.get(), 0);
-        assert!(q.send(&Arc::new(Batch::new(msgs(10), 1)), false).await);
+        assert!(q.send(&Arc::new(Batch::new(msgs(10))), false).await);
     }
 
     #[tokio::test]
     async fn flow_control_waits_for_room() {
         let stats = Arc::new(DestinationStats::default());
         let (q, rx) = Queue::new(4, stats);
-        assert!(q.send(&Arc::new(Batch::new(msgs(4), 1)), true).await);
+        assert!(q.send(&Arc::new(Batch::new(msgs(4))), true).await);
         let q2 = q.clone();
         let waiter =
-            tokio::spawn(async move { q2.send(&Arc::new(Batch::new(msgs(2), 1)), true).await });
+            tokio::spawn(async move { q2.send(&Arc::new(Batch::new(msgs(2))), true).await });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         drop(rx.recv().unwrap());
@@ -104,8 +105,8 @@ mod tests {
         let stats = Arc::new(DestinationStats::default());
         let (a, ra) = Queue::new(10, stats.clone());
         let (b, rb) = Queue::new(10, stats);
-        let (batch, wait) = Batch::with_ack(msgs(2), 2);
-        let batch = Arc::new(batch);
+        let (ack, wait) = crate::logpath::AckState::new(2);
+        let batch = Arc::new(Batch::acked(msgs(2), Some(ack)));
         assert!(a.send(&batch, true).await && b.send(&batch, true).await);
         ra.recv().unwrap().ack();
         drop(rb.recv().unwrap()); // given up: the source must hear of it

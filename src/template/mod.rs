@@ -14,6 +14,7 @@ mod functions;
 mod macros;
 
 use crate::message::{Message, Zone};
+pub use functions::Comparison;
 use functions::Function;
 use macros::{Dates, Macro};
 

@@ -111,20 +111,91 @@ impl Cond {
         out: &mut Vec<u8>,
     ) -> bool {
         match self {
-            Cond::Cmp(op, l, r) => {
-                let start = out.len();
-                l.render_with(msg, ctx, dates, out);
-                let mid = out.len();
-                r.render_with(msg, ctx, dates, out);
-                let result = compare(*op, &out[start..mid], &out[mid..]);
-                out.truncate(start);
-                result
-            }
+            Cond::Cmp(op, l, r) => eval_cmp(*op, l, r, msg, ctx, dates, out),
             Cond::And(a, b) => a.eval(msg, ctx, dates, out) && b.eval(msg, ctx, dates, out),
             Cond::Or(a, b) => a.eval(msg, ctx, dates, out) || b.eval(msg, ctx, dates, out),
             Cond::Not(a) => !a.eval(msg, ctx, dates, out),
         }
     }
+}
+
+/// `LEFT OP RIGHT` over two templates, `$(if)`'s comparison on its own: filter
+/// expressions (`"${HOST}" == "web1"`) use it.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    op: Op,
+    left: Template,
+    right: Template,
+}
+
+impl Comparison {
+    /// `None` when `op` is not one of `==` `!=` `<` `<=` `>` `>=` (numeric) or
+    /// `eq` `ne` `lt` `le` `gt` `ge` (string).
+    pub fn new(left: Template, op: &str, right: Template) -> Option<Comparison> {
+        Some(Comparison {
+            op: op_from_text(op)?,
+            left,
+            right,
+        })
+    }
+
+    /// Whether `text` is a comparison operator.
+    pub fn is_operator(text: &str) -> bool {
+        op_from_text(text).is_some()
+    }
+
+    /// Whether `msg` satisfies the comparison; `scratch` is render space.
+    pub fn matches(&self, msg: &Message, ctx: &RenderContext, scratch: &mut Vec<u8>) -> bool {
+        let mut dates = Dates::default();
+        eval_cmp(
+            self.op,
+            &self.left,
+            &self.right,
+            msg,
+            ctx,
+            &mut dates,
+            scratch,
+        )
+    }
+}
+
+/// Renders both operands into `out`'s tail, compares them, and truncates again.
+fn eval_cmp(
+    op: Op,
+    l: &Template,
+    r: &Template,
+    msg: &Message,
+    ctx: &RenderContext,
+    dates: &mut Dates,
+    out: &mut Vec<u8>,
+) -> bool {
+    let start = out.len();
+    l.render_with(msg, ctx, dates, out);
+    let mid = out.len();
+    r.render_with(msg, ctx, dates, out);
+    let result = compare(op, &out[start..mid], &out[mid..]);
+    out.truncate(start);
+    result
+}
+
+/// A comparison operator by its text, symbols numeric and words string-wise.
+fn op_from_text(text: &str) -> Option<Op> {
+    let (n, s) = (Op::Num, Op::Str);
+    Some(match text.to_ascii_lowercase().as_str() {
+        "==" => n(Ordering::Equal, true),
+        "!=" => n(Ordering::Equal, false),
+        "<" => n(Ordering::Less, false),
+        "<=" => n(Ordering::Less, true),
+        ">" => n(Ordering::Greater, false),
+        ">=" => n(Ordering::Greater, true),
+        "eq" => s(Ordering::Equal, true),
+        "ne" => s(Ordering::Equal, false),
+        "lt" => s(Ordering::Less, false),
+        "le" => s(Ordering::Less, true),
+        "gt" => s(Ordering::Greater, false),
+        "ge" => s(Ordering::Greater, true),
+        _ => return None,
+    })
 }
 
 fn compare(op: Op, l: &[u8], r: &[u8]) -> bool {
@@ -221,17 +292,11 @@ fn tokenize(raw: &str, base: usize) -> Result<Vec<Tok>, TemplateError> {
                 Kind::Operand(String::from_utf8_lossy(&val).into_owned())
             }
             b'=' | b'!' | b'<' | b'>' => {
-                let two = b.get(i + 1) == Some(&b'=');
-                let op = match (b[i], two) {
-                    (b'=', true) => Op::Num(Ordering::Equal, true),
-                    (b'!', true) => Op::Num(Ordering::Equal, false),
-                    (b'<', e) => Op::Num(Ordering::Less, e),
-                    (b'>', e) => Op::Num(Ordering::Greater, e),
-                    _ => {
-                        return Err(TemplateError::new(base + i, 1, "expected '==' or '!='"));
-                    }
+                let len = 1 + usize::from(b.get(i + 1) == Some(&b'='));
+                let Some(op) = op_from_text(&raw[i..i + len]) else {
+                    return Err(TemplateError::new(base + i, 1, "expected '==' or '!='"));
                 };
-                i += 1 + usize::from(two);
+                i += len;
                 Kind::Op(op)
             }
             _ => {
@@ -245,18 +310,14 @@ fn tokenize(raw: &str, base: usize) -> Result<Vec<Tok>, TemplateError> {
                     }
                 }
                 let word = &raw[start..i];
-                let s = |o, e| Kind::Op(Op::Str(o, e));
                 match word.to_ascii_lowercase().as_str() {
                     "and" => Kind::And,
                     "or" => Kind::Or,
                     "not" => Kind::Not,
-                    "eq" => s(Ordering::Equal, true),
-                    "ne" => s(Ordering::Equal, false),
-                    "lt" => s(Ordering::Less, false),
-                    "le" => s(Ordering::Less, true),
-                    "gt" => s(Ordering::Greater, false),
-                    "ge" => s(Ordering::Greater, true),
-                    _ => Kind::Operand(word.to_string()),
+                    w => match op_from_text(w) {
+                        Some(op) => Kind::Op(op),
+                        None => Kind::Operand(word.to_string()),
+                    },
                 }
             }
         };

@@ -13,6 +13,7 @@ mod strftime;
 use super::macros::Dates;
 use super::{RenderContext, Template, TemplateError};
 use crate::message::{Message, Zone};
+pub use if_::Comparison;
 use joined::Case;
 
 /// One argument of a function call.
