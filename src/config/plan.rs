@@ -375,16 +375,19 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
         source_objects: plan.sources.iter().map(|s| s.object.as_str()).collect(),
     };
     plan.routing = routing::build(&paths, &names, &mut used, &mut diags);
-    for o in &objects {
-        if matches!(o.kind, ObjectKind::Source | ObjectKind::Destination)
-            && !used.contains(&(o.kind, o.name.name.clone()))
-        {
+    let defined = objects
+        .iter()
+        .filter(|o| matches!(o.kind, ObjectKind::Source | ObjectKind::Destination))
+        .map(|o| (o.kind, &o.name))
+        .chain(filters.iter().map(|f| (ObjectKind::Filter, &f.name)));
+    for (kind, name) in defined {
+        if !used.contains(&(kind, name.name.clone())) {
             plan.warnings.push(Diagnostic::error(
-                o.name.span,
+                name.span,
                 format!(
                     "{} `{}` is not used by any log path",
-                    o.kind.keyword(),
-                    o.name.name
+                    kind.keyword(),
+                    name.name
                 ),
             ));
         }

@@ -768,10 +768,21 @@ fn grammar_file_names_every_statement() {
         "@define",
         "@version",
         "root",
+        "and",
+        "or",
+        "not",
+        "==",
+        "ge",
     ] {
         assert!(
             ebnf.contains(&format!("\"{word}\"")),
             "grammar lacks {word}"
+        );
+    }
+    for f in crate::logpath::filter::FUNCTIONS {
+        assert!(
+            ebnf.contains(&format!("{f}(")),
+            "grammar lacks filter {f}()"
         );
     }
 }

@@ -90,8 +90,8 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     }
 }
 
-/// The filter functions, for "did you mean".
-const FUNCTIONS: &[&str] = &[
+/// The filter functions, for "did you mean" and the grammar's test.
+pub const FUNCTIONS: &[&str] = &[
     "facility", "level", "priority", "program", "host", "message", "match", "netmask", "netmask6",
     "filter",
 ];

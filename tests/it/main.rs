@@ -5,5 +5,6 @@ mod harness;
 
 mod cli;
 mod control;
+mod filters;
 mod network;
 mod reload;
