@@ -16,6 +16,19 @@ use super::source::{Origin, Span};
 use crate::template::Comparison;
 use std::collections::HashMap;
 
+/// A word or string token as a comparison operand.
+fn operand(t: &Token) -> Value {
+    let (text, quoted) = match &t.tok {
+        Tok::Word(w) => (w.clone(), false),
+        other => (other.str_text().unwrap_or_default(), true),
+    };
+    Value {
+        text,
+        quoted,
+        span: t.span,
+    }
+}
+
 /// SCL expansions nested deeper than this are assumed to be recursive.
 pub const MAX_BLOCK_DEPTH: u8 = 32;
 
@@ -400,21 +413,11 @@ impl<'o> Parser<'o> {
                     };
                     return Ok(FilterExpr::Call(self.opt_rest(name)?));
                 }
-                let left = Value {
-                    text: w.clone(),
-                    quoted: false,
-                    span: t.span,
-                };
-                self.filter_compare(left)
+                self.filter_compare(operand(&t))
             }
             Tok::Str { .. } => {
                 self.bump();
-                let left = Value {
-                    text: t.tok.str_text().unwrap_or_default(),
-                    quoted: true,
-                    span: t.span,
-                };
-                self.filter_compare(left)
+                self.filter_compare(operand(&t))
             }
             _ => Err(self.unexpected(
                 "a filter: `facility(...)`, `program(\"...\")`, `\"$HOST\" == \"...\"`, `not`, `(`",
@@ -429,21 +432,15 @@ impl<'o> Parser<'o> {
         }
         let op = self.ident(expected)?;
         let t = self.peek().clone();
-        let right = match &t.tok {
-            Tok::Word(w) => Value {
-                text: w.clone(),
-                quoted: false,
-                span: t.span,
-            },
-            Tok::Str { .. } => Value {
-                text: t.tok.str_text().unwrap_or_default(),
-                quoted: true,
-                span: t.span,
-            },
-            _ => return Err(self.unexpected("a value to compare with")),
-        };
+        if !matches!(t.tok, Tok::Word(_) | Tok::Str { .. }) {
+            return Err(self.unexpected("a value to compare with"));
+        }
         self.bump();
-        Ok(FilterExpr::Compare { left, op, right })
+        Ok(FilterExpr::Compare {
+            left,
+            op,
+            right: operand(&t),
+        })
     }
 
     /// `name(arg ...)` where an arg is a value or a nested `name(...)`.
