@@ -7,6 +7,8 @@
 #   MSGS   messages per run (default 2000000)     SIZE  bytes per line (default 200)
 #   RUNS   runs per receiver (default 3; the median is reported)
 #   SLUICE the sluice binary (default: build target/release/sluice with cargo)
+#   FILTER a filter expression both receivers apply on the path, e.g.
+#          FILTER='level(info..emerg) and program("^loadgen$")'
 #   KEEP=1 keep the scratch directory
 # Both receivers get the same job: RFC 3164 over newline-framed TCP on 127.0.0.1,
 # parsed, written by the same template into one file, flags(flow-control) so
@@ -54,11 +56,17 @@ split -n l/4 -d -a 1 "$TMP/all" "$TMP/part."
 cat "$TMP/all" "$TMP"/part.* > /dev/null
 
 TEMPLATE='${ISODATE} ${HOST} ${MSGHDR}${MSG}\n'
+FILTER_DEF= FILTER_REF=
+if [ -n "${FILTER:-}" ]; then
+    FILTER_DEF="filter f { $FILTER; };"
+    FILTER_REF="filter(f);"
+fi
 cat > "$TMP/sluice.conf" <<CONF
 @version: 1.0
 source s { network(transport("tcp") ip("127.0.0.1") port($PORT_SLUICE) max-connections(16)); };
 destination d { file("$TMP/out" template("$TEMPLATE")); };
-log { source(s); destination(d); flags(flow-control); };
+$FILTER_DEF
+log { source(s); $FILTER_REF destination(d); flags(flow-control); };
 CONF
 # syslog-ng tuned as in its own performance guide: a large window per source,
 # bigger fetches and flushes, no DNS.
@@ -69,7 +77,8 @@ options { use-dns(no); use-fqdn(no); keep-hostname(yes); chain-hostnames(no);
 source s { network(transport("tcp") ip("127.0.0.1") port($PORT_SNG) max-connections(16)
                    log-iw-size(100000) log-fetch-limit(1000)); };
 destination d { file("$TMP/out" template("$TEMPLATE")); };
-log { source(s); destination(d); flags(flow-control); };
+$FILTER_DEF
+log { source(s); $FILTER_REF destination(d); flags(flow-control); };
 CONF
 
 wait_port() {
@@ -132,7 +141,7 @@ run() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo "tcp-file: $(nproc) cores; $MSGS messages of $SIZE B; $RUNS runs; streams: ${STREAMS[*]}" >&2
+echo "tcp-file: $(nproc) cores; $MSGS messages of $SIZE B; $RUNS runs; streams: ${STREAMS[*]}${FILTER:+; filter: $FILTER}" >&2
 for streams in "${STREAMS[@]}"; do
     : > "$TMP/sluice.res"; : > "$TMP/sng.res"
     for _ in $(seq 1 "$RUNS"); do
