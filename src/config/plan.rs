@@ -10,11 +10,12 @@ use super::schema::{self, DriverSpec, Kind, OptionSpec, TimeUnit};
 use super::source::{SourceMap, Span};
 use crate::destinations::file::{self, FileOptions};
 use crate::message::Zone;
+use crate::sources::internal;
 use crate::sources::network::{self, NetworkOptions};
 use std::collections::HashMap;
 
 /// Every driver Sluice has, for lookups, suggestions and the man page.
-pub const DRIVERS: &[&DriverSpec] = &[&network::SPEC, &file::SPEC];
+pub const DRIVERS: &[&DriverSpec] = &[&network::SPEC, &internal::SPEC, &file::SPEC];
 
 /// `options { ... };`
 pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
@@ -141,6 +142,8 @@ impl Default for GlobalOptions {
 #[derive(Clone, Debug)]
 pub enum SourceDriver {
     Network(NetworkOptions),
+    /// `internal()`: Sluice's own log.
+    Internal,
 }
 
 #[derive(Clone, Debug)]
@@ -269,6 +272,7 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     // Drivers, in definition order, so instance ids are stable across reloads.
     let mut first_instance: HashMap<(ObjectKind, &str), Vec<usize>> = HashMap::new();
     let mut listen_at: HashMap<(network::Transport, std::net::SocketAddr), Span> = HashMap::new();
+    let mut internal_at: Option<Span> = None;
     for o in &objects {
         for (i, call) in o.drivers.iter().enumerate() {
             let id = format!("{}#{i}", o.name.name);
@@ -332,6 +336,24 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                             e,
                         )),
                     }
+                }
+                (ObjectKind::Source, "internal") => {
+                    if let Some(prev) = internal_at.replace(call.span) {
+                        diags.push(
+                            Diagnostic::error(call.span, "internal() is already a source")
+                                .with_help(format!("also at {}", map.location(prev))),
+                        );
+                        continue;
+                    }
+                    first_instance
+                        .entry((o.kind, o.name.name.as_str()))
+                        .or_default()
+                        .push(plan.sources.len());
+                    plan.sources.push(SourceInstance {
+                        id,
+                        object: o.name.name.clone(),
+                        driver: SourceDriver::Internal,
+                    });
                 }
                 (ObjectKind::Destination, "file") => {
                     let Some(mut opts) = FileOptions::from_values(&values) else {

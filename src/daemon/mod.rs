@@ -16,6 +16,7 @@ pub use control::VERBS;
 use crate::cli::{self, Mode, Settings};
 use crate::config::{self, LoadOptions, plan};
 use crate::destinations::WorkerControl;
+use crate::sources::internal;
 use crate::telemetry::Registry;
 use running::Running;
 use std::io::Write;
@@ -99,7 +100,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             }
         }
     };
-    init_logging(&settings);
+    let backlog = init_logging(&settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")
@@ -112,7 +113,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(settings, loaded, started)) {
+    match runtime.block_on(serve(settings, loaded, started, backlog)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -158,30 +159,41 @@ fn load(settings: &Settings) -> Result<Loaded, String> {
     })
 }
 
-fn init_logging(settings: &Settings) {
+/// The internal log goes to stderr (the journal under systemd, or the terminal
+/// with `-e`) and to the `internal()` source; the returned backlog feeds it.
+fn init_logging(settings: &Settings) -> internal::Backlog {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = match settings.verbosity {
         0 | 1 => tracing::Level::INFO,
         2 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
+    let (layer, backlog) = internal::channel();
+    let stderr = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(false);
-    let _ = builder.try_init();
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::from_level(level))
+        .with(stderr)
+        .with(layer)
+        .try_init();
+    backlog
 }
 
 async fn serve(
     settings: Settings,
     loaded: Loaded,
     started: Option<detach::Started>,
+    backlog: internal::Backlog,
 ) -> anyhow::Result<()> {
     let stats = Arc::new(Registry::default());
     let control = WorkerControl::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (internal_tx, internal_rx) = watch::channel(None);
 
     let setup = async {
         std::fs::create_dir_all(&settings.state_dir).map_err(|e| {
@@ -197,6 +209,7 @@ async fn serve(
             control.clone(),
             stop_rx.clone(),
             alive_tx.clone(),
+            internal_tx,
         );
         running.apply(&loaded.plan)?;
         anyhow::Ok((ctl_listener, ctl_guard, pid, running))
@@ -208,6 +221,11 @@ async fn serve(
             return Err(e);
         }
     };
+    tokio::spawn(internal::drain(
+        backlog,
+        internal_rx,
+        running.hostname().to_string(),
+    ));
     spawn_signal_thread(events_tx.clone())?;
     let ctl_task = tokio::spawn(control::serve(
         ctl_listener,

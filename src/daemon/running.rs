@@ -12,6 +12,7 @@ use crate::destinations::{self, WorkerControl};
 use crate::logpath::{Queue, Route, Routes};
 use crate::message::Zone;
 use crate::parse::ParseOptions;
+use crate::sources::internal::InternalConfig;
 use crate::sources::network::{Listener, ListenerConfig, Transport, listen_key, tcp, udp};
 use crate::telemetry::Registry;
 use crate::template::RenderContext;
@@ -39,6 +40,8 @@ pub struct Running {
     destinations: HashMap<String, RunningDestination>,
     /// Workers of replaced destinations, draining; joined at shutdown.
     retired: Vec<JoinHandle<()>>,
+    /// Where the `internal()` source of the current config is published.
+    internal: watch::Sender<Option<Arc<InternalConfig>>>,
 }
 
 /// A socket bound for a new listener, not yet serving.
@@ -53,8 +56,10 @@ impl Running {
         control: WorkerControl,
         stop: watch::Receiver<bool>,
         alive: mpsc::Sender<()>,
+        internal: watch::Sender<Option<Arc<InternalConfig>>>,
     ) -> Running {
         Running {
+            internal,
             stats,
             control,
             stop,
@@ -71,7 +76,9 @@ impl Running {
         // 1. Bind every new socket first: the step that can fail.
         let mut bound: HashMap<(Transport, SocketAddr), Bound> = HashMap::new();
         for src in &plan.sources {
-            let SourceDriver::Network(opts) = &src.driver;
+            let SourceDriver::Network(opts) = &src.driver else {
+                continue;
+            };
             let key = listen_key(opts);
             if self.listeners.contains_key(&key) {
                 continue;
@@ -126,8 +133,8 @@ impl Running {
 
         // 3. Routes and listener settings; start new listeners, drop removed ones.
         let mut keep = HashMap::new();
+        let mut internal = None;
         for (i, src) in plan.sources.iter().enumerate() {
-            let SourceDriver::Network(opts) = &src.driver;
             let routing = &plan.routing[i];
             let routes = Routes::new(
                 routing
@@ -141,6 +148,16 @@ impl Running {
                 routing.paths.clone(),
                 self.render_context(plan),
             );
+            let opts = match &src.driver {
+                SourceDriver::Network(opts) => opts,
+                SourceDriver::Internal => {
+                    internal = Some(Arc::new(InternalConfig {
+                        routes,
+                        stats: self.stats.source(&src.id),
+                    }));
+                    continue;
+                }
+            };
             let cfg = Arc::new(ListenerConfig {
                 id: src.id.clone(),
                 options: opts.clone(),
@@ -177,6 +194,7 @@ impl Running {
         // Whatever is left in `self.listeners` is no longer configured: dropping
         // it stops accepting, and its connections close after their batch.
         self.listeners = keep;
+        self.internal.send_replace(internal);
         let ids: Vec<String> = plan
             .sources
             .iter()
@@ -189,6 +207,11 @@ impl Running {
             .collect();
         self.stats.retain(|k| ids.iter().any(|i| i == k));
         Ok(())
+    }
+
+    /// The local host name, as internal messages and `$LOGHOST` give it.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
     }
 
     /// What templates of this config render with: its zone and our host name.

@@ -3,4 +3,5 @@
 //! whose address is still configured keeps its socket and its open connections,
 //! and picks up its new settings (parse flags, routes) between two reads.
 
+pub mod internal;
 pub mod network;

@@ -249,6 +249,13 @@ fn man_pages_document_every_flag_and_option() {
     for spec in std::iter::once(&sluice::config::plan::GLOBAL_SPEC)
         .chain(sluice::config::plan::DRIVERS.iter().copied())
     {
+        if spec.name != "options" {
+            assert!(
+                conf.contains(&format!(".SS {}()", spec.name)),
+                "man/sluice.conf.5 has no section for {}()",
+                spec.name
+            );
+        }
         for o in spec.options {
             assert!(
                 conf.contains(&format!("{}()", o.name)),

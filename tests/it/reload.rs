@@ -166,3 +166,46 @@ fn sigusr1_reopens_files_after_rotation() {
     assert_eq!(wait_lines(&out, 1, WAIT), vec!["after"]);
     assert_eq!(lines(&d.dir.join("out.log.1")), vec!["before"]);
 }
+
+/// `internal()` carries Sluice's own log through a log path: start-up, and a
+/// failed reload with the error's file and line, filtered by level.
+#[test]
+fn internal_source_logs_start_up_and_failed_reloads() {
+    let port = free_port();
+    let conf = format!(
+        "source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         source s_self {{ internal(); }};\n\
+         destination d {{ file(\"out.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
+         destination d_self {{ file(\"sluice.log\" template(\"${{PROGRAM}} ${{LEVEL}} ${{MESSAGE}}\\n\")); }};\n\
+         destination d_err {{ file(\"errors.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); }};\n\
+         log {{ source(s_self); destination(d_self); filter {{ level(err..emerg) }}; destination(d_err); }};\n"
+    );
+    let d = Daemon::start(&conf);
+    assert!(
+        wait_until(WAIT, || lines(&d.dir.join("sluice.log"))
+            .iter()
+            .any(|l| l.starts_with("sluice info sluice started"))),
+        "{:?}",
+        lines(&d.dir.join("sluice.log"))
+    );
+    let good = std::fs::read_to_string(&d.conf).unwrap();
+    d.rewrite(&format!(
+        "{good}destination broken {{ file(\"x\" nosuch(1)); }};\n"
+    ));
+    d.signal(SIGHUP);
+    assert!(
+        wait_until(WAIT, || lines(&d.dir.join("errors.log"))
+            .iter()
+            .any(|l| l.contains("reload failed"))),
+        "{}",
+        d.log()
+    );
+    let errors = std::fs::read_to_string(d.dir.join("errors.log")).unwrap();
+    assert!(
+        errors.contains("sluice.conf:8:31: error: unknown option `nosuch` of file()"),
+        "{errors}"
+    );
+    assert!(!errors.contains("sluice started"), "{errors}");
+    assert_eq!(d.stat("source.s_self#0.dropped"), 0);
+}
