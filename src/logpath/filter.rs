@@ -314,39 +314,49 @@ fn priority_set(
         ));
         return None;
     }
+    // syslog-ng also takes `crit .. emerg`, in one value or three.
+    let joined: Vec<&str> = values.iter().map(|v| v.text.as_str()).collect();
+    let joined = joined.join(" ").replace(',', " ");
+    let mut words: Vec<String> = Vec::new();
+    for w in joined.split_whitespace() {
+        match words.last_mut() {
+            Some(last) if last.ends_with("..") || w.starts_with("..") => last.push_str(w),
+            _ => words.push(w.to_string()),
+        }
+    }
+    let one = |w: &str| -> Option<u8> {
+        let w = w.to_ascii_lowercase();
+        names
+            .iter()
+            .find(|(n, _)| *n == w)
+            .map(|(_, n)| *n)
+            .or_else(|| w.parse::<u8>().ok().filter(|n| *n <= max))
+    };
     let mut bits = 0u32;
     let mut ok = true;
-    for v in values {
-        for word in v.text.split([',', ' ']).filter(|w| !w.is_empty()) {
-            let one = |w: &str| -> Option<u8> {
-                let w = w.to_ascii_lowercase();
-                names
-                    .iter()
-                    .find(|(n, _)| *n == w)
-                    .map(|(_, n)| *n)
-                    .or_else(|| w.parse::<u8>().ok().filter(|n| *n <= max))
-            };
-            let (a, b) = match word.split_once("..") {
-                Some((a, b)) => (one(a), one(b)),
-                None => (one(word), one(word)),
-            };
-            match (a, b) {
-                (Some(a), Some(b)) => {
-                    for n in a.min(b)..=a.max(b) {
-                        bits |= 1 << n;
-                    }
-                }
-                _ => {
-                    let bad = word.split("..").find(|w| one(w).is_none()).unwrap_or(word);
-                    let mut d = Diagnostic::error(v.span, format!("unknown {what} `{bad}`"));
-                    if let Some(n) = nearest(bad, names.iter().map(|(n, _)| *n)) {
-                        d = d.with_help(format!("did you mean `{n}`?"));
-                    }
-                    diags.push(d);
-                    ok = false;
-                }
+    for word in &words {
+        let (a, b) = match word.split_once("..") {
+            Some((a, b)) => (one(a), one(b)),
+            None => (one(word), one(word)),
+        };
+        if let (Some(a), Some(b)) = (a, b) {
+            for n in a.min(b)..=a.max(b) {
+                bits |= 1 << n;
             }
+            continue;
         }
+        let bad = word.split("..").find(|w| one(w).is_none()).unwrap_or(word);
+        // The value that holds the word, for the caret.
+        let span = values
+            .iter()
+            .find(|v| v.text.contains(bad))
+            .map_or(values[0].span, |v| v.span);
+        let mut d = Diagnostic::error(span, format!("unknown {what} `{bad}`"));
+        if let Some(n) = nearest(bad, names.iter().map(|(n, _)| *n)) {
+            d = d.with_help(format!("did you mean `{n}`?"));
+        }
+        diags.push(d);
+        ok = false;
     }
     ok.then_some(bits)
 }
@@ -528,6 +538,10 @@ mod tests {
         assert!(f.matches(&msg(3, "x"), &ctx));
         assert!(f.matches(&msg(8, "x"), &ctx));
         assert!(!f.matches(&msg(4, "x"), &ctx));
+        // `crit .. emerg` as three words, as Debian's syslog-ng.conf writes it
+        let spaced = ["crit", "..", "emerg"].map(|w| Arg::Value(v(w)));
+        let f = build(&call("level", spaced.to_vec())).unwrap();
+        assert!(f.matches(&msg(2, "x"), &ctx) && !f.matches(&msg(3, "x"), &ctx));
         let e = build(&call("level", vec![Arg::Value(v("eror"))])).unwrap_err();
         assert_eq!(e[0].message, "unknown level `eror`");
         assert_eq!(e[0].help.as_deref(), Some("did you mean `err`?"));
