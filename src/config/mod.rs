@@ -144,3 +144,40 @@ pub fn list_options() -> String {
     }
     out
 }
+
+/// The "DRIVERS AND OPTIONS" section of sluice.conf(5), in roff, from the same
+/// tables as `--list-options`; a test keeps the man page equal to it.
+pub fn man_options() -> String {
+    use std::fmt::Write;
+    fn roff(text: &str) -> String {
+        let t = text.replace('\\', "\\e").replace('-', "\\-");
+        if t.starts_with('.') || t.starts_with('\'') {
+            format!("\\&{t}")
+        } else {
+            t
+        }
+    }
+    let mut out = String::new();
+    for spec in std::iter::once(&plan::GLOBAL_SPEC).chain(plan::DRIVERS.iter().copied()) {
+        if spec.name == "options" {
+            out.push_str(".SS Global options: options { ... };\n");
+        } else {
+            let _ = writeln!(out, ".SS {}()", roff(spec.name));
+        }
+        let _ = writeln!(out, "{}", roff(spec.doc));
+        for o in spec.options {
+            let default = if o.default.is_empty() {
+                String::new()
+            } else {
+                format!("\"  default: {}\"", roff(o.default))
+            };
+            let _ = writeln!(
+                out,
+                ".TP\n.BR {}() {default}\n{}",
+                roff(o.name),
+                roff(o.doc)
+            );
+        }
+    }
+    out
+}

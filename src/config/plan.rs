@@ -6,7 +6,7 @@ use super::ast::{Config, FilterDef, Item, LogItem, LogPath, Object, ObjectKind, 
 use super::diagnostic::{Diagnostic, nearest};
 use super::routing::{self, Names};
 pub use super::routing::{Connection, SourceRouting};
-use super::schema::{self, DriverSpec, Kind, OptionSpec, TimeUnit};
+use super::schema::{self, Account, DriverSpec, Kind, OptionSpec, TimeUnit};
 use super::source::{SourceMap, Span};
 use crate::destinations::file::{self, FileOptions};
 use crate::message::Zone;
@@ -65,6 +65,54 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
             kind: Kind::Enum(&["rfc3164", "bsd", "rfc3339", "iso", "unix"]),
             default: "rfc3164",
             doc: "Default of file()'s ts-format().",
+        },
+        OptionSpec {
+            name: "perm",
+            kind: Kind::Octal { max: 0o7777 },
+            default: "0600",
+            doc: "Default of file()'s perm().",
+        },
+        OptionSpec {
+            name: "dir-perm",
+            kind: Kind::Octal { max: 0o7777 },
+            default: "0700",
+            doc: "Default of file()'s dir-perm().",
+        },
+        OptionSpec {
+            name: "owner",
+            kind: Kind::Account(Account::User),
+            default: "",
+            doc: "Default of file()'s owner().",
+        },
+        OptionSpec {
+            name: "group",
+            kind: Kind::Account(Account::Group),
+            default: "",
+            doc: "Default of file()'s group().",
+        },
+        OptionSpec {
+            name: "dir-owner",
+            kind: Kind::Account(Account::User),
+            default: "",
+            doc: "Default of file()'s dir-owner().",
+        },
+        OptionSpec {
+            name: "dir-group",
+            kind: Kind::Account(Account::Group),
+            default: "",
+            doc: "Default of file()'s dir-group().",
+        },
+        OptionSpec {
+            name: "dns-cache",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Accepted for syslog-ng compatibility: Sluice never resolves peer addresses.",
+        },
+        OptionSpec {
+            name: "bad-hostname",
+            kind: Kind::Str,
+            default: "",
+            doc: "Not supported yet: accepted with a warning, and every RFC 3164 hostname is taken as sent.",
         },
         OptionSpec {
             name: "keep-hostname",
@@ -183,8 +231,8 @@ pub struct Plan {
 pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut plan = Plan::default();
-    let mut create_dirs_default = false;
-    let mut ts_format_default: Option<String> = None;
+    // Every options { } block, merged: later ones win, as in syslog-ng.
+    let mut globals = schema::Values::default();
     for item in &config.items {
         if let Item::Options { opts, span } = item {
             let call = Opt {
@@ -195,27 +243,23 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                 args: opts.iter().cloned().map(super::ast::Arg::Opt).collect(),
                 span: *span,
             };
-            let v = schema::check(&call, &GLOBAL_SPEC, map, &mut diags);
-            let o = &mut plan.options;
-            if let Some(z) = v.zone("time-zone") {
-                o.time_zone = Some(z.clone());
-            }
-            if let Some(z) = v.zone("recv-time-zone") {
-                o.recv_time_zone = Some(z.clone());
-            }
-            if let Some(n) = v.int("log-fifo-size") {
-                o.log_fifo_size = n as usize;
-            }
-            if let Some(n) = v.size("log-msg-size") {
-                o.log_msg_size = n as usize;
-            }
-            if let Some(b) = v.bool("create-dirs") {
-                create_dirs_default = b;
-            }
-            if let Some(t) = v.str("ts-format") {
-                ts_format_default = Some(t.to_string());
-            }
+            globals.extend(schema::check(&call, &GLOBAL_SPEC, map, &mut diags));
         }
+    }
+    let o = &mut plan.options;
+    o.time_zone = globals.zone("time-zone").cloned();
+    o.recv_time_zone = globals.zone("recv-time-zone").cloned();
+    if let Some(n) = globals.int("log-fifo-size") {
+        o.log_fifo_size = n as usize;
+    }
+    if let Some(n) = globals.size("log-msg-size") {
+        o.log_msg_size = n as usize;
+    }
+    if let Some(span) = globals.span_of("bad-hostname") {
+        plan.warnings.push(Diagnostic::error(
+            span,
+            "bad-hostname() is not supported yet and is ignored: every RFC 3164 hostname is taken as sent",
+        ));
     }
 
     // Objects by kind and name; inline objects of log paths join them.
@@ -356,30 +400,24 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                     });
                 }
                 (ObjectKind::Destination, "file") => {
-                    let Some(mut opts) = FileOptions::from_values(&values) else {
+                    let values = values.with_defaults(&globals, file::FROM_GLOBAL);
+                    let Some(opts) = FileOptions::from_values(&values) else {
                         diags.push(Diagnostic::error(
                             call.span,
                             "file() needs a path, as in file(\"/var/log/messages\")",
                         ));
                         continue;
                     };
-                    if values.bool("create-dirs").is_none() {
-                        opts.create_dirs = create_dirs_default;
-                    }
-                    if let Some(ts) = &ts_format_default
-                        && values.template("template").is_none()
-                        && values.str("ts-format").is_none()
-                    {
-                        opts.template = file::default_template(ts);
-                    }
                     first_instance
                         .entry((o.kind, o.name.name.as_str()))
                         .or_default()
                         .push(plan.destinations.len());
+                    // The typed options, global defaults included, without spans.
+                    let fingerprint = format!("{opts:?}|{:?}", plan.options);
                     plan.destinations.push(DestinationInstance {
                         id,
                         object: o.name.name.clone(),
-                        fingerprint: format!("{:?}|{:?}", strip_spans(call), plan.options),
+                        fingerprint,
                         driver: DestinationDriver::File(opts),
                     });
                 }
@@ -436,22 +474,4 @@ fn collect_inline<'a>(p: &'a LogPath, out: &mut Vec<&'a Object>) {
             _ => {}
         }
     }
-}
-
-/// An option call without spans, so moving a destination in the file does not
-/// count as changing it.
-fn strip_spans(o: &Opt) -> String {
-    let mut s = o.name.key();
-    s.push('(');
-    for a in &o.args {
-        match a {
-            super::ast::Arg::Value(v) => {
-                s.push_str(&format!("{:?}", v.text));
-            }
-            super::ast::Arg::Opt(inner) => s.push_str(&strip_spans(inner)),
-        }
-        s.push(' ');
-    }
-    s.push(')');
-    s
 }

@@ -46,6 +46,15 @@ pub enum Kind {
     Zone,
     /// Permission bits written in octal (`0644`).
     Octal { max: u32 },
+    /// A user (`Account::User`) or group by name or number, resolved at load
+    /// to its id; empty or `-1` means "leave as it is".
+    Account(Account),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Account {
+    User,
+    Group,
 }
 
 /// One option of a driver: the single place its name, type, default and
@@ -93,6 +102,22 @@ pub struct Values {
 }
 
 impl Values {
+    /// Adds `other`'s values; where both set an option, `other`'s wins.
+    pub fn extend(&mut self, other: Values) {
+        self.values.extend(other.values);
+    }
+
+    /// Fills in the options of `names` that this call left out from
+    /// `defaults` (a driver option that defaults to a global one).
+    pub fn with_defaults(mut self, defaults: &Values, names: &[&str]) -> Values {
+        for (n, v, span) in &defaults.values {
+            if names.contains(n) && self.find(n).is_none() {
+                self.values.insert(0, (n, v.clone(), *span));
+            }
+        }
+        self
+    }
+
     fn find(&self, name: &str) -> Option<&Typed> {
         self.values
             .iter()
@@ -410,8 +435,61 @@ pub fn check_value(
                 ),
             ),
         },
+        Kind::Account(which) => match resolve_account(which, &v.text) {
+            Ok(id) => Some(Typed::Int(id)),
+            Err(e) => err(diags, format!("{name}(): {e}")),
+        },
         Kind::Flags(_) => unreachable!("handled above"),
     }
+}
+
+/// A user or group id by name or number; -1 for "unchanged" (empty or -1).
+fn resolve_account(which: Account, text: &str) -> Result<i64, String> {
+    let what = match which {
+        Account::User => "user",
+        Account::Group => "group",
+    };
+    if text.is_empty() || text == "-1" {
+        return Ok(-1);
+    }
+    if let Ok(n) = text.parse::<u32>() {
+        return Ok(i64::from(n));
+    }
+    let name = std::ffi::CString::new(text).map_err(|_| format!("no {what} `{text}`"))?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: the out-pointers point at locals that outlive the call, and the
+    // buffer's length is passed with it; the result is read only when the call
+    // reports success and a non-null entry.
+    let id = unsafe {
+        match which {
+            Account::User => {
+                let mut pwd: libc::passwd = std::mem::zeroed();
+                let mut out: *mut libc::passwd = std::ptr::null_mut();
+                let rc = libc::getpwnam_r(
+                    name.as_ptr(),
+                    &mut pwd,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut out,
+                );
+                (rc == 0 && !out.is_null()).then_some(pwd.pw_uid)
+            }
+            Account::Group => {
+                let mut grp: libc::group = std::mem::zeroed();
+                let mut out: *mut libc::group = std::ptr::null_mut();
+                let rc = libc::getgrnam_r(
+                    name.as_ptr(),
+                    &mut grp,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut out,
+                );
+                (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
+            }
+        }
+    };
+    id.map(i64::from)
+        .ok_or_else(|| format!("no {what} `{text}` on this system"))
 }
 
 /// A template error pointed at the offending character inside the string when the
@@ -497,6 +575,18 @@ fn show_ms(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accounts_resolve_by_name_or_number() {
+        // Every Unix system has root as user and group 0.
+        assert_eq!(resolve_account(Account::User, "root"), Ok(0));
+        assert_eq!(resolve_account(Account::Group, "root"), Ok(0));
+        assert_eq!(resolve_account(Account::User, "4242"), Ok(4242));
+        assert_eq!(resolve_account(Account::Group, ""), Ok(-1));
+        assert_eq!(resolve_account(Account::User, "-1"), Ok(-1));
+        assert!(resolve_account(Account::User, "no such user").is_err());
+        assert!(resolve_account(Account::Group, "nul\0byte").is_err());
+    }
 
     #[test]
     fn sizes_and_durations() {

@@ -24,7 +24,7 @@ use tracing_subscriber::layer::{Context, Layer};
 pub const SPEC: DriverSpec = DriverSpec {
     name: "internal",
     context: "source",
-    doc: "Sluice's own log messages (start-up, reloads, destination errors), as PROGRAM \"sluice\" with facility syslog.",
+    doc: "Sluice's own log messages (start-up, reloads, destination errors), as PROGRAM \"sluice\" with facility syslog. It takes no options; a config has at most one. It never blocks the daemon: while its path is stuck, messages beyond a backlog of 1024 are dropped and counted.",
     positional: None,
     options: &[],
 };

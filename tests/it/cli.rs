@@ -229,6 +229,26 @@ fn missing_config_and_bad_flags_fail_clearly() {
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("sluice "));
 }
 
+/// sluice.conf(5)'s DRIVERS AND OPTIONS section is generated from the option
+/// tables; `SLUICE_BLESS=1 cargo test man_page_options` rewrites it.
+#[test]
+fn man_page_options_section_matches_the_option_tables() {
+    let path = repo().join("man/sluice.conf.5");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = (".SH DRIVERS AND OPTIONS\n", ".SH EXAMPLES\n");
+    let a = page.find(start).expect("no DRIVERS AND OPTIONS section") + start.len();
+    let b = page.find(end).expect("no EXAMPLES section");
+    let want = sluice::config::man_options();
+    if std::env::var("SLUICE_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, format!("{}{want}{}", &page[..a], &page[b..])).unwrap();
+        return;
+    }
+    assert!(
+        page[a..b] == want,
+        "man/sluice.conf.5 is out of date; run SLUICE_BLESS=1 cargo test man_page_options"
+    );
+}
+
 /// The man pages stay true: every flag and every driver option is documented.
 #[test]
 fn man_pages_document_every_flag_and_option() {

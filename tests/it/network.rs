@@ -287,6 +287,75 @@ fn templated_paths_create_directories_per_host() {
     assert!(!d.dir.path().parent().unwrap().join("escape").exists());
 }
 
+/// Global options set the defaults of every file(): permissions of files and
+/// created directories, and (where we may chown) their owner and group.
+#[test]
+fn global_file_options_set_modes_and_owners() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let port = free_port();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (uid, gid) = if root {
+        (4242, 4343)
+    } else {
+        (u32::MAX, u32::MAX)
+    };
+    let owners = if root {
+        format!("owner({uid}); group({gid}); dir-owner({uid}); dir-group({gid});")
+    } else {
+        String::new()
+    };
+    let conf = format!(
+        "options {{ create-dirs(yes); perm(0640); dir-perm(0750); {owners} }};\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"logs/${{HOST}}/x.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
+         destination d_own {{ file(\"own.log\" perm(0604) template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); destination(d_own); }};\n"
+    );
+    let d = Daemon::start(&conf);
+    send_tcp(port, [sl("hello")]);
+    assert_eq!(
+        wait_lines(&d.dir.join("logs/host/x.log"), 1, WAIT),
+        ["hello"]
+    );
+    assert_eq!(wait_lines(&d.dir.join("own.log"), 1, WAIT), ["hello"]);
+    let meta = |p: &str| std::fs::metadata(d.dir.join(p)).unwrap();
+    assert_eq!(meta("logs/host/x.log").permissions().mode() & 0o7777, 0o640);
+    assert_eq!(meta("logs/host").permissions().mode() & 0o7777, 0o750);
+    assert_eq!(meta("logs").permissions().mode() & 0o7777, 0o750);
+    // A driver's own option beats the global one.
+    assert_eq!(meta("own.log").permissions().mode() & 0o7777, 0o604);
+    if root {
+        for p in ["logs", "logs/host", "logs/host/x.log", "own.log"] {
+            assert_eq!((meta(p).uid(), meta(p).gid()), (uid, gid), "{p}");
+        }
+    }
+}
+
+#[test]
+fn unknown_users_and_groups_are_config_errors() {
+    let dir = TempDir::new("bad-owner");
+    let conf = dir.write(
+        "bad.conf",
+        "destination d { file(\"x\" owner(\"no-such-user-here\") group(nosuchgroup)); };\n",
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["-s", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.conf:1:32: error: owner(): no user `no-such-user-here` on this system"),
+        "{err}"
+    );
+    assert!(
+        err.contains("group(): no group `nosuchgroup` on this system"),
+        "{err}"
+    );
+}
+
 /// A named pipe as the file: nothing reads it at first, so the destination
 /// blocks; with flow control the source stops reading and TCP pushes back on
 /// the sender; once a reader appears, everything arrives exactly once.

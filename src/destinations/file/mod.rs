@@ -7,7 +7,7 @@ mod writer;
 
 pub use writer::FileDriver;
 
-use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
+use crate::config::schema::{Account, DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::message::Zone;
 use crate::template::Template;
 use std::time::Duration;
@@ -56,6 +56,30 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Permission bits of files this destination creates (octal).",
         },
         OptionSpec {
+            name: "owner",
+            kind: Kind::Account(Account::User),
+            default: "",
+            doc: "User (name or id) that files this destination opens are given; needs the privilege to chown. Empty leaves it as created.",
+        },
+        OptionSpec {
+            name: "group",
+            kind: Kind::Account(Account::Group),
+            default: "",
+            doc: "Group (name or id) that files this destination opens are given.",
+        },
+        OptionSpec {
+            name: "dir-owner",
+            kind: Kind::Account(Account::User),
+            default: "",
+            doc: "User that directories this destination creates are given.",
+        },
+        OptionSpec {
+            name: "dir-group",
+            kind: Kind::Account(Account::Group),
+            default: "",
+            doc: "Group that directories this destination creates are given.",
+        },
+        OptionSpec {
             name: "fsync",
             kind: Kind::Bool,
             default: "no",
@@ -98,6 +122,18 @@ pub const SPEC: DriverSpec = DriverSpec {
     ],
 };
 
+/// Options that, left out of a `file()`, take the global option of that name.
+pub const FROM_GLOBAL: &[&str] = &[
+    "create-dirs",
+    "ts-format",
+    "perm",
+    "dir-perm",
+    "owner",
+    "group",
+    "dir-owner",
+    "dir-group",
+];
+
 /// `file()`'s options, typed.
 #[derive(Clone, Debug)]
 pub struct FileOptions {
@@ -106,6 +142,11 @@ pub struct FileOptions {
     pub create_dirs: bool,
     pub dir_perm: u32,
     pub perm: u32,
+    /// Ids to chown files and created directories to; `None` leaves them.
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub dir_owner: Option<u32>,
+    pub dir_group: Option<u32>,
     pub fsync: bool,
     pub time_reap: Duration,
     pub time_zone: Option<Zone>,
@@ -127,12 +168,21 @@ impl FileOptions {
             create_dirs: v.bool("create-dirs").unwrap_or(false),
             dir_perm: v.int("dir-perm").unwrap_or(0o700) as u32,
             perm: v.int("perm").unwrap_or(0o600) as u32,
+            owner: account(v, "owner"),
+            group: account(v, "group"),
+            dir_owner: account(v, "dir-owner"),
+            dir_group: account(v, "dir-group"),
             fsync: v.bool("fsync").unwrap_or(false),
             time_reap: v.duration("time-reap").unwrap_or(Duration::from_secs(60)),
             time_zone: v.zone("time-zone").cloned(),
             log_fifo_size: v.int("log-fifo-size").map(|n| n as usize),
         })
     }
+}
+
+/// A resolved user or group id; -1 (or unset) means "leave as it is".
+fn account(v: &Values, name: &str) -> Option<u32> {
+    v.int(name).and_then(|id| u32::try_from(id).ok())
 }
 
 /// syslog-ng's file format with the date in the `ts-format()` asked for.

@@ -6,10 +6,10 @@ use crate::destinations::{Driver, WriteError};
 use crate::message::Message;
 use crate::template::RenderContext;
 use std::collections::HashMap;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path};
 use std::time::Instant;
 
@@ -92,19 +92,59 @@ impl FileDriver {
                 .mode(opts.perm)
                 .open(path)
         };
-        match open() {
+        let file = match open() {
             Err(e) if e.kind() == ErrorKind::NotFound && opts.create_dirs => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    DirBuilder::new()
-                        .recursive(true)
-                        .mode(opts.dir_perm)
-                        .create(dir)?;
+                    create_dirs(opts, dir)?;
                 }
-                open()
+                open()?
             }
-            other => other,
+            other => other?,
+        };
+        // As syslog-ng does on every open, whatever the umask, but only for
+        // regular files: a FIFO or /dev/console keeps its own.
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            let owned = if opts.owner.is_some() || opts.group.is_some() {
+                std::os::unix::fs::fchown(&file, opts.owner, opts.group)
+            } else {
+                Ok(())
+            };
+            let moded = file.set_permissions(Permissions::from_mode(opts.perm));
+            if let Err(e) = owned.and(moded) {
+                // The messages still get written; only the ownership is off.
+                tracing::warn!(path = %path.display(), "cannot set the owner or mode of the file: {e}");
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// Creates the missing directories above a file top-down, so that each new one
+/// gets `dir-perm()`, `dir-owner()` and `dir-group()`.
+fn create_dirs(opts: &FileOptions, dir: &Path) -> std::io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
+    for d in missing.iter().rev() {
+        match DirBuilder::new().mode(opts.dir_perm).create(d) {
+            Ok(()) => {
+                let owned = if opts.dir_owner.is_some() || opts.dir_group.is_some() {
+                    std::os::unix::fs::chown(d, opts.dir_owner, opts.dir_group)
+                } else {
+                    Ok(())
+                };
+                let moded = std::fs::set_permissions(d, Permissions::from_mode(opts.dir_perm));
+                if let Err(e) = owned.and(moded) {
+                    tracing::warn!(path = %d.display(), "cannot set the owner or mode of the directory: {e}");
+                }
+            }
+            // Another writer made it first.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 /// Errors that retrying cannot fix: the messages for that path are given up.
