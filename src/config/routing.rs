@@ -425,6 +425,31 @@ mod tests {
         assert_eq!(got[3], ["auth-info"], "d_rest: after a final sibling");
     }
 
+    /// A path whose nested paths all refuse a message did not take it: its
+    /// `final` does not hold the message back, and the fallback gets it.
+    #[tokio::test]
+    async fn nested_paths_that_take_nothing_leave_the_message_to_the_fallback() {
+        let conf = format!(
+            "{HEAD}log {{ source(s);\n\
+                 log {{ filter {{ program(\"sshd\") }}; destination(d_auth); }};\n\
+                 log {{ filter {{ level(err..emerg) }}; destination(d_err); }};\n\
+                 flags(final);\n\
+             }};\n\
+             log {{ source(s); destination(d_cron); }};\n\
+             log {{ source(s); destination(d_rest); flags(fallback); }};\n"
+        );
+        let got = route(&conf, LINES).await;
+        assert_eq!(got[0], ["auth-info", "auth-err"], "d_auth");
+        assert_eq!(got[1], ["user-err", "auth-err"], "d_err");
+        // Taken by neither nested path: on to the next path, which takes it,
+        // so the fallback stays empty.
+        assert_eq!(got[2], ["cron-info", "user-notice"], "d_cron");
+        assert!(got[3].is_empty(), "d_rest: {:?}", got[3]);
+        let conf = conf.replace("log { source(s); destination(d_cron); };\n", "");
+        let got = route(&conf, LINES).await;
+        assert_eq!(got[3], ["cron-info", "user-notice"], "d_rest");
+    }
+
     #[tokio::test]
     async fn without_filters_every_message_shares_one_batch_per_route() {
         let conf = format!(

@@ -232,6 +232,9 @@ impl Running {
     /// once the sources have finished their last batches.
     pub fn shut_down(mut self) -> Vec<JoinHandle<()>> {
         self.listeners.clear();
+        // The internal() routes hold destination queues too; until they are
+        // gone, those destinations cannot finish.
+        self.internal.send_replace(None);
         let mut threads = std::mem::take(&mut self.retired);
         threads.extend(self.destinations.drain().map(|(_, r)| r.thread));
         threads

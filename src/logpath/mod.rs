@@ -63,8 +63,12 @@ impl Path {
                     }
                 }
                 Step::Deliver(r) => reached[*r] = true,
+                // As syslog-ng's junctions: when no nested path took the
+                // message, neither did the enclosing one.
                 Step::Nested(paths) => {
-                    run(paths, pass, reached);
+                    if !run(paths, pass, reached) {
+                        return false;
+                    }
                 }
             }
         }
@@ -81,25 +85,30 @@ impl Path {
 }
 
 /// Runs a source's paths for one message: regular paths in order until a final
-/// one takes it, then the fallback paths if none took it.
-fn run(paths: &[Path], pass: &mut impl FnMut(&Filter) -> bool, reached: &mut [bool]) {
+/// one takes it, then the fallback paths if none took it. Returns whether any
+/// path took the message.
+fn run(paths: &[Path], pass: &mut impl FnMut(&Filter) -> bool, reached: &mut [bool]) -> bool {
     let mut taken = false;
     for p in paths.iter().filter(|p| !p.fallback) {
         if p.walk(pass, reached) {
             taken = true;
             if p.last {
-                return;
+                return true;
             }
         }
     }
     if taken {
-        return;
+        return true;
     }
     for p in paths.iter().filter(|p| p.fallback) {
-        if p.walk(pass, reached) && p.last {
-            return;
+        if p.walk(pass, reached) {
+            taken = true;
+            if p.last {
+                break;
+            }
         }
     }
+    taken
 }
 
 /// Every destination one source reaches, and how it decides per message.

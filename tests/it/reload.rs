@@ -208,4 +208,8 @@ fn internal_source_logs_start_up_and_failed_reloads() {
     );
     assert!(!errors.contains("sluice started"), "{errors}");
     assert_eq!(d.stat("source.s_self#0.dropped"), 0);
+    // The internal() routes must not hold the destinations open at exit.
+    let mut d = d;
+    assert!(d.terminate().success());
+    assert!(!d.log().contains("did not drain"), "{}", d.log());
 }
