@@ -110,8 +110,12 @@ impl Values {
     /// Fills in the options of `names` that this call left out from
     /// `defaults` (a driver option that defaults to a global one).
     pub fn with_defaults(mut self, defaults: &Values, names: &[&str]) -> Values {
-        for (n, v, span) in &defaults.values {
-            if names.contains(n) && self.find(n).is_none() {
+        for name in names {
+            if self.find(name).is_some() {
+                continue;
+            }
+            // The last global setting wins, as `find` reads them.
+            if let Some((n, v, span)) = defaults.values.iter().rev().find(|(n, _, _)| n == name) {
                 self.values.insert(0, (n, v.clone(), *span));
             }
         }
@@ -427,6 +431,8 @@ pub fn check_value(
         },
         Kind::Octal { max } => match u32::from_str_radix(&v.text, 8) {
             Ok(n) if n <= max => Some(Typed::Int(n as i64)),
+            // syslog-ng's "leave the mode alone".
+            _ if v.text == "-1" => Some(Typed::Int(-1)),
             _ => err(
                 diags,
                 format!(
@@ -456,40 +462,51 @@ fn resolve_account(which: Account, text: &str) -> Result<i64, String> {
         return Ok(i64::from(n));
     }
     let name = std::ffi::CString::new(text).map_err(|_| format!("no {what} `{text}`"))?;
+    // Directory services may return entries larger than any fixed buffer:
+    // grow it on ERANGE.
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: the out-pointers point at locals that outlive the call, and the
-    // buffer's length is passed with it; the result is read only when the call
-    // reports success and a non-null entry.
-    let id = unsafe {
-        match which {
-            Account::User => {
-                let mut pwd: libc::passwd = std::mem::zeroed();
-                let mut out: *mut libc::passwd = std::ptr::null_mut();
-                let rc = libc::getpwnam_r(
-                    name.as_ptr(),
-                    &mut pwd,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut out,
-                );
-                (rc == 0 && !out.is_null()).then_some(pwd.pw_uid)
+    loop {
+        // SAFETY: the out-pointers point at locals that outlive the call, and
+        // the buffer's length is passed with it; the entry is read only when the
+        // call reports success and a non-null result.
+        let (rc, id) = unsafe {
+            match which {
+                Account::User => {
+                    let mut pwd: libc::passwd = std::mem::zeroed();
+                    let mut out: *mut libc::passwd = std::ptr::null_mut();
+                    let rc = libc::getpwnam_r(
+                        name.as_ptr(),
+                        &mut pwd,
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                        &mut out,
+                    );
+                    (rc, (!out.is_null()).then_some(pwd.pw_uid))
+                }
+                Account::Group => {
+                    let mut grp: libc::group = std::mem::zeroed();
+                    let mut out: *mut libc::group = std::ptr::null_mut();
+                    let rc = libc::getgrnam_r(
+                        name.as_ptr(),
+                        &mut grp,
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                        &mut out,
+                    );
+                    (rc, (!out.is_null()).then_some(grp.gr_gid))
+                }
             }
-            Account::Group => {
-                let mut grp: libc::group = std::mem::zeroed();
-                let mut out: *mut libc::group = std::ptr::null_mut();
-                let rc = libc::getgrnam_r(
-                    name.as_ptr(),
-                    &mut grp,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut out,
-                );
-                (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
+        };
+        match (rc, id) {
+            (0, Some(id)) => return Ok(i64::from(id)),
+            (0, None) => return Err(format!("no {what} `{text}` on this system")),
+            (libc::ERANGE, _) if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            (rc, _) => {
+                let e = std::io::Error::from_raw_os_error(rc);
+                return Err(format!("cannot look up {what} `{text}`: {e}"));
             }
         }
-    };
-    id.map(i64::from)
-        .ok_or_else(|| format!("no {what} `{text}` on this system"))
+    }
 }
 
 /// A template error pointed at the offending character inside the string when the

@@ -306,14 +306,20 @@ fn global_file_options_set_modes_and_owners() {
         String::new()
     };
     let conf = format!(
-        "options {{ create-dirs(yes); perm(0640); dir-perm(0750); {owners} }};\n\
+        "options {{ perm(0600); dir-perm(0700); }};\n\
+         options {{ create-dirs(yes); perm(0640); dir-perm(0750); {owners} }};\n\
          source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
          destination d {{ file(\"logs/${{HOST}}/x.log\" template(\"${{MESSAGE}}\\n\")); }};\n\
          destination d_own {{ file(\"own.log\" perm(0604) template(\"${{MESSAGE}}\\n\")); }};\n\
-         log {{ source(s); destination(d); destination(d_own); }};\n"
+         destination d_keep {{ file(\"keep.log\" perm(-1) template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); destination(d_own); destination(d_keep); }};\n"
     );
-    let d = Daemon::start(&conf);
+    let dir = TempDir::new("file-modes");
+    let keep = dir.write("keep.log", "");
+    std::fs::set_permissions(&keep, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let d = Daemon::start_in(dir, &conf).unwrap();
     send_tcp(port, [sl("hello")]);
+    assert_eq!(wait_lines(&d.dir.join("keep.log"), 1, WAIT), ["hello"]);
     assert_eq!(
         wait_lines(&d.dir.join("logs/host/x.log"), 1, WAIT),
         ["hello"]
@@ -323,8 +329,9 @@ fn global_file_options_set_modes_and_owners() {
     assert_eq!(meta("logs/host/x.log").permissions().mode() & 0o7777, 0o640);
     assert_eq!(meta("logs/host").permissions().mode() & 0o7777, 0o750);
     assert_eq!(meta("logs").permissions().mode() & 0o7777, 0o750);
-    // A driver's own option beats the global one.
+    // A driver's own option beats the global one; -1 leaves the mode alone.
     assert_eq!(meta("own.log").permissions().mode() & 0o7777, 0o604);
+    assert_eq!(meta("keep.log").permissions().mode() & 0o7777, 0o644);
     if root {
         for p in ["logs", "logs/host", "logs/host/x.log", "own.log"] {
             assert_eq!((meta(p).uid(), meta(p).gid()), (uid, gid), "{p}");

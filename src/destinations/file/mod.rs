@@ -47,13 +47,13 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "dir-perm",
             kind: Kind::Octal { max: 0o7777 },
             default: "0700",
-            doc: "Permission bits of directories this destination creates (octal).",
+            doc: "Permission bits of directories this destination creates (octal); -1 leaves them to the umask.",
         },
         OptionSpec {
             name: "perm",
             kind: Kind::Octal { max: 0o7777 },
             default: "0600",
-            doc: "Permission bits of files this destination creates (octal).",
+            doc: "Permission bits of the files this destination writes (octal), set on every open; -1 leaves them alone.",
         },
         OptionSpec {
             name: "owner",
@@ -140,8 +140,10 @@ pub struct FileOptions {
     pub path: Template,
     pub template: Template,
     pub create_dirs: bool,
-    pub dir_perm: u32,
-    pub perm: u32,
+    /// Modes of created directories and of files; `None` (`-1`) leaves them
+    /// as the umask makes them.
+    pub dir_perm: Option<u32>,
+    pub perm: Option<u32>,
     /// Ids to chown files and created directories to; `None` leaves them.
     pub owner: Option<u32>,
     pub group: Option<u32>,
@@ -166,8 +168,8 @@ impl FileOptions {
             path,
             template,
             create_dirs: v.bool("create-dirs").unwrap_or(false),
-            dir_perm: v.int("dir-perm").unwrap_or(0o700) as u32,
-            perm: v.int("perm").unwrap_or(0o600) as u32,
+            dir_perm: mode(v, "dir-perm", 0o700),
+            perm: mode(v, "perm", 0o600),
             owner: account(v, "owner"),
             group: account(v, "group"),
             dir_owner: account(v, "dir-owner"),
@@ -177,6 +179,15 @@ impl FileOptions {
             time_zone: v.zone("time-zone").cloned(),
             log_fifo_size: v.int("log-fifo-size").map(|n| n as usize),
         })
+    }
+}
+
+/// Permission bits; -1 means "leave as it is".
+fn mode(v: &Values, name: &str, default: u32) -> Option<u32> {
+    match v.int(name) {
+        Some(-1) => None,
+        Some(n) => u32::try_from(n).ok(),
+        None => Some(default),
     }
 }
 

@@ -89,7 +89,7 @@ impl FileDriver {
             OpenOptions::new()
                 .append(true)
                 .create(true)
-                .mode(opts.perm)
+                .mode(opts.perm.unwrap_or(0o600))
                 .open(path)
         };
         let file = match open() {
@@ -103,20 +103,31 @@ impl FileDriver {
         };
         // As syslog-ng does on every open, whatever the umask, but only for
         // regular files: a FIFO or /dev/console keeps its own.
-        if file.metadata().is_ok_and(|m| m.is_file()) {
-            let owned = if opts.owner.is_some() || opts.group.is_some() {
-                std::os::unix::fs::fchown(&file, opts.owner, opts.group)
-            } else {
-                Ok(())
-            };
-            let moded = file.set_permissions(Permissions::from_mode(opts.perm));
-            if let Err(e) = owned.and(moded) {
-                // The messages still get written; only the ownership is off.
-                tracing::warn!(path = %path.display(), "cannot set the owner or mode of the file: {e}");
-            }
+        if file.metadata().is_ok_and(|m| m.is_file())
+            && let Err(e) = set_owner_and_mode(&file, opts.owner, opts.group, opts.perm)
+        {
+            // The messages still get written; only the ownership is off.
+            tracing::warn!(path = %path.display(), "cannot set the owner or mode of the file: {e}");
         }
         Ok(file)
     }
+}
+
+/// chown and chmod through an open descriptor, so a path swapped for a symlink
+/// meanwhile cannot redirect them. `None` leaves that part alone.
+fn set_owner_and_mode(
+    file: &File,
+    owner: Option<u32>,
+    group: Option<u32>,
+    mode: Option<u32>,
+) -> std::io::Result<()> {
+    if owner.is_some() || group.is_some() {
+        std::os::unix::fs::fchown(file, owner, group)?;
+    }
+    if let Some(mode) = mode {
+        file.set_permissions(Permissions::from_mode(mode))?;
+    }
+    Ok(())
 }
 
 /// Creates the missing directories above a file top-down, so that each new one
@@ -127,15 +138,19 @@ fn create_dirs(opts: &FileOptions, dir: &Path) -> std::io::Result<()> {
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
         .collect();
     for d in missing.iter().rev() {
-        match DirBuilder::new().mode(opts.dir_perm).create(d) {
+        match DirBuilder::new()
+            .mode(opts.dir_perm.unwrap_or(0o700))
+            .create(d)
+        {
             Ok(()) => {
-                let owned = if opts.dir_owner.is_some() || opts.dir_group.is_some() {
-                    std::os::unix::fs::chown(d, opts.dir_owner, opts.dir_group)
-                } else {
-                    Ok(())
-                };
-                let moded = std::fs::set_permissions(d, Permissions::from_mode(opts.dir_perm));
-                if let Err(e) = owned.and(moded) {
+                let fixed = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                    .open(d)
+                    .and_then(|dir| {
+                        set_owner_and_mode(&dir, opts.dir_owner, opts.dir_group, opts.dir_perm)
+                    });
+                if let Err(e) = fixed {
                     tracing::warn!(path = %d.display(), "cannot set the owner or mode of the directory: {e}");
                 }
             }
