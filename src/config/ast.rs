@@ -152,7 +152,9 @@ pub enum FilterExpr {
         op: Ident,
         right: Value,
     },
-    And(Box<FilterExpr>, Box<FilterExpr>),
-    Or(Box<FilterExpr>, Box<FilterExpr>),
+    /// Two or more terms.
+    And(Vec<FilterExpr>),
+    /// Two or more terms.
+    Or(Vec<FilterExpr>),
     Not(Box<FilterExpr>, Span),
 }

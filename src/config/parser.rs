@@ -29,6 +29,10 @@ fn operand(t: &Token) -> Value {
     }
 }
 
+/// Parentheses and `not`s nested deeper than this in a filter are refused, so
+/// no expression can exhaust the stack when it is compiled or evaluated.
+const MAX_FILTER_DEPTH: u8 = 64;
+
 /// SCL expansions nested deeper than this are assumed to be recursive.
 pub const MAX_BLOCK_DEPTH: u8 = 32;
 
@@ -358,7 +362,7 @@ impl<'o> Parser<'o> {
     /// `{ EXPR [;] }` of a filter.
     fn filter_body(&mut self) -> PResult<FilterExpr> {
         self.expect(Tok::LBrace, "`{`")?;
-        let expr = self.filter_or()?;
+        let expr = self.filter_or(0)?;
         if self.peek().tok == Tok::Semi {
             self.bump();
         }
@@ -369,37 +373,55 @@ impl<'o> Parser<'o> {
         Ok(expr)
     }
 
-    fn filter_or(&mut self) -> PResult<FilterExpr> {
-        let mut left = self.filter_and()?;
+    /// `A or B or ...`, flat, so a long generated chain costs no recursion.
+    fn filter_or(&mut self, depth: u8) -> PResult<FilterExpr> {
+        let mut terms = vec![self.filter_and(depth)?];
         while matches!(self.peek_tok(), Tok::Word(w) if w == "or") {
             self.bump();
-            let right = self.filter_and()?;
-            left = FilterExpr::Or(Box::new(left), Box::new(right));
+            terms.push(self.filter_and(depth)?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            FilterExpr::Or(terms)
+        })
     }
 
-    fn filter_and(&mut self) -> PResult<FilterExpr> {
-        let mut left = self.filter_unary()?;
+    fn filter_and(&mut self, depth: u8) -> PResult<FilterExpr> {
+        let mut terms = vec![self.filter_unary(depth)?];
         while matches!(self.peek_tok(), Tok::Word(w) if w == "and") {
             self.bump();
-            let right = self.filter_unary()?;
-            left = FilterExpr::And(Box::new(left), Box::new(right));
+            terms.push(self.filter_unary(depth)?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            FilterExpr::And(terms)
+        })
     }
 
     /// `not X`, `( X )`, `name(args)`, or `OPERAND OP OPERAND`.
-    fn filter_unary(&mut self) -> PResult<FilterExpr> {
+    fn filter_unary(&mut self, depth: u8) -> PResult<FilterExpr> {
         let t = self.peek().clone();
+        let nests = t.tok == Tok::LParen || matches!(&t.tok, Tok::Word(w) if w == "not");
+        if nests && depth >= MAX_FILTER_DEPTH {
+            self.s.error(
+                t.span,
+                format!("filter expression nested more than {MAX_FILTER_DEPTH} deep"),
+            );
+            return Err(Reported);
+        }
         match &t.tok {
             Tok::Word(w) if w == "not" => {
                 self.bump();
-                Ok(FilterExpr::Not(Box::new(self.filter_unary()?), t.span))
+                Ok(FilterExpr::Not(
+                    Box::new(self.filter_unary(depth + 1)?),
+                    t.span,
+                ))
             }
             Tok::LParen => {
                 self.bump();
-                let inner = self.filter_or()?;
+                let inner = self.filter_or(depth + 1)?;
                 self.expect(Tok::RParen, "`)`")?;
                 Ok(inner)
             }

@@ -83,8 +83,8 @@ fn filter(e: &FilterExpr) -> String {
         FilterExpr::Compare { left, op, right } => {
             format!("{} {} {}", value(left), op.name, value(right))
         }
-        FilterExpr::And(a, b) => format!("{} and {}", operand(a), operand(b)),
-        FilterExpr::Or(a, b) => format!("{} or {}", operand(a), operand(b)),
+        FilterExpr::And(terms) => terms.iter().map(operand).collect::<Vec<_>>().join(" and "),
+        FilterExpr::Or(terms) => terms.iter().map(operand).collect::<Vec<_>>().join(" or "),
         FilterExpr::Not(a, _) => format!("not {}", operand(a)),
     }
 }

@@ -74,14 +74,15 @@ pub fn build(
         .iter()
         .map(|p| r.node(p, false, true, diags))
         .collect();
+    // Unused filters are still checked, so errors show up before use; what
+    // only they reference stays unused for the warning.
+    let used_by_paths = r.used.clone();
     for f in names.filters {
         if !r.compiled.contains_key(&f.name.name) {
-            // Unused filters are still checked, so errors show up before use,
-            // and stay unused for the warning.
             r.named(&f.name, diags);
-            r.used.remove(&(ObjectKind::Filter, f.name.name.clone()));
         }
     }
+    *r.used = used_by_paths;
     names
         .source_objects
         .iter()
@@ -461,6 +462,47 @@ mod tests {
         assert_eq!(got[0].len(), 5);
         assert_eq!(got[1].len(), 5);
         assert!(got[2].is_empty() && got[3].is_empty(), "{got:?}");
+    }
+
+    /// Generated configs write long chains; they must neither recurse per term
+    /// nor be refused. Deep nesting is refused with a clear error instead.
+    #[tokio::test]
+    async fn long_filter_chains_work_and_deep_nesting_is_refused() {
+        let hosts: Vec<String> = (0..20_000).map(|n| format!("host(\"^h{n}$\")")).collect();
+        let conf = format!(
+            "{HEAD}filter f {{ {} or program(\"^cron$\"); }};\n\
+             log {{ source(s); filter(f); destination(d_cron); }};\n",
+            hosts.join(" or ")
+        );
+        let got = route(&conf, LINES).await;
+        assert_eq!(got[2], ["cron-info"]);
+        let deep = format!("{}level(err){}", "(".repeat(100), ")".repeat(100));
+        let e = plan(&format!("{HEAD}filter f {{ {deep}; }};\n")).unwrap_err();
+        assert!(
+            e.contains("filter expression nested more than 64 deep"),
+            "{e}"
+        );
+        let e = plan(&format!(
+            "{HEAD}filter f {{ {}level(err); }};\n",
+            "not ".repeat(100)
+        ))
+        .unwrap_err();
+        assert!(e.contains("nested more than 64 deep"), "{e}");
+    }
+
+    /// syslog-ng's spellings: match() without value() reads
+    /// "$PROGRAM[$PID]: $MESSAGE", severity() is level(), icase is ignore-case.
+    #[tokio::test]
+    async fn syslog_ng_compatible_spellings() {
+        let conf = format!(
+            "{HEAD}log {{ source(s); filter {{ match(\"^sshd\\\\[1\\\\]: auth\" flags(icase, store-matches)) }}; destination(d_auth); }};\n\
+             log {{ source(s); filter {{ severity(critical..emergency) or level(informational) }}; destination(d_err); }};\n\
+             log {{ source(s); filter {{ match(\"h cron\" template(\"$HOST $PROGRAM\")) and netmask6(\"::ffff:10.0.0.0/104\") }}; destination(d_cron); }};\n"
+        );
+        let got = route(&conf, LINES).await;
+        assert_eq!(got[0], ["auth-info"], "d_auth");
+        assert_eq!(got[1], ["auth-info", "cron-info"], "d_err");
+        assert_eq!(got[2], ["cron-info"], "d_cron");
     }
 
     #[test]

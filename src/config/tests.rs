@@ -115,10 +115,7 @@ fn strip_filter(e: &mut FilterExpr) {
             z(&mut op.span);
             z(&mut right.span);
         }
-        FilterExpr::And(a, b) | FilterExpr::Or(a, b) => {
-            strip_filter(a);
-            strip_filter(b);
-        }
+        FilterExpr::And(terms) | FilterExpr::Or(terms) => terms.iter_mut().for_each(strip_filter),
         FilterExpr::Not(a, s) => {
             z(s);
             strip_filter(a);
@@ -615,18 +612,24 @@ fn filter_expressions_parse_with_precedence_and_print_back() {
         panic!("{:?}", c.items[0]);
     };
     // `and` binds tighter than `or`; `not` applies to the call after it.
-    let FilterExpr::Or(left, right) = &f.expr else {
+    let FilterExpr::Or(terms) = &f.expr else {
         panic!("{:?}", f.expr);
     };
+    let [left, right] = &terms[..] else {
+        panic!("{terms:?}")
+    };
     assert!(
-        matches!(&**right, FilterExpr::Compare { op, right, .. } if op.name == "==" && right.text == "web1")
+        matches!(right, FilterExpr::Compare { op, right, .. } if op.name == "==" && right.text == "web1")
     );
-    let FilterExpr::And(level, not) = &**left else {
+    let FilterExpr::And(terms) = left else {
         panic!("{left:?}");
     };
-    assert!(matches!(&**level, FilterExpr::Call(o) if o.name.name == "level"));
+    let [level, not] = &terms[..] else {
+        panic!("{terms:?}")
+    };
+    assert!(matches!(level, FilterExpr::Call(o) if o.name.name == "level"));
     assert!(
-        matches!(&**not, FilterExpr::Not(inner, _) if matches!(&**inner, FilterExpr::Call(o) if o.name.name == "program"))
+        matches!(not, FilterExpr::Not(inner, _) if matches!(&**inner, FilterExpr::Call(o) if o.name.name == "program"))
     );
     let Item::Log(log) = &c.items[1] else {
         panic!()

@@ -37,8 +37,10 @@ pub enum Filter {
     /// Another named filter, shared.
     Named(Arc<Filter>),
     Not(Box<Filter>),
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// `and`: every term matches (evaluated in order, stopping at the first miss).
+    All(Vec<Filter>),
+    /// `or`: some term matches.
+    Any(Vec<Filter>),
 }
 
 thread_local! {
@@ -65,8 +67,8 @@ impl Filter {
             Filter::Compare(c) => SCRATCH.with(|s| c.matches(msg, ctx, &mut s.borrow_mut())),
             Filter::Named(f) => f.matches(msg, ctx),
             Filter::Not(f) => !f.matches(msg, ctx),
-            Filter::And(a, b) => a.matches(msg, ctx) && b.matches(msg, ctx),
-            Filter::Or(a, b) => a.matches(msg, ctx) || b.matches(msg, ctx),
+            Filter::All(terms) => terms.iter().all(|f| f.matches(msg, ctx)),
+            Filter::Any(terms) => terms.iter().any(|f| f.matches(msg, ctx)),
         }
     }
 }
@@ -125,15 +127,18 @@ pub const FACILITIES: &[(&str, u8)] = &[
 
 pub const LEVELS: &[(&str, u8)] = &[
     ("emerg", 0),
+    ("emergency", 0),
     ("panic", 0),
     ("alert", 1),
     ("crit", 2),
+    ("critical", 2),
     ("err", 3),
     ("error", 3),
     ("warning", 4),
     ("warn", 4),
     ("notice", 5),
     ("info", 6),
+    ("informational", 6),
     ("debug", 7),
 ];
 
@@ -149,14 +154,8 @@ pub fn compile(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Filter> {
     Some(match expr {
-        FilterExpr::And(a, b) => {
-            let (a, b) = (compile(a, named, diags), compile(b, named, diags));
-            Filter::And(Box::new(a?), Box::new(b?))
-        }
-        FilterExpr::Or(a, b) => {
-            let (a, b) = (compile(a, named, diags), compile(b, named, diags));
-            Filter::Or(Box::new(a?), Box::new(b?))
-        }
+        FilterExpr::And(terms) => Filter::All(compile_all(terms, named, diags)?),
+        FilterExpr::Or(terms) => Filter::Any(compile_all(terms, named, diags)?),
         FilterExpr::Not(a, _) => Filter::Not(Box::new(compile(a, named, diags)?)),
         FilterExpr::Compare { left, op, right } => {
             let l = template(left, diags);
@@ -180,6 +179,16 @@ pub fn compile(
     })
 }
 
+/// Compiles every term, reporting the errors of all of them.
+fn compile_all(
+    terms: &[FilterExpr],
+    named: &mut Named<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Filter>> {
+    let compiled: Vec<Option<Filter>> = terms.iter().map(|t| compile(t, named, diags)).collect();
+    compiled.into_iter().collect()
+}
+
 fn function(call: &Opt, named: &mut Named<'_>, diags: &mut Vec<Diagnostic>) -> Option<Filter> {
     let values: Vec<&Value> = call.values().collect();
     let name = call.name.key();
@@ -199,29 +208,45 @@ fn function(call: &Opt, named: &mut Named<'_>, diags: &mut Vec<Diagnostic>) -> O
             no_options(call, &[], diags)?;
             Some(Filter::Facility(bits))
         }
-        "level" | "priority" => {
+        "level" | "priority" | "severity" => {
             let bits = priority_set(call, &values, LEVELS, 7, "level", diags)?;
             no_options(call, &[], diags)?;
             Some(Filter::Level(bits as u8))
         }
         "program" | "host" | "message" | "match" => {
             let pattern = first(diags)?;
-            let macro_name = match name.as_str() {
-                "program" => "PROGRAM".to_string(),
-                "host" => "HOST".to_string(),
-                "message" => "MESSAGE".to_string(),
-                _ => match call.opts().find(|o| o.name.key() == "value") {
-                    Some(v) => match v.values().next() {
-                        Some(v) => v.text.trim_start_matches('$').to_string(),
-                        None => {
-                            diags.push(Diagnostic::error(v.span, "value() needs a macro name"));
+            // What the pattern is matched against, as a template. match()
+            // without value() or template() reads syslog-ng's legacy
+            // "$PROGRAM[$PID]: $MESSAGE".
+            let nested = |key: &str| call.opts().find(|o| o.name.key() == key);
+            let text = match name.as_str() {
+                "program" => "${PROGRAM}".to_string(),
+                "host" => "${HOST}".to_string(),
+                "message" => "${MESSAGE}".to_string(),
+                _ => match (nested("value"), nested("template")) {
+                    (Some(o), _) | (None, Some(o)) => {
+                        let Some(v) = o.values().next() else {
+                            diags.push(Diagnostic::error(
+                                o.span,
+                                format!("{}() needs an argument", o.name.name),
+                            ));
                             return None;
+                        };
+                        if o.name.key() == "value" {
+                            format!("${{{}}}", v.text.trim_start_matches('$'))
+                        } else {
+                            v.text.clone()
                         }
-                    },
-                    None => "MESSAGE".to_string(),
+                    }
+                    (None, None) => "${MSGHDR}${MESSAGE}".to_string(),
                 },
             };
-            no_options(call, &["type", "flags", "value"], diags)?;
+            let allowed: &[&str] = if name == "match" {
+                &["type", "flags", "value", "template"]
+            } else {
+                &["type", "flags"]
+            };
+            no_options(call, allowed, diags)?;
             if values.len() > 1 {
                 diags.push(Diagnostic::error(
                     values[1].span,
@@ -229,10 +254,13 @@ fn function(call: &Opt, named: &mut Named<'_>, diags: &mut Vec<Diagnostic>) -> O
                 ));
                 return None;
             }
-            let value = match Template::compile(&format!("${{{macro_name}}}")) {
+            let value = match Template::compile(&text) {
                 Ok(t) => t,
                 Err(e) => {
-                    diags.push(Diagnostic::error(call.span, e.to_string()));
+                    diags.push(Diagnostic::error(
+                        call.span,
+                        format!("invalid template: {e}"),
+                    ));
                     return None;
                 }
             };
@@ -375,12 +403,30 @@ fn pattern_regex(call: &Opt, pattern: &Value, diags: &mut Vec<Diagnostic>) -> Op
     let mut flags = Vec::new();
     for v in word("flags") {
         for f in v.text.split([',', ' ']).filter(|w| !w.is_empty()) {
-            let f = f.replace('_', "-").to_ascii_lowercase();
-            if !["ignore-case", "prefix", "substring", "utf8", "unicode"].contains(&f.as_str()) {
-                diags.push(Diagnostic::error(
-                    v.span,
-                    format!("unknown match flag `{f}`; known: ignore-case, prefix, substring"),
-                ));
+            let f = match f.replace('_', "-").to_ascii_lowercase().as_str() {
+                "icase" => "ignore-case".to_string(),
+                other => other.to_string(),
+            };
+            // The rest of syslog-ng's flags change nothing a filter decides
+            // (captures are not stored, the regex engine has no JIT switch).
+            const FLAGS: &[&str] = &[
+                "ignore-case",
+                "prefix",
+                "substring",
+                "newline",
+                "utf8",
+                "unicode",
+                "store-matches",
+                "global",
+                "disable-jit",
+                "dupnames",
+            ];
+            if !FLAGS.contains(&f.as_str()) {
+                let mut d = Diagnostic::error(v.span, format!("unknown match flag `{f}`"));
+                if let Some(n) = nearest(&f, FLAGS.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{n}`?"));
+                }
+                diags.push(d);
                 return None;
             }
             flags.push(f);
@@ -419,6 +465,7 @@ fn pattern_regex(call: &Opt, pattern: &Value, diags: &mut Vec<Diagnostic>) -> Op
     };
     match RegexBuilder::new(&source)
         .case_insensitive(has("ignore-case"))
+        .multi_line(has("newline"))
         .build()
     {
         Ok(re) => Some(re),
@@ -481,6 +528,14 @@ fn parse_network(text: &str) -> Option<(IpAddr, u8)> {
             }
         },
     };
+    // An IPv4-mapped network (::ffff:10.0.0.0/104) is an IPv4 one, as the
+    // senders it should match are compared as IPv4.
+    if let IpAddr::V6(v6) = net
+        && let Some(v4) = v6.to_ipv4_mapped()
+        && prefix >= 96
+    {
+        return Some((IpAddr::V4(v4), prefix - 96));
+    }
     Some((net, prefix))
 }
 
@@ -596,6 +651,10 @@ mod tests {
         assert_eq!(n("10.0.0.0/255.0.255.0"), None);
         assert_eq!(n("10.0.0.0/33"), None);
         assert_eq!(n("::1"), Some(("::1".parse().unwrap(), 128)));
+        assert_eq!(
+            n("::ffff:10.0.0.0/104"),
+            Some(("10.0.0.0".parse().unwrap(), 8))
+        );
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert!(in_network(ip("10.1.2.3"), ip("10.0.0.0"), 8));
         assert!(in_network(ip("::ffff:10.1.2.3"), ip("10.0.0.0"), 8));
@@ -618,18 +677,12 @@ mod tests {
         };
         let f = build(&cmp("$PID", ">", "40")).unwrap();
         assert!(f.matches(&m, &ctx));
-        let both = FilterExpr::And(
-            Box::new(cmp("${HOST}", "eq", "web1")),
-            Box::new(FilterExpr::Not(
-                Box::new(cmp("$PID", "==", "42")),
-                Span::default(),
-            )),
-        );
+        let both = FilterExpr::And(vec![
+            cmp("${HOST}", "eq", "web1"),
+            FilterExpr::Not(Box::new(cmp("$PID", "==", "42")), Span::default()),
+        ]);
         assert!(!build(&both).unwrap().matches(&m, &ctx));
-        let either = FilterExpr::Or(
-            Box::new(cmp("${HOST}", "eq", "web2")),
-            Box::new(cmp("$PID", "==", "42")),
-        );
+        let either = FilterExpr::Or(vec![cmp("${HOST}", "eq", "web2"), cmp("$PID", "==", "42")]);
         assert!(build(&either).unwrap().matches(&m, &ctx));
         assert!(build(&cmp("a", "=~", "b")).is_err());
     }
