@@ -365,15 +365,10 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                                 );
                                 continue;
                             }
-                            first_instance
+                            let instances = first_instance
                                 .entry((o.kind, o.name.name.as_str()))
-                                .or_default()
-                                .push(plan.sources.len());
-                            plan.sources.push(SourceInstance {
-                                id,
-                                object: o.name.name.clone(),
-                                driver: SourceDriver::Network(opts),
-                            });
+                                .or_default();
+                            add_source(&mut plan, instances, id, o, SourceDriver::Network(opts));
                         }
                         Err(e) => diags.push(Diagnostic::error(
                             values.span_of("ip").unwrap_or(call.span),
@@ -389,15 +384,10 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                         );
                         continue;
                     }
-                    first_instance
+                    let instances = first_instance
                         .entry((o.kind, o.name.name.as_str()))
-                        .or_default()
-                        .push(plan.sources.len());
-                    plan.sources.push(SourceInstance {
-                        id,
-                        object: o.name.name.clone(),
-                        driver: SourceDriver::Internal,
-                    });
+                        .or_default();
+                    add_source(&mut plan, instances, id, o, SourceDriver::Internal);
                 }
                 (ObjectKind::Destination, "file") => {
                     let values = values.with_defaults(&globals, file::FROM_GLOBAL);
@@ -464,6 +454,22 @@ fn transport_name(t: network::Transport) -> &'static str {
         network::Transport::Tcp => "tcp",
         network::Transport::Udp => "udp",
     }
+}
+
+/// Records a source instance of object `o`.
+fn add_source(
+    plan: &mut Plan,
+    instances: &mut Vec<usize>,
+    id: String,
+    o: &Object,
+    driver: SourceDriver,
+) {
+    instances.push(plan.sources.len());
+    plan.sources.push(SourceInstance {
+        id,
+        object: o.name.name.clone(),
+        driver,
+    });
 }
 
 fn collect_inline<'a>(p: &'a LogPath, out: &mut Vec<&'a Object>) {

@@ -81,13 +81,8 @@ fn a_bad_filter_names_file_line_and_column() {
          filter f { level(warning..err) and program(\"[unclosed\"); };\n\
          log { source(s); filter(f); destination(d); };\n",
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["-s", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (code, err) = syntax_check(&conf);
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("bad.conf:3:44: error: invalid regular expression"),
         "{err}"

@@ -295,3 +295,16 @@ pub fn require(tool: &str) -> bool {
 pub fn sl(text: &str) -> String {
     format!("<13>Nov 23 14:07:17 host app: {text}")
 }
+
+/// `sluice -s -f conf`: the exit code and stderr.
+pub fn syntax_check(conf: &Path) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["-s", "-f"])
+        .arg(conf)
+        .output()
+        .expect("run sluice -s");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}

@@ -346,13 +346,8 @@ fn unknown_users_and_groups_are_config_errors() {
         "bad.conf",
         "destination d { file(\"x\" owner(\"no-such-user-here\") group(nosuchgroup)); };\n",
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["-s", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (code, err) = syntax_check(&conf);
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("bad.conf:1:32: error: owner(): no user `no-such-user-here` on this system"),
         "{err}"
