@@ -458,3 +458,52 @@ fn without_flow_control_a_full_queue_drops_and_counts() {
     assert!(dropped >= 15_000, "dropped {dropped}");
     assert_eq!(d.stat("source.s#0.dropped"), dropped);
 }
+
+/// A full disk (/dev/full answers every write with ENOSPC) is a transient
+/// error: the batch is retried with backoff, counted, reported with the path
+/// and the reason, and never dropped; a stop says loudly what it could not write.
+#[test]
+fn a_full_disk_is_retried_and_reported_not_dropped() {
+    let port = free_port();
+    let mut d = Daemon::start(&format!(
+        "source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"/dev/full\" template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n"
+    ));
+    send_tcp(port, (0..10).map(|n| sl(&format!("m{n}"))));
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.errors") >= 3),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stat("destination.d#0.dropped"), 0);
+    assert_eq!(d.stat("destination.d#0.written"), 0);
+    assert_eq!(d.stat("destination.d#0.queued"), 10);
+    let log = d.log();
+    assert!(log.contains("No space left on device"), "{log}");
+    assert!(log.contains("/dev/full"), "{log}");
+    // Backoff, not a busy loop: a handful of attempts in the time, not thousands.
+    assert!(d.stat("destination.d#0.errors") < 50);
+    assert!(d.terminate().success());
+    assert!(
+        d.log().contains("stopping with unwritten messages"),
+        "{}",
+        d.log()
+    );
+}
+
+/// A sender that stops mid-frame holds up nobody else; when it finally hangs
+/// up, its unterminated last line is delivered, as syslog-ng does.
+#[test]
+fn a_hung_sender_does_not_stall_other_connections() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${MESSAGE}\\n", ""));
+    let mut hung = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    hung.write_all(sl("half a li").as_bytes()).unwrap();
+    send_tcp(port, (0..100).map(|n| sl(&format!("msg-0-{n}"))));
+    let got = wait_lines(&d.dir.join("out.log"), 100, WAIT);
+    assert_exactly_once(&got, 1, 100);
+    drop(hung);
+    let got = wait_lines(&d.dir.join("out.log"), 101, WAIT);
+    assert_eq!(got.last().map(String::as_str), Some("half a li"));
+}
