@@ -73,6 +73,7 @@ fn main() {
     let own = RenderContext {
         zone: None,
         hostname: "collector".into(),
+        frac_digits: 0,
     };
     let named = RenderContext {
         zone: Zone::parse("Europe/Budapest"),

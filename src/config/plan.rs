@@ -67,6 +67,12 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
             doc: "Default of file()'s ts-format().",
         },
         OptionSpec {
+            name: "frac-digits",
+            kind: Kind::Int { min: 0, max: 9 },
+            default: "0",
+            doc: "Digits of the fraction of a second in timestamps (DATE, ISODATE, UNIXTIME, ...): 3 for milliseconds, 6 for microseconds.",
+        },
+        OptionSpec {
             name: "perm",
             kind: Kind::Octal { max: 0o7777 },
             default: "0600",
@@ -174,6 +180,7 @@ pub struct GlobalOptions {
     pub recv_time_zone: Option<Zone>,
     pub log_fifo_size: usize,
     pub log_msg_size: usize,
+    pub frac_digits: u8,
 }
 
 impl Default for GlobalOptions {
@@ -183,6 +190,7 @@ impl Default for GlobalOptions {
             recv_time_zone: None,
             log_fifo_size: 10_000,
             log_msg_size: 64 * 1024,
+            frac_digits: 0,
         }
     }
 }
@@ -254,6 +262,9 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     }
     if let Some(n) = globals.size("log-msg-size") {
         o.log_msg_size = n as usize;
+    }
+    if let Some(n) = globals.int("frac-digits") {
+        o.frac_digits = n as u8;
     }
     if let Some(span) = globals.span_of("bad-hostname") {
         plan.warnings.push(Diagnostic::error(

@@ -219,6 +219,7 @@ impl Running {
         RenderContext {
             zone: plan.options.time_zone.clone(),
             hostname: self.hostname.clone(),
+            frac_digits: plan.options.frac_digits,
         }
     }
 

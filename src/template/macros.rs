@@ -348,7 +348,7 @@ pub(super) fn expand(
         }
         Macro::Date(family, d) => {
             let b = dates.get(family, msg, zone);
-            expand_date(d, b, out);
+            expand_date(d, b, ctx.frac_digits, out);
         }
     }
 }
@@ -377,11 +377,25 @@ fn push_hms(out: &mut Vec<u8>, b: &Broken) {
     date::push2(out, b.sec);
 }
 
+/// `.` and the first `digits` digits of the fraction of the second.
+fn push_frac(out: &mut Vec<u8>, b: &Broken, digits: u8) {
+    if digits == 0 {
+        return;
+    }
+    let digits = digits.min(9);
+    out.push(b'.');
+    let v = b.nanos / 10u32.pow(9 - u32::from(digits));
+    date::push_padded(out, u64::from(v), usize::from(digits));
+}
+
 fn month_abbrev(b: &Broken) -> &'static [u8] {
     &MONTHS[(b.month as usize - 1) % 12].as_bytes()[..3]
 }
 
-pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
+/// `frac` is `frac-digits()`: that many digits of the second's fraction follow
+/// the seconds of the full timestamps (DATE, STAMP, FULLDATE, ISODATE,
+/// UNIXTIME), as in syslog-ng.
+pub(super) fn expand_date(d: DateMacro, b: &Broken, frac: u8, out: &mut Vec<u8>) {
     match d {
         DateMacro::Year => date::push_year(out, b.year),
         DateMacro::YearDay => date::push3(out, b.yday as u32 + 1),
@@ -418,7 +432,10 @@ pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
         }
         DateMacro::IsoWeek => date::push2(out, b.iso_week()),
         DateMacro::TzOffset => date::push_tzoffset(out, b.offset),
-        DateMacro::UnixTime => date::push_i64(out, b.secs),
+        DateMacro::UnixTime => {
+            date::push_i64(out, b.secs);
+            push_frac(out, b, frac);
+        }
         // STAMP follows ts-format(), whose default (rfc3164) is DATE's format.
         DateMacro::Date | DateMacro::Stamp => {
             out.extend_from_slice(month_abbrev(b));
@@ -426,6 +443,7 @@ pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
             date::push2_space(out, b.day);
             out.push(b' ');
             push_hms(out, b);
+            push_frac(out, b, frac);
         }
         DateMacro::FullDate => {
             date::push_year(out, b.year);
@@ -435,9 +453,10 @@ pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
             date::push2_space(out, b.day);
             out.push(b' ');
             push_hms(out, b);
+            push_frac(out, b, frac);
         }
         DateMacro::IsoDate => {
-            if (0..=9999).contains(&b.year) {
+            if (0..=9999).contains(&b.year) && frac == 0 {
                 // The hot path of every line template: one copy of a stack buffer.
                 let mut buf = *b"0000-00-00T00:00:00+00:00";
                 let y = b.year as u16;
@@ -461,6 +480,7 @@ pub(super) fn expand_date(d: DateMacro, b: &Broken, out: &mut Vec<u8>) {
                 date::push2(out, b.day);
                 out.push(b'T');
                 push_hms(out, b);
+                push_frac(out, b, frac);
                 date::push_tzoffset(out, b.offset);
             }
         }

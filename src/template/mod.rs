@@ -56,6 +56,8 @@ pub struct RenderContext {
     pub zone: Option<Zone>,
     /// The local host name (`$LOGHOST`).
     pub hostname: String,
+    /// `frac-digits()`: digits of the second's fraction in full timestamps.
+    pub frac_digits: u8,
 }
 
 #[derive(Clone, Debug)]

@@ -40,6 +40,7 @@ fn ctx() -> RenderContext {
     RenderContext {
         zone: None,
         hostname: "collector".into(),
+        frac_digits: 0,
     }
 }
 
@@ -613,4 +614,32 @@ fn garbage_never_panics() {
         try_one(&format!("$(if ({s}) a b)"), &mut out);
         try_one(&format!("$(format-json {s})"), &mut out);
     }
+}
+
+#[test]
+fn frac_digits_add_the_fraction_to_full_timestamps() {
+    let ms = RenderContext {
+        frac_digits: 3,
+        ..ctx()
+    };
+    let m = message();
+    assert_eq!(
+        render_with("$S_ISODATE", &m, &ms),
+        "2026-11-23T14:07:17.123+01:00"
+    );
+    assert_eq!(render_with("$S_DATE", &m, &ms), "Nov 23 14:07:17.123");
+    assert_eq!(render_with("$S_UNIXTIME", &m, &ms), "1795439237.123");
+    let us = RenderContext {
+        frac_digits: 6,
+        ..ctx()
+    };
+    assert_eq!(
+        render_with("$S_ISODATE $S_SEC", &m, &us),
+        "2026-11-23T14:07:17.123456+01:00 17"
+    );
+    // None by default, as syslog-ng.
+    assert_eq!(
+        render_with("$S_ISODATE", &m, &ctx()),
+        "2026-11-23T14:07:17+01:00"
+    );
 }

@@ -96,6 +96,12 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Close a file of a templated path after it was unused this long (seconds when bare).",
         },
         OptionSpec {
+            name: "frac-digits",
+            kind: Kind::Int { min: 0, max: 9 },
+            default: "",
+            doc: "Digits of the fraction of a second in this destination's timestamps; defaults to the global frac-digits().",
+        },
+        OptionSpec {
             name: "time-zone",
             kind: Kind::Zone,
             default: "",
@@ -152,6 +158,7 @@ pub struct FileOptions {
     pub fsync: bool,
     pub time_reap: Duration,
     pub time_zone: Option<Zone>,
+    pub frac_digits: Option<u8>,
     pub log_fifo_size: Option<usize>,
 }
 
@@ -177,6 +184,7 @@ impl FileOptions {
             fsync: v.bool("fsync").unwrap_or(false),
             time_reap: v.duration("time-reap").unwrap_or(Duration::from_secs(60)),
             time_zone: v.zone("time-zone").cloned(),
+            frac_digits: v.int("frac-digits").map(|n| n as u8),
             log_fifo_size: v.int("log-fifo-size").map(|n| n as usize),
         })
     }

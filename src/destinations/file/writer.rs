@@ -39,6 +39,9 @@ impl FileDriver {
         if let Some(zone) = &opts.time_zone {
             ctx.zone = Some(zone.clone());
         }
+        if let Some(digits) = opts.frac_digits {
+            ctx.frac_digits = digits;
+        }
         FileDriver {
             opts,
             ctx,
