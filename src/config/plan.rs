@@ -10,6 +10,7 @@ use super::schema::{self, Account, DriverSpec, Kind, OptionSpec, TimeUnit};
 use super::source::{SourceMap, Span};
 use crate::destinations::file::{self, FileOptions};
 use crate::message::Zone;
+use crate::parse::HostPattern;
 use crate::sources::internal;
 use crate::sources::network::{self, NetworkOptions};
 use std::collections::HashMap;
@@ -118,7 +119,7 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
             name: "bad-hostname",
             kind: Kind::Str,
             default: "",
-            doc: "Not supported yet: accepted with a warning, and every RFC 3164 hostname is taken as sent.",
+            doc: "A regular expression: an RFC 3164 word in the hostname's place that matches is not taken as the hostname, but as the program.",
         },
         OptionSpec {
             name: "keep-hostname",
@@ -181,6 +182,7 @@ pub struct GlobalOptions {
     pub log_fifo_size: usize,
     pub log_msg_size: usize,
     pub frac_digits: u8,
+    pub bad_hostname: Option<HostPattern>,
 }
 
 impl Default for GlobalOptions {
@@ -191,6 +193,7 @@ impl Default for GlobalOptions {
             log_fifo_size: 10_000,
             log_msg_size: 64 * 1024,
             frac_digits: 0,
+            bad_hostname: None,
         }
     }
 }
@@ -266,11 +269,18 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     if let Some(n) = globals.int("frac-digits") {
         o.frac_digits = n as u8;
     }
-    if let Some(span) = globals.span_of("bad-hostname") {
-        plan.warnings.push(Diagnostic::error(
-            span,
-            "bad-hostname() is not supported yet and is ignored: every RFC 3164 hostname is taken as sent",
-        ));
+    if let (Some(text), Some(span)) = (globals.str("bad-hostname"), globals.span_of("bad-hostname"))
+    {
+        match regex::bytes::Regex::new(text) {
+            Ok(re) => o.bad_hostname = Some(HostPattern(re)),
+            Err(e) => diags.push(Diagnostic::error(
+                span,
+                format!(
+                    "bad-hostname(): invalid regular expression: {}",
+                    crate::logpath::filter::regex_reason(&e)
+                ),
+            )),
+        }
     }
 
     // Objects by kind and name; inline objects of log paths join them.

@@ -169,6 +169,7 @@ impl Running {
                         .clone()
                         .or_else(|| plan.options.recv_time_zone.clone())
                         .unwrap_or(Zone::Local),
+                    bad_hostname: plan.options.bad_hostname.clone(),
                 },
                 routes,
                 stats: self.stats.source(&src.id),

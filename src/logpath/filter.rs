@@ -472,20 +472,21 @@ fn pattern_regex(call: &Opt, pattern: &Value, diags: &mut Vec<Diagnostic>) -> Op
         Err(e) => {
             diags.push(Diagnostic::error(
                 pattern.span,
-                format!("invalid regular expression: {}", first_line(&e.to_string())),
+                format!("invalid regular expression: {}", regex_reason(&e)),
             ));
             None
         }
     }
 }
 
-/// The regex crate's errors draw their own caret over several lines; the last
-/// line holds the reason.
-fn first_line(s: &str) -> String {
+/// Why a regular expression did not compile. The regex crate's message draws
+/// its own caret over several lines; the last line holds the reason.
+pub fn regex_reason(e: &regex::Error) -> String {
+    let s = e.to_string();
     s.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .unwrap_or(s)
+        .unwrap_or(&s)
         .trim()
         .trim_start_matches("error: ")
         .to_string()

@@ -31,6 +31,20 @@ pub struct ParseOptions {
     pub zone: Zone,
     /// `flags(no-hostname)`: RFC 3164 messages never carry a HOST field.
     pub no_hostname: bool,
+    /// `options { bad-hostname() }`: an RFC 3164 word in the hostname's place
+    /// that matches is not a hostname (it is read as the program).
+    pub bad_hostname: Option<HostPattern>,
+}
+
+/// A compiled `bad-hostname()` pattern; equal when written the same, so plans
+/// can be compared.
+#[derive(Clone, Debug)]
+pub struct HostPattern(pub regex::bytes::Regex);
+
+impl PartialEq for HostPattern {
+    fn eq(&self, other: &HostPattern) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 impl Default for ParseOptions {
@@ -39,6 +53,7 @@ impl Default for ParseOptions {
             no_parse: false,
             zone: Zone::Local,
             no_hostname: false,
+            bad_hostname: None,
         }
     }
 }

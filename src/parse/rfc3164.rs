@@ -104,6 +104,10 @@ fn scan(b: &[u8], recvd: Timestamp, opts: &ParseOptions) -> Result<Header, &'sta
             if h.host.is_none()
                 && !opts.no_hostname
                 && let Some(end) = hostname(b, pos)
+                && !opts
+                    .bad_hostname
+                    .as_ref()
+                    .is_some_and(|re| re.0.is_match(&b[pos..end]))
             {
                 h.host = Some(Slot::raw(pos, end));
                 pos = skip_spaces(b, end);
@@ -354,6 +358,32 @@ mod tests {
             (m.stamp.secs, m.stamp.offset),
             (at(2026, 11, 23, 13, 7, 17), 3600)
         );
+    }
+
+    #[test]
+    fn bad_hostname_words_are_not_hostnames() {
+        let o = ParseOptions {
+            bad_hostname: Some(crate::parse::HostPattern(
+                regex::bytes::Regex::new("^gconfd$").unwrap(),
+            )),
+            ..ParseOptions::default()
+        };
+        let m = parse(
+            Bytes::from_static(b"<13>Nov 23 14:07:17 gconfd (user-1234): saved"),
+            recvd(),
+            None,
+            &o,
+        );
+        assert_eq!(f(&m, Field::Host), None);
+        assert_eq!(f(&m, Field::Program), Some("gconfd"));
+        // Without the pattern the word is the host, as syslog-ng reads it.
+        let m = parse(
+            Bytes::from_static(b"<13>Nov 23 14:07:17 gconfd (user-1234): saved"),
+            recvd(),
+            None,
+            &ParseOptions::default(),
+        );
+        assert_eq!(f(&m, Field::Host), Some("gconfd"));
     }
 
     #[test]

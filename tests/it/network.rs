@@ -507,3 +507,28 @@ fn a_hung_sender_does_not_stall_other_connections() {
     let got = wait_lines(&d.dir.join("out.log"), 101, WAIT);
     assert_eq!(got.last().map(String::as_str), Some("half a li"));
 }
+
+/// options { bad-hostname() } keeps a word out of HOST, as syslog-ng does for
+/// programs that log without a hostname.
+#[test]
+fn bad_hostname_keeps_program_names_out_of_host() {
+    let port = free_port();
+    let d = Daemon::start(&format!(
+        "options {{ bad-hostname(\"^gconfd$\"); }};\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"out.log\" template(\"${{HOST}}|${{PROGRAM}}|${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); }};\n"
+    ));
+    send_tcp(
+        port,
+        [
+            "<13>Nov 23 14:07:17 gconfd (user-1234): saved".to_string(),
+            "<13>Nov 23 14:07:17 web1 app: hello".to_string(),
+        ],
+    );
+    let got = wait_lines(&d.dir.join("out.log"), 2, WAIT);
+    assert_eq!(
+        got,
+        ["127.0.0.1|gconfd|(user-1234): saved", "web1|app|hello"]
+    );
+}
