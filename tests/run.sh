@@ -9,6 +9,7 @@ need=()
 command -v logger >/dev/null 2>&1 || need+=(bsdutils)
 command -v loggen >/dev/null 2>&1 || need+=(syslog-ng-core)
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo

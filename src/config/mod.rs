@@ -139,6 +139,20 @@ pub fn list_options() -> String {
                 format!(" [default: {}]", o.default)
             };
             let _ = writeln!(out, "    {}(){default}\n        {}", o.name, o.doc);
+            if let schema::Kind::Group(group) = o.kind {
+                for n in group.options {
+                    let default = if n.default.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [default: {}]", n.default)
+                    };
+                    let _ = writeln!(
+                        out,
+                        "    {}({}()){default}\n        {}",
+                        o.name, n.name, n.doc
+                    );
+                }
+            }
         }
         out.push('\n');
     }
@@ -165,18 +179,25 @@ pub fn man_options() -> String {
             let _ = writeln!(out, ".SS {}()", roff(spec.name));
         }
         let _ = writeln!(out, "{}", roff(spec.doc));
-        for o in spec.options {
+        let entry = |out: &mut String, name: &str, o: &schema::OptionSpec| {
             let default = if o.default.is_empty() {
                 String::new()
             } else {
                 format!("\"  default: {}\"", roff(o.default))
             };
-            let _ = writeln!(
-                out,
-                ".TP\n.BR {}() {default}\n{}",
-                roff(o.name),
-                roff(o.doc)
-            );
+            let _ = writeln!(out, ".TP\n.BR {name} {default}\n{}", roff(o.doc));
+        };
+        for o in spec.options {
+            entry(&mut out, &format!("{}()", roff(o.name)), o);
+            if let schema::Kind::Group(group) = o.kind {
+                for n in group.options {
+                    entry(
+                        &mut out,
+                        &format!("{}({}())", roff(o.name), roff(n.name)),
+                        n,
+                    );
+                }
+            }
         }
     }
     out

@@ -391,8 +391,8 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                                 .or_default();
                             add_source(&mut plan, instances, id, o, SourceDriver::Network(opts));
                         }
-                        Err(e) => diags.push(Diagnostic::error(
-                            values.span_of("ip").unwrap_or(call.span),
+                        Err((option, e)) => diags.push(Diagnostic::error(
+                            values.span_of(option).unwrap_or(call.span),
                             e,
                         )),
                     }

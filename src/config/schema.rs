@@ -46,6 +46,9 @@ pub enum Kind {
     Zone,
     /// Permission bits written in octal (`0644`).
     Octal { max: u32 },
+    /// A nested block of options (`tls(key-file(...) cert-file(...))`), checked
+    /// against its own table.
+    Group(&'static DriverSpec),
     /// A user (`Account::User`) or group by name or number, resolved at load
     /// to its id; empty or `-1` means "leave as it is".
     Account(Account),
@@ -91,10 +94,11 @@ pub enum Typed {
     Word(String),
     Flags(Vec<String>),
     Zone(Zone),
+    Group(Values),
 }
 
 /// The options of one driver call after checking, by spec name.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Values {
     values: Vec<(&'static str, Typed, Span)>,
     /// The driver call's span, for errors about the call as a whole.
@@ -136,6 +140,14 @@ impl Values {
             .rev()
             .find(|(n, _, _)| *n == name)
             .map(|(_, _, s)| *s)
+    }
+
+    /// A nested block's values (`tls(...)`).
+    pub fn group(&self, name: &str) -> Option<&Values> {
+        match self.find(name)? {
+            Typed::Group(v) => Some(v),
+            _ => None,
+        }
     }
 
     pub fn str(&self, name: &str) -> Option<&str> {
@@ -284,6 +296,16 @@ pub fn check_value(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Typed> {
     let name = spec.name;
+    if let Kind::Group(group) = spec.kind {
+        if let Some(v) = o.values().next() {
+            diags.push(Diagnostic::error(
+                v.span,
+                format!("{name}() takes options, as in {name}(option(value) ...)"),
+            ));
+            return None;
+        }
+        return Some(Typed::Group(check(o, group, map, diags)));
+    }
     if let Some(nested) = o.opts().next() {
         diags.push(Diagnostic::error(
             nested.span,
@@ -445,7 +467,7 @@ pub fn check_value(
             Ok(id) => Some(Typed::Int(id)),
             Err(e) => err(diags, format!("{name}(): {e}")),
         },
-        Kind::Flags(_) => unreachable!("handled above"),
+        Kind::Flags(_) | Kind::Group(_) => unreachable!("handled above"),
     }
 }
 

@@ -73,12 +73,19 @@ impl Running {
 
     /// Makes the running pipeline match `plan`. On error nothing has changed.
     pub fn apply(&mut self, plan: &Plan) -> anyhow::Result<()> {
-        // 1. Bind every new socket first: the step that can fail.
+        // 1. Read TLS keys and bind every new socket first: the steps that can fail.
+        let mut tls = HashMap::new();
         let mut bound: HashMap<(Transport, SocketAddr), Bound> = HashMap::new();
         for src in &plan.sources {
             let SourceDriver::Network(opts) = &src.driver else {
                 continue;
             };
+            if let Some(t) = &opts.tls {
+                let config = t
+                    .server_config()
+                    .with_context(|| format!("source {}: tls()", src.id))?;
+                tls.insert(src.id.as_str(), config);
+            }
             let key = listen_key(opts);
             if self.listeners.contains_key(&key) {
                 continue;
@@ -173,6 +180,7 @@ impl Running {
                 },
                 routes,
                 stats: self.stats.source(&src.id),
+                tls: tls.remove(src.id.as_str()),
             });
             let key = listen_key(opts);
             let listener = match (self.listeners.remove(&key), bound.remove(&key)) {

@@ -43,6 +43,8 @@ pub struct SourceStats {
     pub rejected: Counter,
     /// Connections open now (a gauge).
     pub open: Counter,
+    /// TLS handshakes that failed or timed out (bad certificate, plain text).
+    pub tls_failures: Counter,
 }
 
 /// Counters of one destination driver instance.
@@ -119,6 +121,7 @@ impl Registry {
                         ("connections", &s.connections),
                         ("rejected", &s.rejected),
                         ("open", &s.open),
+                        ("tls_failures", &s.tls_failures),
                     ] {
                         out.push((id.clone(), name, c.get()));
                     }

@@ -148,7 +148,7 @@ fn every_error_is_reported_not_just_the_first() {
     let err = stderr(&o);
     for want in [
         "bad.conf:1:25: error: port(70000) is out of range: 0 to 65535",
-        "bad.conf:1:42: error: transport() takes one of tcp, udp, not `tcpp`",
+        "bad.conf:1:42: error: transport() takes one of tcp, udp, tls, not `tcpp`",
         "bad.conf:2:38: error: create-dirs() takes yes or no, not `maybe`",
         "bad.conf:3:30: error: unknown destination `dd`",
         "did you mean `d`?",
@@ -277,6 +277,16 @@ fn man_pages_document_every_flag_and_option() {
             );
         }
         for o in spec.options {
+            if let sluice::config::schema::Kind::Group(group) = o.kind {
+                for n in group.options {
+                    assert!(
+                        conf.contains(&format!("{}({}())", o.name, n.name)),
+                        "man/sluice.conf.5 lacks {}({}())",
+                        o.name,
+                        n.name
+                    );
+                }
+            }
             assert!(
                 conf.contains(&format!("{}()", o.name)),
                 "man/sluice.conf.5 lacks {}() of {}",

@@ -8,3 +8,4 @@ mod control;
 mod filters;
 mod network;
 mod reload;
+mod tls;

@@ -5,6 +5,7 @@
 
 pub mod framing;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use crate::config::schema::{DriverSpec, Kind, OptionSpec, Values};
@@ -20,14 +21,20 @@ use tokio::task::JoinHandle;
 pub const SPEC: DriverSpec = DriverSpec {
     name: "network",
     context: "source",
-    doc: "Receives syslog over TCP or UDP. Framing (RFC 6587 octet counting or newline) is detected per connection; RFC 3164 and RFC 5424 are told apart per message.",
+    doc: "Receives syslog over TCP, TLS or UDP. Framing (RFC 6587 octet counting or newline) is detected per connection; RFC 3164 and RFC 5424 are told apart per message.",
     positional: None,
     options: &[
         OptionSpec {
             name: "transport",
-            kind: Kind::Enum(&["tcp", "udp"]),
+            kind: Kind::Enum(&["tcp", "udp", "tls"]),
             default: "tcp",
-            doc: "tcp or udp.",
+            doc: "tcp, udp, or tls (RFC 5425; configure it with tls()).",
+        },
+        OptionSpec {
+            name: "tls",
+            kind: Kind::Group(&tls::SPEC),
+            default: "",
+            doc: "Key, certificate and client verification of transport(\"tls\").",
         },
         OptionSpec {
             name: "ip",
@@ -137,22 +144,48 @@ pub struct NetworkOptions {
     pub no_hostname: bool,
     pub time_zone: Option<Zone>,
     pub so_rcvbuf: usize,
+    /// transport("tls"): TCP with a TLS session on every connection.
+    pub tls: Option<tls::TlsOptions>,
 }
 
 impl NetworkOptions {
-    /// Builds the options from checked values; an unparsable address is reported
-    /// into `bad_ip` as text.
-    pub fn from_values(v: &Values, default_msg_size: usize) -> Result<NetworkOptions, String> {
+    /// Builds the options from checked values; an error names the option it is
+    /// about, for the caret.
+    pub fn from_values(
+        v: &Values,
+        default_msg_size: usize,
+    ) -> Result<NetworkOptions, (&'static str, String)> {
         let ip_text = v.str("ip").unwrap_or("0.0.0.0");
-        let ip: IpAddr = ip_text
-            .parse()
-            .map_err(|_| format!("ip() takes an IPv4 or IPv6 address, not `{ip_text}`"))?;
+        let ip: IpAddr = ip_text.parse().map_err(|_| {
+            (
+                "ip",
+                format!("ip() takes an IPv4 or IPv6 address, not `{ip_text}`"),
+            )
+        })?;
         let flags = v.flags("flags");
+        let transport = v.str("transport").unwrap_or("tcp");
+        let tls = match (transport, v.group("tls")) {
+            ("tls", Some(t)) => Some(tls::TlsOptions::from_values(t).map_err(|e| ("tls", e))?),
+            ("tls", None) => {
+                return Err((
+                    "transport",
+                    "transport(\"tls\") needs tls(key-file(\"...\") cert-file(\"...\"))".into(),
+                ));
+            }
+            (other, Some(_)) => {
+                return Err((
+                    "tls",
+                    format!("tls() is for transport(\"tls\"), and this source is {other}"),
+                ));
+            }
+            (_, None) => None,
+        };
         Ok(NetworkOptions {
-            transport: match v.str("transport") {
-                Some("udp") => Transport::Udp,
+            transport: match transport {
+                "udp" => Transport::Udp,
                 _ => Transport::Tcp,
             },
+            tls,
             addr: SocketAddr::new(ip, v.int("port").unwrap_or(514) as u16),
             max_connections: v.int("max-connections").unwrap_or(10) as usize,
             log_msg_size: v
@@ -181,6 +214,9 @@ pub struct ListenerConfig {
     pub parse: ParseOptions,
     pub routes: Routes,
     pub stats: Arc<SourceStats>,
+    /// The TLS session of transport("tls"), built from the files when the
+    /// config was applied.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// A listener at work (TCP accepting, or UDP receiving): its task, and the

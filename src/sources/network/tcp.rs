@@ -13,13 +13,17 @@ use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
 /// How much one read asks for: large enough that a busy connection costs one
 /// syscall per thousand messages.
 const READ_BUF: usize = 256 * 1024;
+
+/// How long a TLS client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts accepting on a bound socket. `alive` is held by every task so
 /// shutdown can wait for all of them.
@@ -74,31 +78,54 @@ async fn accept_loop(
         }
         cfg.stats.connections.add(1);
         cfg.stats.open.add(1);
+        let open = OpenGuard(cfg.stats.clone());
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve(
-            stream,
-            peer,
-            config.clone(),
-            stop.clone(),
-            alive.clone(),
-        ));
+        let (config, stop, alive) = (config.clone(), stop.clone(), alive.clone());
+        match cfg.tls.clone() {
+            None => tokio::spawn(serve(stream, peer, config, stop, alive, open)),
+            Some(tls) => tokio::spawn(async move {
+                let stats = open.0.clone();
+                // In the connection's own task, so a client that stalls the
+                // handshake holds up nobody.
+                let mut stop_wait = stop.clone();
+                let handshake =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls).accept(stream));
+                let session = tokio::select! {
+                    _ = stop_wait.changed() => return,
+                    done = handshake => done,
+                };
+                match session {
+                    Ok(Ok(session)) => serve(session, peer, config, stop, alive, open).await,
+                    Ok(Err(e)) => {
+                        stats.tls_failures.add(1);
+                        tracing::warn!(%peer, "TLS handshake failed: {e}");
+                    }
+                    Err(_) => {
+                        stats.tls_failures.add(1);
+                        tracing::warn!(%peer, "TLS handshake timed out after {HANDSHAKE_TIMEOUT:?}");
+                    }
+                }
+            }),
+        };
     }
 }
 
-/// Reads one connection until EOF, error, stop, or the removal of its listener.
-async fn serve(
-    mut stream: TcpStream,
+/// Reads one connection (plain or TLS) until EOF, error, stop, or the removal
+/// of its listener.
+async fn serve<S: AsyncRead + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     mut config: watch::Receiver<Arc<ListenerConfig>>,
     mut stop: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
+    _open: OpenGuard,
 ) {
     // Keep only what the connection needs of its first config: holding the whole
     // config would keep a replaced destination's queue alive past a reload.
-    let (mut framer, _open) = {
+    let mut framer = {
         let first = config.borrow_and_update();
         tracing::debug!(source = %first.id, %peer, "connection opened");
-        (framer_for(&first), OpenGuard(first.stats.clone()))
+        framer_for(&first)
     };
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut frames: Vec<Frame> = Vec::new();
