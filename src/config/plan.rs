@@ -373,11 +373,7 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                                 diags.push(
                                     Diagnostic::error(
                                         call.span,
-                                        format!(
-                                            "{} {} is already a source",
-                                            transport_name(key.0),
-                                            key.1
-                                        ),
+                                        format!("{} {} is already a source", opts.label(), key.1),
                                     )
                                     .with_help(format!(
                                         "also listened on at {}",
@@ -423,8 +419,14 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                         .entry((o.kind, o.name.name.as_str()))
                         .or_default()
                         .push(plan.destinations.len());
-                    // The typed options, global defaults included, without spans.
-                    let fingerprint = format!("{opts:?}|{:?}", plan.options);
+                    // The typed options, global defaults included, without spans,
+                    // and the globals the destination renders and queues with
+                    // (not the parse-only ones, so changing those reopens no file).
+                    let g = &plan.options;
+                    let fingerprint = format!(
+                        "{opts:?}|{:?}|{}|{}",
+                        g.time_zone, g.frac_digits, g.log_fifo_size
+                    );
                     plan.destinations.push(DestinationInstance {
                         id,
                         object: o.name.name.clone(),
@@ -467,13 +469,6 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
         Ok(plan)
     } else {
         Err(diags)
-    }
-}
-
-fn transport_name(t: network::Transport) -> &'static str {
-    match t {
-        network::Transport::Tcp => "tcp",
-        network::Transport::Udp => "udp",
     }
 }
 

@@ -98,7 +98,7 @@ impl Running {
                 format!(
                     "source {}: cannot listen on {} {}",
                     src.id,
-                    transport(key.0),
+                    opts.label(),
                     opts.addr
                 )
             })?;
@@ -252,23 +252,9 @@ impl Running {
 
     /// The address each listener is bound to, as `tcp 127.0.0.1:5514`.
     pub fn listening(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .listeners
-            .values()
-            .map(|l| match l.transport() {
-                Transport::Tcp => format!("tcp {}", l.local_addr()),
-                Transport::Udp => format!("udp {}", l.local_addr()),
-            })
-            .collect();
+        let mut v: Vec<String> = self.listeners.values().map(Listener::describe).collect();
         v.sort();
         v
-    }
-}
-
-fn transport(t: Transport) -> &'static str {
-    match t {
-        Transport::Tcp => "tcp",
-        Transport::Udp => "udp",
     }
 }
 

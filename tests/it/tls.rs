@@ -2,7 +2,7 @@
 //! s_client) against certificates made by the openssl tool for each test.
 
 use crate::harness::*;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,16 +10,20 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A CA, and a server and a client certificate it signed, as PEM files.
+/// A CA, and a server and a client certificate it signed; and an unrelated
+/// "rogue" CA with a client certificate of its own. All PEM files.
 struct Pki {
     ca: PathBuf,
     server_cert: PathBuf,
     server_key: PathBuf,
     client_cert: PathBuf,
     client_key: PathBuf,
+    rogue_ca: PathBuf,
+    rogue_cert: PathBuf,
+    rogue_key: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+fn openssl(dir: &Path, args: &[&str]) -> String {
     let o = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -30,68 +34,96 @@ fn openssl(dir: &Path, args: &[&str]) {
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const EC: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
+fn make_ca(dir: &Path, name: &str) {
+    let subj = format!("/CN=sluice test {name}");
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subj];
+    args.extend(EC);
+    args.extend(["-keyout", &key, "-out", &pem]);
+    openssl(dir, &args);
+}
+
+/// `name.pem` and `name.key`, signed by CA `ca`, for `usage` (serverAuth or clientAuth).
+fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
+    let subj = format!("/CN=sluice test {name}");
+    let (key, csr, pem, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    let mut req = vec!["req", "-subj", &subj];
+    req.extend(EC);
+    req.extend(["-keyout", &key, "-out", &csr]);
+    openssl(dir, &req);
+    std::fs::write(
+        dir.join(&ext),
+        format!(
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n"
+        ),
+    )
+    .unwrap();
+    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
+        ],
+    );
 }
 
 fn make_pki(dir: &Path) -> Pki {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=sluice test CA"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
-    openssl(dir, &ca);
-    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
-        let mut req = vec!["req", "-subj"];
-        let subj = format!("/CN=sluice test {name}");
-        req.push(&subj);
-        req.extend(ec);
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        req.extend(["-keyout", &key, "-out", &csr]);
-        openssl(dir, &req);
-        std::fs::write(
-            dir.join(&ext),
-            format!(
-                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n"
-            ),
-        )
-        .unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-extfile",
-                &ext,
-                "-out",
-                &pem,
-            ],
-        );
-    }
+    make_ca(dir, "ca");
+    make_cert(dir, "ca", "server", "serverAuth");
+    make_cert(dir, "ca", "client", "clientAuth");
+    make_ca(dir, "rogue-ca");
+    make_cert(dir, "rogue-ca", "rogue", "clientAuth");
     Pki {
         ca: dir.join("ca.pem"),
         server_cert: dir.join("server.pem"),
         server_key: dir.join("server.key"),
         client_cert: dir.join("client.pem"),
         client_key: dir.join("client.key"),
+        rogue_ca: dir.join("rogue-ca.pem"),
+        rogue_cert: dir.join("rogue.pem"),
+        rogue_key: dir.join("rogue.key"),
     }
+}
+
+/// Which certificate a test client presents.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    /// One the server's CA signed.
+    Trusted,
+    /// One an unrelated CA signed.
+    Rogue,
+    /// None at all.
+    Anonymous,
 }
 
 fn tls_config(port: u16, pki: &Pki, verify: &str) -> String {
@@ -106,19 +138,21 @@ fn tls_config(port: u16, pki: &Pki, verify: &str) -> String {
     )
 }
 
-/// Sends `lines` with `openssl s_client`, with the client certificate or
-/// without; returns whether s_client reported success.
-fn s_client(port: u16, pki: &Pki, with_cert: bool, lines: &[String]) -> bool {
+/// Sends `lines` with `openssl s_client` as `who`; returns whether s_client
+/// reported success.
+fn s_client(port: u16, pki: &Pki, who: Client, lines: &[String]) -> bool {
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new("openssl");
     cmd.args(["s_client", "-connect", &addr, "-quiet", "-no_ign_eof"])
         .args(["-verify_return_error", "-CAfile"])
         .arg(&pki.ca);
-    if with_cert {
-        cmd.arg("-cert")
-            .arg(&pki.client_cert)
-            .arg("-key")
-            .arg(&pki.client_key);
+    let pair = match who {
+        Client::Trusted => Some((&pki.client_cert, &pki.client_key)),
+        Client::Rogue => Some((&pki.rogue_cert, &pki.rogue_key)),
+        Client::Anonymous => None,
+    };
+    if let Some((cert, key)) = pair {
+        cmd.arg("-cert").arg(cert).arg("-key").arg(key);
     }
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -135,6 +169,83 @@ fn s_client(port: u16, pki: &Pki, with_cert: bool, lines: &[String]) -> bool {
     child.wait().unwrap().success()
 }
 
+/// Each client in turn sends one message named after it; returns the names
+/// that arrived, once the server has answered for all of them (delivered or
+/// counted as a failed handshake).
+fn admitted(d: &Daemon, port: u16, pki: &Pki, clients: &[Client]) -> Vec<String> {
+    let before = d.stat("source.s#0.received") + d.stat("source.s#0.tls_failures");
+    for c in clients {
+        s_client(port, pki, *c, &[sl(&format!("{c:?}"))]);
+    }
+    let n = clients.len() as u64;
+    assert!(
+        wait_until(WAIT, || d.stat("source.s#0.received")
+            + d.stat("source.s#0.tls_failures")
+            >= before + n),
+        "{}",
+        d.log()
+    );
+    wait_until(Duration::from_secs(5), || {
+        lines(&d.dir.join("out.log")).len() as u64 >= d.stat("source.s#0.received")
+    });
+    lines(&d.dir.join("out.log"))
+}
+
+/// Every peer-verify() mode against a trusted, a rogue and an anonymous client.
+#[test]
+fn peer_verify_modes_admit_exactly_whom_they_should() {
+    if !require("openssl") {
+        return;
+    }
+    use Client::*;
+    for (mode, want) in [
+        ("required-trusted", vec![Trusted]),
+        ("optional-trusted", vec![Trusted, Anonymous]),
+        ("required-untrusted", vec![Trusted, Rogue]),
+        ("optional-untrusted", vec![Trusted, Rogue, Anonymous]),
+        ("none", vec![Trusted, Rogue, Anonymous]),
+    ] {
+        let dir = TempDir::new("tls-modes");
+        let pki = make_pki(dir.path());
+        let port = free_port();
+        let d = Daemon::start_in(dir, &tls_config(port, &pki, mode)).unwrap();
+        let got = admitted(&d, port, &pki, &[Trusted, Rogue, Anonymous]);
+        let want: Vec<String> = want.iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(got, want, "peer-verify({mode})");
+        assert_eq!(
+            d.stat("source.s#0.tls_failures"),
+            3 - want.len() as u64,
+            "peer-verify({mode})"
+        );
+    }
+}
+
+/// ca-dir() trusts the CAs under OpenSSL's hashed names and nothing else in
+/// the directory.
+#[test]
+fn ca_dir_trusts_hashed_names_only() {
+    if !require("openssl") {
+        return;
+    }
+    let dir = TempDir::new("tls-cadir");
+    let pki = make_pki(dir.path());
+    let cas = dir.join("cas");
+    std::fs::create_dir(&cas).unwrap();
+    let hash = openssl(dir.path(), &["x509", "-hash", "-noout", "-in", "ca.pem"]);
+    std::fs::copy(&pki.ca, cas.join(format!("{}.0", hash.trim()))).unwrap();
+    // A retired CA left behind under a plain name must not be trusted.
+    std::fs::copy(&pki.rogue_ca, cas.join("retired-ca.pem")).unwrap();
+    let port = free_port();
+    let conf = tls_config(port, &pki, "required-trusted").replace(
+        &format!("ca-file(\"{}\")", pki.ca.display()),
+        &format!("ca-dir(\"{}\")", cas.display()),
+    );
+    assert!(conf.contains("ca-dir("));
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    let got = admitted(&d, port, &pki, &[Client::Trusted, Client::Rogue]);
+    assert_eq!(got, ["Trusted"]);
+}
+
 /// Mutual TLS: a client with a certificate the CA signed gets every message
 /// through; one without a certificate is refused and counted, and delivers
 /// nothing.
@@ -148,13 +259,13 @@ fn mutual_tls_admits_trusted_clients_only() {
     let port = free_port();
     let d = Daemon::start_in(dir, &tls_config(port, &pki, "required-trusted")).unwrap();
     let lines: Vec<String> = (0..500).map(|n| sl(&format!("msg-0-{n}"))).collect();
-    assert!(s_client(port, &pki, true, &lines));
+    assert!(s_client(port, &pki, Client::Trusted, &lines));
     let got = wait_lines(&d.dir.join("out.log"), 500, WAIT);
     assert_eq!(got.len(), 500);
     for (n, l) in got.iter().enumerate() {
         assert_eq!(l, &format!("msg-0-{n}"));
     }
-    s_client(port, &pki, false, &[sl("anonymous")]);
+    s_client(port, &pki, Client::Anonymous, &[sl("anonymous")]);
     assert!(
         wait_until(WAIT, || d.stat("source.s#0.tls_failures") >= 1),
         "{}",
@@ -266,6 +377,10 @@ fn reload_switches_a_listener_to_tls_in_place() {
     let d = Daemon::start_in(dir, &plain).unwrap();
     send_tcp(port, [sl("before")]);
     assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), ["before"]);
+    // A plain connection open across the switch is closed: plain text is no
+    // longer admitted on this port.
+    let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(wait_until(WAIT, || d.stat("source.s#0.open") == 1));
     d.rewrite(&tls_config(port, &pki, "required-trusted"));
     d.signal(SIGHUP);
     assert!(
@@ -273,9 +388,56 @@ fn reload_switches_a_listener_to_tls_in_place() {
         "{}",
         d.log()
     );
-    assert!(s_client(port, &pki, true, &[sl("after")]));
+    held.set_read_timeout(Some(WAIT)).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(held.read(&mut byte), Ok(0) | Err(_)),
+        "the plain connection stayed open"
+    );
+    assert!(
+        d.log()
+            .contains("closing a connection the new config no longer admits")
+    );
+    assert!(s_client(port, &pki, Client::Trusted, &[sl("after")]));
     assert_eq!(
         wait_lines(&d.dir.join("out.log"), 2, WAIT),
         ["before", "after"]
     );
+}
+
+/// Clients that never finish a handshake hold handshake slots (capped per
+/// address), not connections: max-connections() stays free for real clients,
+/// and the slots come back when the stallers go.
+#[test]
+fn stalled_handshakes_cannot_take_the_connection_slots() {
+    if !require("openssl") {
+        return;
+    }
+    let dir = TempDir::new("tls-stall");
+    let pki = make_pki(dir.path());
+    let port = free_port();
+    let d = Daemon::start_in(dir, &tls_config(port, &pki, "required-trusted")).unwrap();
+    let stallers: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // 16 handshakes per address at most: the other 4 are turned away.
+    assert!(
+        wait_until(WAIT, || d.stat("source.s#0.rejected") >= 4),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        d.stat("source.s#0.open"),
+        0,
+        "handshakes are not connections"
+    );
+    drop(stallers);
+    // Their handshakes fail at EOF (20 in all: 16 stalled, 4 turned away).
+    assert!(
+        wait_until(WAIT, || d.stat("source.s#0.tls_failures") >= 20),
+        "{}",
+        d.log()
+    );
+    assert!(s_client(port, &pki, Client::Trusted, &[sl("real client")]));
+    assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), ["real client"]);
 }

@@ -238,7 +238,10 @@ impl Listener {
         config: watch::Sender<Arc<ListenerConfig>>,
         task: JoinHandle<()>,
     ) -> Listener {
-        tracing::info!(source = %config.borrow().id, addr = %local_addr, ?transport, "listening");
+        {
+            let c = config.borrow();
+            tracing::info!(source = %c.id, addr = %local_addr, transport = c.options.label(), "listening");
+        }
         Listener {
             transport,
             local_addr,
@@ -259,11 +262,31 @@ impl Listener {
     pub fn transport(&self) -> Transport {
         self.transport
     }
+
+    /// `tls 127.0.0.1:6514`: the transport under the current config, and the address.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}",
+            self.config.borrow().options.label(),
+            self.local_addr
+        )
+    }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+impl NetworkOptions {
+    /// `tcp`, `udp` or `tls`, as the config and the logs name the transport.
+    pub fn label(&self) -> &'static str {
+        match (self.transport, &self.tls) {
+            (Transport::Udp, _) => "udp",
+            (Transport::Tcp, Some(_)) => "tls",
+            (Transport::Tcp, None) => "tcp",
+        }
     }
 }
 

@@ -9,10 +9,13 @@
 use super::framing::{Frame, Framer, Next, Oversize};
 use super::{Listener, ListenerConfig, Transport, set_rcvbuf};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
+use crate::telemetry::SourceStats;
 use bytes::{Bytes, BytesMut};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -23,7 +26,10 @@ use tokio_rustls::TlsAcceptor;
 const READ_BUF: usize = 256 * 1024;
 
 /// How long a TLS client may take to finish its handshake.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// TLS handshakes in progress at once on one listener, and from one address.
+const MAX_HANDSHAKES: usize = 256;
+const MAX_HANDSHAKES_PER_PEER: usize = 16;
 
 /// Starts accepting on a bound socket. `alive` is held by every task so
 /// shutdown can wait for all of them.
@@ -48,6 +54,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
+    let handshakes = Arc::new(Handshakes::default());
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
@@ -69,44 +76,120 @@ async fn accept_loop(
             }
         };
         let cfg = config.borrow().clone();
-        if cfg.stats.open.get() as usize >= cfg.options.max_connections {
-            cfg.stats.rejected.add(1);
-            tracing::warn!(source = %cfg.id, %peer, limit = cfg.options.max_connections,
-                "max-connections() reached, closing new connection");
-            drop(stream);
-            continue;
-        }
-        cfg.stats.connections.add(1);
-        cfg.stats.open.add(1);
-        let open = OpenGuard(cfg.stats.clone());
         let _ = stream.set_nodelay(true);
         let (config, stop, alive) = (config.clone(), stop.clone(), alive.clone());
-        match cfg.tls.clone() {
-            None => tokio::spawn(serve(stream, peer, config, stop, alive, open)),
-            Some(tls) => tokio::spawn(async move {
-                let stats = open.0.clone();
-                // In the connection's own task, so a client that stalls the
-                // handshake holds up nobody.
-                let mut stop_wait = stop.clone();
-                let handshake =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls).accept(stream));
-                let session = tokio::select! {
-                    _ = stop_wait.changed() => return,
-                    done = handshake => done,
-                };
-                match session {
-                    Ok(Ok(session)) => serve(session, peer, config, stop, alive, open).await,
-                    Ok(Err(e)) => {
-                        stats.tls_failures.add(1);
-                        tracing::warn!(%peer, "TLS handshake failed: {e}");
-                    }
-                    Err(_) => {
-                        stats.tls_failures.add(1);
-                        tracing::warn!(%peer, "TLS handshake timed out after {HANDSHAKE_TIMEOUT:?}");
+        let Some(tls) = cfg.tls.clone() else {
+            if let Some(open) = admit(&cfg, peer) {
+                tokio::spawn(serve(stream, peer, config, stop, alive, open));
+            }
+            continue;
+        };
+        // Until its handshake is done a client holds a handshake slot, not a
+        // connection: unauthenticated clients cannot crowd out real ones, and
+        // one address cannot take every slot.
+        let Some(slot) = handshakes.claim(peer.ip()) else {
+            cfg.stats.rejected.add(1);
+            handshake_failed(&cfg.stats, peer, "too many TLS handshakes in progress");
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut stop_wait = stop.clone();
+            let handshake =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls).accept(stream));
+            let session = tokio::select! {
+                _ = stop_wait.changed() => return,
+                done = handshake => done,
+            };
+            drop(slot);
+            let cfg = config.borrow().clone();
+            match session {
+                Ok(Ok(session)) => {
+                    if let Some(open) = admit(&cfg, peer) {
+                        serve(session, peer, config, stop, alive, open).await;
                     }
                 }
-            }),
-        };
+                Ok(Err(e)) => handshake_failed(&cfg.stats, peer, e),
+                Err(_) => handshake_failed(&cfg.stats, peer, "the handshake timed out"),
+            }
+        });
+    }
+}
+
+/// Counts a new connection against `max-connections()`, or refuses it.
+fn admit(cfg: &ListenerConfig, peer: SocketAddr) -> Option<OpenGuard> {
+    if cfg.stats.open.get() as usize >= cfg.options.max_connections {
+        cfg.stats.rejected.add(1);
+        tracing::warn!(source = %cfg.id, %peer, limit = cfg.options.max_connections,
+            "max-connections() reached, closing new connection");
+        return None;
+    }
+    cfg.stats.connections.add(1);
+    cfg.stats.open.add(1);
+    Some(OpenGuard(cfg.stats.clone()))
+}
+
+/// Counts a failed handshake. Logged as a warning at most every few seconds,
+/// so a scanner or a misconfigured fleet cannot flood the log; the counter
+/// `tls_failures` has the full count.
+fn handshake_failed(stats: &SourceStats, peer: SocketAddr, why: impl std::fmt::Display) {
+    static LAST_WARNING: AtomicU64 = AtomicU64::new(0);
+    stats.tls_failures.add(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_WARNING.load(Ordering::Relaxed);
+    if now >= last + 10
+        && LAST_WARNING
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(%peer, failures = stats.tls_failures.get(), "TLS handshake failed: {why}");
+    } else {
+        tracing::debug!(%peer, "TLS handshake failed: {why}");
+    }
+}
+
+/// TLS handshakes in progress on one listener, in all and per client address.
+#[derive(Default)]
+struct Handshakes {
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A claimed handshake slot; dropping it frees the slot.
+struct HandshakeSlot {
+    owner: Arc<Handshakes>,
+    ip: IpAddr,
+}
+
+impl Handshakes {
+    fn claim(self: &Arc<Self>, ip: IpAddr) -> Option<HandshakeSlot> {
+        let mut map = self.per_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = map.values().sum();
+        let mine = map.entry(ip).or_default();
+        if total >= MAX_HANDSHAKES || *mine >= MAX_HANDSHAKES_PER_PEER {
+            return None;
+        }
+        *mine += 1;
+        Some(HandshakeSlot {
+            owner: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .owner
+            .per_peer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -122,10 +205,10 @@ async fn serve<S: AsyncRead + Unpin>(
 ) {
     // Keep only what the connection needs of its first config: holding the whole
     // config would keep a replaced destination's queue alive past a reload.
-    let mut framer = {
+    let (mut framer, policy) = {
         let first = config.borrow_and_update();
         tracing::debug!(source = %first.id, %peer, "connection opened");
-        framer_for(&first)
+        (framer_for(&first), first.options.tls.clone())
     };
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut frames: Vec<Frame> = Vec::new();
@@ -136,6 +219,16 @@ async fn serve<S: AsyncRead + Unpin>(
         let read = tokio::select! {
             biased;
             _ = stop.changed() => break,
+            changed = config.changed() => {
+                // A reload: the listener is gone, or its TLS policy changed so
+                // this connection would no longer be admitted (plain text on
+                // what is now a TLS port, a new CA or peer-verify()).
+                if changed.is_err() || config.borrow().options.tls != policy {
+                    tracing::info!(%peer, "closing a connection the new config no longer admits");
+                    break;
+                }
+                continue;
+            }
             read = stream.read_buf(&mut buf) => read,
         };
         let eof = match read {

@@ -46,7 +46,7 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "ca-dir",
             kind: Kind::Str,
             default: "",
-            doc: "A directory of CA certificates (PEM files, such as /etc/ssl/certs) that client certificates are verified against.",
+            doc: "A directory of CA certificates in OpenSSL's hashed layout (HASH.0, HASH.1, ... as `openssl rehash` makes them); other files in it are ignored. Prefer a directory of your own CAs: a system store would admit any publicly issued client certificate.",
         },
         OptionSpec {
             name: "peer-verify",
@@ -55,9 +55,10 @@ pub const SPEC: DriverSpec = DriverSpec {
                 "optional-trusted",
                 "optional-untrusted",
                 "required-untrusted",
+                "none",
             ]),
             default: "required-trusted",
-            doc: "Client certificates: required-trusted (must present one a CA signed), optional-trusted (if presented, it must verify), optional-untrusted (not checked), required-untrusted (must present one, not checked).",
+            doc: "Client certificates: required-trusted (must present one a CA signed), optional-trusted (if presented, it must verify), optional-untrusted or none (asked for, not checked), required-untrusted (must present one, not checked).",
         },
     ],
 };
@@ -87,7 +88,7 @@ impl TlsOptions {
         };
         let peer_verify = match v.str("peer-verify") {
             Some("optional-trusted") => PeerVerify::OptionalTrusted,
-            Some("optional-untrusted") => PeerVerify::OptionalUntrusted,
+            Some("optional-untrusted" | "none") => PeerVerify::OptionalUntrusted,
             Some("required-untrusted") => PeerVerify::RequiredUntrusted,
             _ => PeerVerify::RequiredTrusted,
         };
@@ -126,12 +127,11 @@ impl TlsOptions {
             .with_safe_default_protocol_versions()
             .context("no TLS protocol version available")?;
         let builder = match self.peer_verify {
-            PeerVerify::OptionalUntrusted => builder.with_no_client_auth(),
-            PeerVerify::RequiredUntrusted => {
-                builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+            PeerVerify::OptionalUntrusted | PeerVerify::RequiredUntrusted => builder
+                .with_client_cert_verifier(Arc::new(AnyClientCert {
                     algorithms: provider.signature_verification_algorithms,
-                }))
-            }
+                    mandatory: self.peer_verify == PeerVerify::RequiredUntrusted,
+                })),
             PeerVerify::RequiredTrusted | PeerVerify::OptionalTrusted => {
                 let roots = self.roots()?;
                 let verifier =
@@ -165,10 +165,21 @@ impl TlsOptions {
         if let Some(dir) = &self.ca_dir {
             let entries = std::fs::read_dir(dir)
                 .with_context(|| format!("ca-dir(): cannot read {}", dir.display()))?;
+            // Only OpenSSL's hashed names, as syslog-ng reads a CA directory: a
+            // retired CA whose link was removed, a backup or a bundle next to
+            // them is not trusted.
             let mut in_dir: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.is_file())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(hashed_name)
+                })
+                .filter(|p| {
+                    p.metadata()
+                        .is_ok_and(|m| m.is_file() && m.len() <= MAX_CA_FILE)
+                })
                 .collect();
             in_dir.sort();
             files.extend(in_dir);
@@ -197,20 +208,40 @@ impl TlsOptions {
     }
 }
 
+/// The largest CA file read from a ca-dir(); certificates are a few KiB.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// `5d30f3c5.0`: eight hex digits, a dot, a sequence number (`.r0` would be a CRL).
+fn hashed_name(name: &str) -> bool {
+    let Some((hash, seq)) = name.split_once('.') else {
+        return false;
+    };
+    hash.len() == 8
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && !seq.is_empty()
+        && seq.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("{}: cannot read PEM certificates", path.display()))
 }
 
-/// `peer-verify(required-untrusted)`: a client must present a certificate and
-/// prove it holds its key, but nothing checks who signed it.
+/// `peer-verify(required-untrusted)` and `(optional-untrusted)`: a client is
+/// asked for a certificate (must present one when `mandatory`) and must prove
+/// it holds its key, but nothing checks who signed it.
 #[derive(Debug)]
 struct AnyClientCert {
     algorithms: WebPkiSupportedAlgorithms,
+    mandatory: bool,
 }
 
 impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
@@ -250,5 +281,27 @@ impl ClientCertVerifier for AnyClientCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hashed_name;
+
+    #[test]
+    fn ca_dir_reads_hashed_names_only() {
+        for ok in ["5d30f3c5.0", "ABCDEF01.12"] {
+            assert!(hashed_name(ok), "{ok}");
+        }
+        for no in [
+            "5d30f3c5.r0",
+            "5d30f3c5",
+            "oldca.pem",
+            "5d30f3c.0",
+            "5d30f3c5.0.bak",
+            "zzzzzzzz.0",
+        ] {
+            assert!(!hashed_name(no), "{no}");
+        }
     }
 }
