@@ -9,6 +9,8 @@
 #   SLUICE the sluice binary (default: build target/release/sluice with cargo)
 #   FILTER a filter expression both receivers apply on the path, e.g.
 #          FILTER='level(info..emerg) and program("^loadgen$")'
+#   TLS=1  the same over TLS (RFC 5425) with a throw-away certificate; needs
+#          openssl and socat (the sender)
 #   KEEP=1 keep the scratch directory
 # Both receivers get the same job: RFC 3164 over newline-framed TCP on 127.0.0.1,
 # parsed, written by the same template into one file, flags(flow-control) so
@@ -56,6 +58,12 @@ split -n l/4 -d -a 1 "$TMP/all" "$TMP/part."
 cat "$TMP/all" "$TMP"/part.* > /dev/null
 
 TEMPLATE='${ISODATE} ${HOST} ${MSGHDR}${MSG}\n'
+TRANSPORT='transport("tcp")'
+if [ "${TLS:-0}" = 1 ]; then
+    openssl req -x509 -days 1 -subj /CN=localhost -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+    TRANSPORT="transport(\"tls\") tls(key-file(\"$TMP/key.pem\") cert-file(\"$TMP/cert.pem\") peer-verify(optional-untrusted))"
+fi
 FILTER_DEF= FILTER_REF=
 if [ -n "${FILTER:-}" ]; then
     FILTER_DEF="filter f { $FILTER; };"
@@ -63,7 +71,7 @@ if [ -n "${FILTER:-}" ]; then
 fi
 cat > "$TMP/sluice.conf" <<CONF
 @version: 1.0
-source s { network(transport("tcp") ip("127.0.0.1") port($PORT_SLUICE) max-connections(16)); };
+source s { network($TRANSPORT ip("127.0.0.1") port($PORT_SLUICE) max-connections(16)); };
 destination d { file("$TMP/out" template("$TEMPLATE")); };
 $FILTER_DEF
 log { source(s); $FILTER_REF destination(d); flags(flow-control); };
@@ -74,7 +82,7 @@ cat > "$TMP/syslog-ng.conf" <<CONF
 @version: 3.38
 options { use-dns(no); use-fqdn(no); keep-hostname(yes); chain-hostnames(no);
           stats-freq(0); log-fifo-size(100000); flush-lines(1000); };
-source s { network(transport("tcp") ip("127.0.0.1") port($PORT_SNG) max-connections(16)
+source s { network($TRANSPORT ip("127.0.0.1") port($PORT_SNG) max-connections(16)
                    log-iw-size(100000) log-fetch-limit(1000)); };
 destination d { file("$TMP/out" template("$TEMPLATE")); };
 $FILTER_DEF
@@ -103,6 +111,15 @@ start_sng() {
     PID=$!
 }
 
+# send FILE PORT: one connection's worth, plain or TLS.
+send() {
+    if [ "${TLS:-0}" = 1 ]; then
+        socat -u -b 262144 "OPEN:$1" "OPENSSL:127.0.0.1:$2,verify=0"
+    else
+        cat "$1" > "/dev/tcp/127.0.0.1/$2"
+    fi
+}
+
 # run NAME START PORT STREAMS -> prints "msg/s peak_rss_kib"
 run() {
     local start=$2 port=$3 streams=$4 t0 t1 lines hwm
@@ -113,11 +130,11 @@ run() {
     sleep 0.2
     t0=$(now)
     if [ "$streams" = 1 ]; then
-        cat "$TMP/all" > "/dev/tcp/127.0.0.1/$port"
+        send "$TMP/all" "$port"
     else
         local parts=("$TMP"/part.*) i
         for ((i = 0; i < streams; i++)); do
-            cat "${parts[i % ${#parts[@]}]}" > "/dev/tcp/127.0.0.1/$port" &
+            send "${parts[i % ${#parts[@]}]}" "$port" &
         done
         wait $(jobs -p | grep -v "^$PID$") 2>/dev/null || true
     fi
@@ -141,7 +158,7 @@ run() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo "tcp-file: $(nproc) cores; $MSGS messages of $SIZE B; $RUNS runs; streams: ${STREAMS[*]}${FILTER:+; filter: $FILTER}" >&2
+echo "tcp-file: $(nproc) cores; $MSGS messages of $SIZE B; $RUNS runs; streams: ${STREAMS[*]}${FILTER:+; filter: $FILTER}${TLS:+; TLS}" >&2
 for streams in "${STREAMS[@]}"; do
     : > "$TMP/sluice.res"; : > "$TMP/sng.res"
     for _ in $(seq 1 "$RUNS"); do
