@@ -7,7 +7,8 @@
 
 use super::ast::{FilterDef, FilterExpr, Ident, LogItem, LogPath, Object, ObjectKind};
 use super::diagnostic::{Diagnostic, nearest};
-use crate::logpath::{Filter, Path, Step, filter};
+use crate::logpath::{Filter, Path, Queue, Route, Routes, Step, filter};
+use crate::template::RenderContext;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -26,6 +27,21 @@ pub struct SourceRouting {
     /// Route `n` of the source: one per destination step of every path it is in.
     pub connections: Vec<Connection>,
     pub paths: Vec<Path>,
+}
+
+impl SourceRouting {
+    /// The runtime routes, given each destination instance's queue by index.
+    pub fn routes(&self, queues: &[Queue], ctx: RenderContext) -> Routes {
+        let routes = self
+            .connections
+            .iter()
+            .map(|c| Route {
+                queue: queues[c.destination].clone(),
+                flow_control: c.flow_control,
+            })
+            .collect();
+        Routes::new(routes, self.paths.clone(), ctx)
+    }
 }
 
 /// What the checker needs to know of the rest of the config.
@@ -313,7 +329,7 @@ fn unknown(diags: &mut Vec<Diagnostic>, kind: ObjectKind, r: &Ident, names: Vec<
 #[cfg(test)]
 mod tests {
     use crate::config::{LoadOptions, diagnostic, load_str, plan};
-    use crate::logpath::{Queue, QueueReceiver, Route, Routes};
+    use crate::logpath::{Queue, QueueReceiver};
     use crate::message::{Field, Timestamp, Zone};
     use crate::parse::{ParseOptions, parse};
     use crate::telemetry::{DestinationStats, SourceStats};
@@ -337,18 +353,7 @@ mod tests {
             .iter()
             .map(|_| Queue::new(1000, Arc::new(DestinationStats::default())))
             .unzip();
-        let r = &p.routing[0];
-        let routes = Routes::new(
-            r.connections
-                .iter()
-                .map(|c| Route {
-                    queue: queues[c.destination].clone(),
-                    flow_control: c.flow_control,
-                })
-                .collect(),
-            r.paths.clone(),
-            RenderContext::default(),
-        );
+        let routes = p.routing[0].routes(&queues, RenderContext::default());
         let msgs = lines
             .iter()
             .map(|l| {

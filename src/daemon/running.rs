@@ -9,7 +9,7 @@
 use crate::config::plan::{DestinationDriver, Plan, SourceDriver};
 use crate::destinations::file::FileDriver;
 use crate::destinations::{self, WorkerControl};
-use crate::logpath::{Queue, Route, Routes};
+use crate::logpath::Queue;
 use crate::message::Zone;
 use crate::parse::ParseOptions;
 use crate::sources::internal::InternalConfig;
@@ -142,19 +142,7 @@ impl Running {
         let mut keep = HashMap::new();
         let mut internal = None;
         for (i, src) in plan.sources.iter().enumerate() {
-            let routing = &plan.routing[i];
-            let routes = Routes::new(
-                routing
-                    .connections
-                    .iter()
-                    .map(|c| Route {
-                        queue: queues[c.destination].clone(),
-                        flow_control: c.flow_control,
-                    })
-                    .collect(),
-                routing.paths.clone(),
-                self.render_context(plan),
-            );
+            let routes = plan.routing[i].routes(&queues, self.render_context(plan));
             let opts = match &src.driver {
                 SourceDriver::Network(opts) => opts,
                 SourceDriver::Internal => {

@@ -308,3 +308,19 @@ pub fn syntax_check(conf: &Path) -> (Option<i32>, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// Runs syslog-ng's `loggen` with `args` (transport and mode flags) sending
+/// `n` messages of 200 bytes to 127.0.0.1:`port`, and asserts it succeeded.
+pub fn loggen(args: &[&str], n: usize, port: u16) {
+    let o = Command::new("loggen")
+        .args(args)
+        .args(["--rate", "50000", "--interval", "100000", "--size", "200"])
+        .args(["--number", &n.to_string(), "127.0.0.1", &port.to_string()])
+        .output()
+        .expect("run loggen");
+    assert!(
+        o.status.success(),
+        "loggen: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -133,27 +133,7 @@ fn syslog_ng_loggen_stream_arrives_whole() {
     }
     let port = free_port();
     let d = Daemon::start(&tcp_to_file(port, "${MESSAGE}\\n", ""));
-    let o = Command::new("loggen")
-        .args([
-            "--inet",
-            "--stream",
-            "--rate",
-            "50000",
-            "--interval",
-            "100000",
-            "--number",
-            "20000",
-            "--size",
-            "200",
-        ])
-        .args(["127.0.0.1", &port.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "loggen: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    loggen(&["--inet", "--stream"], 20_000, port);
     let got = wait_lines(&d.dir.join("out.log"), 20_000, WAIT);
     assert_eq!(got.len(), 20_000);
     // loggen numbers its messages: every sequence number once.

@@ -304,18 +304,8 @@ fn loggen_over_tls_arrives_whole() {
     let pki = make_pki(dir.path());
     let port = free_port();
     let d = Daemon::start_in(dir, &tls_config(port, &pki, "optional-untrusted")).unwrap();
-    let o = Command::new("loggen")
-        // -U alone: loggen's TLS plugin replaces its socket plugin.
-        .args(["--use-ssl", "--rate", "50000"])
-        .args(["--interval", "100000", "--number", "10000", "--size", "200"])
-        .args(["127.0.0.1", &port.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "loggen: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    // -U alone: loggen's TLS plugin replaces its socket plugin.
+    loggen(&["--use-ssl"], 10_000, port);
     let got = wait_lines(&d.dir.join("out.log"), 10_000, WAIT);
     assert_eq!(got.len(), 10_000);
     assert_eq!(d.stat("source.s#0.tls_failures"), 0);
