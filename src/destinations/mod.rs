@@ -12,7 +12,7 @@ pub mod retry;
 
 use crate::logpath::QueueReceiver;
 use crate::message::Message;
-use crate::telemetry::DestinationStats;
+use crate::telemetry::{DestinationStats, LogThrottle};
 use retry::Backoff;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,6 +60,8 @@ pub struct WorkerControl {
 /// reports the messages it could not write.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_secs(1);
+/// At most one "giving up messages" line per destination this often.
+const GIVE_UP_REPORT: Duration = Duration::from_secs(10);
 
 /// Runs `driver` on its own thread until every sender of `rx` is gone and the
 /// queue is drained.
@@ -74,6 +76,7 @@ pub fn spawn<D: Driver>(
         .name(format!("dst {id}"))
         .spawn(move || {
             let mut reopen_seen = control.reopen.load(Ordering::Relaxed);
+            let giving_up = LogThrottle::new();
             let mut last_tick = Instant::now();
             loop {
                 let delivery = match rx.recv_timeout(TICK) {
@@ -89,7 +92,7 @@ pub fn spawn<D: Driver>(
                 if let Some(delivery) = delivery {
                     let n = delivery.batch.len() as u64;
                     let result = driver.write(delivery.messages());
-                    match settle(&id, &mut driver, result, &stats, &control) {
+                    match settle(&id, &mut driver, result, &stats, &control, &giving_up) {
                         Delivered::All => {
                             stats.written.add(n);
                             delivery.ack();
@@ -129,6 +132,7 @@ fn settle<D: Driver>(
     mut result: Result<(), WriteError>,
     stats: &DestinationStats,
     control: &WorkerControl,
+    giving_up: &LogThrottle,
 ) -> Delivered {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
     let mut stop_deadline: Option<Instant> = None;
@@ -142,7 +146,13 @@ fn settle<D: Driver>(
             }
             Err(WriteError::Permanent { error, dropped }) => {
                 stats.errors.add(1);
-                tracing::error!(destination = %id, dropped, "giving up messages: {error}");
+                // Such a failure repeats for every batch (a missing directory):
+                // one line per interval, with the count, not one per batch, at
+                // any verbosity, or internal() routed here would feed itself.
+                if let Some(held_back) = giving_up.allow(GIVE_UP_REPORT) {
+                    tracing::error!(destination = %id, dropped,
+                        earlier_reports_held_back = held_back, "giving up messages: {error}");
+                }
                 return Delivered::Partly(dropped);
             }
             Err(WriteError::Transient(error)) => {

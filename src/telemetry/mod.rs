@@ -26,6 +26,45 @@ impl Counter {
     }
 }
 
+/// Lets a repeating log line through at most once per interval and counts what
+/// it held back, so a failure that repeats per batch or per connection cannot
+/// flood the log (or, through `internal()`, feed itself).
+#[derive(Debug, Default)]
+pub struct LogThrottle {
+    /// Milliseconds since the epoch of the last line let through; 0 for never.
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogThrottle {
+    pub const fn new() -> LogThrottle {
+        LogThrottle {
+            last_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now, `n` being how many were held
+    /// back since the last one; `None` (and one more held back) otherwise.
+    pub fn allow(&self, every: std::time::Duration) -> Option<u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now >= last.saturating_add(every.as_millis() as u64);
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 /// Counters of one source driver instance.
 #[derive(Debug, Default)]
 pub struct SourceStats {
@@ -205,5 +244,22 @@ mod tests {
             prom.contains("# TYPE sluice_destination_queued gauge\n"),
             "{prom}"
         );
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::LogThrottle;
+    use std::time::Duration;
+
+    #[test]
+    fn throttle_lets_one_through_per_interval_and_counts_the_rest() {
+        let t = LogThrottle::new();
+        assert_eq!(t.allow(Duration::from_secs(3600)), Some(0));
+        assert_eq!(t.allow(Duration::from_secs(3600)), None);
+        assert_eq!(t.allow(Duration::from_secs(3600)), None);
+        // A zero interval is always due, and reports what was held back.
+        assert_eq!(t.allow(Duration::ZERO), Some(2));
+        assert_eq!(t.allow(Duration::ZERO), Some(0));
     }
 }

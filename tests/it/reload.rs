@@ -213,3 +213,27 @@ fn internal_source_logs_start_up_and_failed_reloads() {
     assert!(d.terminate().success());
     assert!(!d.log().contains("did not drain"), "{}", d.log());
 }
+
+/// internal() into a destination that fails on every batch (its directory is
+/// missing) must not feed itself: the failure is reported once per interval,
+/// not once per internal message it causes.
+#[test]
+fn a_failing_internal_destination_does_not_feed_itself() {
+    let conf = "source s_self { internal(); };\n\
+         destination d_self { file(\"missing/dir/sluice.log\"); };\n\
+         log { source(s_self); destination(d_self); };\n";
+    let d = Daemon::start(conf);
+    assert!(
+        wait_until(WAIT, || d.log().contains("giving up messages")),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let reports = d.log().matches("giving up messages").count();
+    assert!(reports <= 2, "{reports} reports in 2 s:\n{}", d.log());
+    let received = d.stat("source.s_self#0.received");
+    assert!(
+        received < 50,
+        "internal() received {received} messages: a feedback loop"
+    );
+}

@@ -9,12 +9,11 @@
 use super::framing::{Frame, Framer, Next, Oversize};
 use super::{Listener, ListenerConfig, Transport, set_rcvbuf};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
-use crate::telemetry::SourceStats;
+use crate::telemetry::{LogThrottle, SourceStats};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
@@ -128,24 +127,16 @@ fn admit(cfg: &ListenerConfig, peer: SocketAddr) -> Option<OpenGuard> {
     Some(OpenGuard(cfg.stats.clone()))
 }
 
-/// Counts a failed handshake. Logged as a warning at most every few seconds,
-/// so a scanner or a misconfigured fleet cannot flood the log; the counter
+/// Counts a failed handshake. Logged as a warning at most every 10 s, so a
+/// scanner or a misconfigured fleet cannot flood the log; the counter
 /// `tls_failures` has the full count.
 fn handshake_failed(stats: &SourceStats, peer: SocketAddr, why: impl std::fmt::Display) {
-    static LAST_WARNING: AtomicU64 = AtomicU64::new(0);
+    static THROTTLE: LogThrottle = LogThrottle::new();
     stats.tls_failures.add(1);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_WARNING.load(Ordering::Relaxed);
-    if now >= last + 10
-        && LAST_WARNING
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(%peer, failures = stats.tls_failures.get(), "TLS handshake failed: {why}");
-    } else {
-        tracing::debug!(%peer, "TLS handshake failed: {why}");
+    match THROTTLE.allow(std::time::Duration::from_secs(10)) {
+        Some(held_back) => tracing::warn!(%peer, failures = stats.tls_failures.get(), held_back,
+            "TLS handshake failed: {why}"),
+        None => tracing::debug!(%peer, "TLS handshake failed: {why}"),
     }
 }
 
