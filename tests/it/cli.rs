@@ -300,3 +300,59 @@ fn man_pages_document_every_flag_and_option() {
         assert!(ctl.contains(verb), "man/sluice-ctl.8 lacks {verb}");
     }
 }
+
+/// The Debian package ships what the repository has: every asset it lists
+/// exists, and every shipped SCL snippet and man page is listed (a new snippet
+/// cannot be forgotten by the package).
+#[test]
+fn package_metadata_lists_every_shipped_file() {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let assets: Vec<String> = manifest
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("[\""))
+        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+        .collect();
+    assert!(assets.len() >= 8, "{assets:?}");
+    for a in &assets {
+        if !a.starts_with("target/") {
+            assert!(
+                repo().join(a).is_file(),
+                "Cargo.toml ships {a}, which is missing"
+            );
+        }
+    }
+    let mut shipped = vec![
+        "packaging/sluice.conf".to_string(),
+        "scl/scl.conf".to_string(),
+    ];
+    for dir in std::fs::read_dir(repo().join("scl")).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.is_dir() {
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let f = f.unwrap().path();
+                let rel = f
+                    .strip_prefix(repo())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                shipped.push(rel);
+            }
+        }
+    }
+    for f in std::fs::read_dir(repo().join("man")).unwrap() {
+        let f = f.unwrap().path();
+        shipped.push(
+            f.strip_prefix(repo())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    for f in &shipped {
+        assert!(
+            assets.contains(f),
+            "{f} is not in [package.metadata.deb] assets"
+        );
+    }
+}
