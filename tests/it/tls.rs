@@ -307,7 +307,15 @@ fn loggen_over_tls_arrives_whole() {
     // -U alone: loggen's TLS plugin replaces its socket plugin.
     loggen(&["--use-ssl"], 10_000, port);
     let got = wait_lines(&d.dir.join("out.log"), 10_000, WAIT);
-    assert_eq!(got.len(), 10_000);
+    assert_eq!(
+        got.len(),
+        10_000,
+        "received {} malformed {} tls_failures {}\n{}",
+        d.stat("source.s#0.received"),
+        d.stat("source.s#0.malformed"),
+        d.stat("source.s#0.tls_failures"),
+        d.log()
+    );
     assert_eq!(d.stat("source.s#0.tls_failures"), 0);
 }
 
@@ -430,4 +438,66 @@ fn stalled_handshakes_cannot_take_the_connection_slots() {
     );
     assert!(s_client(port, &pki, Client::Trusted, &[sl("real client")]));
     assert_eq!(wait_lines(&d.dir.join("out.log"), 1, WAIT), ["real client"]);
+}
+
+/// A write-only client (loggen never reads) that finishes while Sluice is
+/// still behind must not lose its tail: a TLS 1.3 session ticket left unread
+/// in the client's socket would turn its close into a reset that discards what
+/// it had not yet sent. Flow control into a FIFO read slowly keeps Sluice behind.
+#[test]
+fn a_write_only_client_keeps_its_tail_when_the_server_is_behind() {
+    if !require("openssl") || !require("loggen") {
+        return;
+    }
+    let dir = TempDir::new("tls-tail");
+    let pki = make_pki(dir.path());
+    let fifo = dir.join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let port = free_port();
+    let conf = tls_config(port, &pki, "optional-untrusted")
+        .replace("file(\"out.log\"", &format!("file(\"{}\"", fifo.display()));
+    let conf = format!("options {{ log-fifo-size(500); }};\n{conf}");
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    const N: usize = 30_000;
+    let sender = std::thread::spawn(move || loggen(&["--use-ssl"], N, port));
+    // Nobody reads yet: loggen fills the socket buffers and waits.
+    std::thread::sleep(Duration::from_secs(1));
+    // Read in small bites on a thread of its own, so the server stays behind
+    // the sender and a short count fails the test instead of blocking it.
+    let path = d.dir.join("pipe");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::fs::File::open(path).unwrap();
+        let mut chunk = vec![0u8; 4096];
+        while let Ok(n) = reader.read(&mut chunk) {
+            if n == 0
+                || tx
+                    .send(chunk[..n].iter().filter(|&&b| b == b'\n').count())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    sender.join().unwrap();
+    let mut seen = 0usize;
+    while seen < N {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(n) => seen += n,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        N,
+        "received {} tls_failures {}",
+        d.stat("source.s#0.received"),
+        d.stat("source.s#0.tls_failures")
+    );
 }

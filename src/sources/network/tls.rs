@@ -148,13 +148,18 @@ impl TlsOptions {
                 )
             }
         };
-        let config = builder.with_single_cert(certs, key).with_context(|| {
+        let mut config = builder.with_single_cert(certs, key).with_context(|| {
             format!(
                 "{} does not go with {}",
                 self.key_file.display(),
                 self.cert_file.display()
             )
         })?;
+        // Syslog clients only write. TLS 1.3 session tickets sent after the
+        // handshake would sit unread in the client's socket, and closing a
+        // socket with unread data sends a reset that discards what the client
+        // had not yet transmitted: the tail of its stream. So send none.
+        config.send_tls13_tickets = 0;
         Ok(Arc::new(config))
     }
 
