@@ -50,6 +50,14 @@ impl TempDir {
         std::fs::write(&p, text).unwrap();
         p
     }
+
+    /// A named pipe `name` in the directory (with coreutils' mkfifo).
+    pub fn fifo(&self, name: &str) -> PathBuf {
+        let p = self.join(name);
+        let made = Command::new("mkfifo").arg(&p).status().expect("run mkfifo");
+        assert!(made.success(), "mkfifo {}", p.display());
+        p
+    }
 }
 
 impl Drop for TempDir {

@@ -345,14 +345,7 @@ fn unknown_users_and_groups_are_config_errors() {
 fn flow_control_pushes_back_on_the_sender_and_loses_nothing() {
     let port = free_port();
     let dir = TempDir::new("fifo");
-    let fifo = dir.join("pipe");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = dir.fifo("pipe");
     let conf = format!(
         "options {{ log-fifo-size(1000); }};\n\
          source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
@@ -411,14 +404,7 @@ fn flow_control_pushes_back_on_the_sender_and_loses_nothing() {
 fn without_flow_control_a_full_queue_drops_and_counts() {
     let port = free_port();
     let dir = TempDir::new("fifo-drop");
-    let fifo = dir.join("pipe");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = dir.fifo("pipe");
     let conf = format!(
         "options {{ log-fifo-size(500); }};\n\
          source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\

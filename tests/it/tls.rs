@@ -451,14 +451,7 @@ fn a_write_only_client_keeps_its_tail_when_the_server_is_behind() {
     }
     let dir = TempDir::new("tls-tail");
     let pki = make_pki(dir.path());
-    let fifo = dir.join("pipe");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = dir.fifo("pipe");
     let port = free_port();
     let conf = tls_config(port, &pki, "optional-untrusted")
         .replace("file(\"out.log\"", &format!("file(\"{}\"", fifo.display()));
