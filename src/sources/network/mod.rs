@@ -223,7 +223,6 @@ pub struct ListenerConfig {
 /// channel that hands it new settings on reload. Dropping it stops the listener;
 /// open TCP connections close after their current batch.
 pub struct Listener {
-    transport: Transport,
     local_addr: SocketAddr,
     config: watch::Sender<Arc<ListenerConfig>>,
     task: JoinHandle<()>,
@@ -233,7 +232,6 @@ impl Listener {
     /// Wraps a spawned listener task; `config` is the sender of the watch
     /// channel the task reads its settings from.
     fn new(
-        transport: Transport,
         local_addr: SocketAddr,
         config: watch::Sender<Arc<ListenerConfig>>,
         task: JoinHandle<()>,
@@ -243,7 +241,6 @@ impl Listener {
             tracing::info!(source = %c.id, addr = %local_addr, transport = c.options.label(), "listening");
         }
         Listener {
-            transport,
             local_addr,
             config,
             task,
@@ -253,14 +250,6 @@ impl Listener {
     /// New settings for the listener and its open connections (on reload).
     pub fn update(&self, config: Arc<ListenerConfig>) {
         self.config.send_replace(config);
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    pub fn transport(&self) -> Transport {
-        self.transport
     }
 
     /// `tls 127.0.0.1:6514`: the transport under the current config, and the address.

@@ -7,7 +7,7 @@
 //! sender.
 
 use super::framing::{Frame, Framer, Next, Oversize};
-use super::{Listener, ListenerConfig, Transport, set_rcvbuf};
+use super::{Listener, ListenerConfig, set_rcvbuf};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
 use crate::telemetry::{LogThrottle, SourceStats};
 use bytes::{Bytes, BytesMut};
@@ -44,7 +44,7 @@ pub fn start(
     let local_addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(config);
     let task = tokio::spawn(accept_loop(listener, rx, stop, alive));
-    Ok(Listener::new(Transport::Tcp, local_addr, tx, task))
+    Ok(Listener::new(local_addr, tx, task))
 }
 
 async fn accept_loop(

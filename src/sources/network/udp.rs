@@ -1,7 +1,7 @@
 //! The UDP listener: one datagram is one message. Datagrams that arrive together
 //! are received into one buffer and handed on as one batch.
 
-use super::{Listener, ListenerConfig, Transport, set_rcvbuf};
+use super::{Listener, ListenerConfig, set_rcvbuf};
 use crate::message::{Flags, Timestamp, Zone};
 use bytes::BytesMut;
 use std::os::fd::AsRawFd;
@@ -27,7 +27,7 @@ pub fn start(
     let local_addr = socket.local_addr()?;
     let (tx, rx) = watch::channel(config);
     let task = tokio::spawn(receive_loop(socket, rx, stop, alive));
-    Ok(Listener::new(Transport::Udp, local_addr, tx, task))
+    Ok(Listener::new(local_addr, tx, task))
 }
 
 async fn receive_loop(
