@@ -46,12 +46,23 @@ impl BlockKind {
     }
 }
 
+/// One declared parameter: `name(default)`, or `name()`, which every call must
+/// give (syslog-ng's mandatory parameter).
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    /// The default text as written (raw, e.g. `""`); `None` for `name()`.
+    pub default: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct BlockDef {
     pub kind: BlockKind,
     pub name: Ident,
-    /// Parameter names as written, with their default text (raw, e.g. `""`).
-    pub params: Vec<(String, String)>,
+    pub params: Vec<Param>,
+    /// The parameter list ends with `...`: arguments it does not name are
+    /// accepted into `` `__VARARGS__` ``; without it they are an error.
+    pub varargs: bool,
     pub body: String,
     /// Where `body` starts and ends in its source.
     pub body_span: Span,
@@ -65,6 +76,38 @@ pub fn fold(name: &str) -> String {
 /// The arguments of one call: named arguments with their verbatim text.
 pub struct CallArgs {
     pub named: Vec<(String, String)>,
+}
+
+/// Why a call does not fit its block, as syslog-ng refuses it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// An argument the block names no parameter for, and it takes no `...`.
+    Unknown(String),
+    /// A `name()` parameter the call did not give.
+    Missing(String),
+}
+
+impl BlockDef {
+    fn param(&self, name: &str) -> Option<&Param> {
+        let key = fold(name);
+        self.params.iter().find(|p| fold(&p.name) == key)
+    }
+
+    /// Every way `args` does not fit this block's parameter list.
+    pub fn check_call(&self, args: &CallArgs) -> Vec<CallError> {
+        let mut errors: Vec<CallError> = args
+            .named
+            .iter()
+            .filter(|(n, _)| !self.varargs && self.param(n).is_none())
+            .map(|(n, _)| CallError::Unknown(n.clone()))
+            .collect();
+        for p in self.params.iter().filter(|p| p.default.is_none()) {
+            if !args.named.iter().any(|(n, _)| fold(n) == fold(&p.name)) {
+                errors.push(CallError::Missing(p.name.clone()));
+            }
+        }
+        errors
+    }
 }
 
 /// An argument that is one quoted string is substituted without its quotes (as
@@ -98,7 +141,10 @@ pub fn expand_body(def: &BlockDef, args: &CallArgs, stream: &mut Stream) -> Stri
     let mut bound: HashMap<String, String> = def
         .params
         .iter()
-        .map(|(n, d)| (fold(n), unquote(d).to_string()))
+        .map(|p| {
+            let default = p.default.as_deref().unwrap_or("");
+            (fold(&p.name), unquote(default).to_string())
+        })
         .collect();
     let mut varargs = Vec::new();
     for (name, text) in &args.named {

@@ -8,7 +8,7 @@ use super::ast::{
     Arg, Config, FilterDef, FilterExpr, Ident, Item, LogItem, LogPath, Object, ObjectKind, Opt,
     Value,
 };
-use super::block::{self, BlockDef, BlockKind, CallArgs};
+use super::block::{self, BlockDef, BlockKind, CallArgs, CallError, Param};
 use super::diagnostic::{Diagnostic, nearest};
 use super::lexer::{self, Tok, Token};
 use super::preprocess::Stream;
@@ -684,11 +684,21 @@ impl<'o> Parser<'o> {
         let name = self.ident("the block's name")?;
         let open = self.expect(Tok::LParen, "`(` with the block's parameters")?;
         let (inner, _) = self.raw_group(&open)?;
-        let mut params = Vec::new();
+        let mut params: Vec<Param> = Vec::new();
+        let mut varargs = false;
         let mut i = 0;
         while let Some(t) = inner.get(i) {
             match &t.tok {
                 Tok::Comma => i += 1,
+                Tok::Word(w) if w == "..." => {
+                    if inner[i + 1..].iter().any(|t| t.tok != Tok::Comma) {
+                        self.s
+                            .error(t.span, "`...` must end the block's parameter list");
+                        return Err(Reported);
+                    }
+                    varargs = true;
+                    i += 1;
+                }
                 Tok::Word(p) if inner.get(i + 1).is_some_and(|n| n.tok == Tok::LParen) => {
                     let close = matching(&inner, i + 1);
                     let (Some(o), Some(c)) = (inner.get(i + 1), inner.get(close)) else {
@@ -697,7 +707,12 @@ impl<'o> Parser<'o> {
                     };
                     let body = inner.get(i + 2..close).unwrap_or(&[]);
                     let (text, _) = self.raw_text(o, c, body);
-                    params.push((p.clone(), text.trim().to_string()));
+                    // `name()` has no default: every call must give it.
+                    let default = (!body.is_empty()).then(|| text.trim().to_string());
+                    params.push(Param {
+                        name: p.clone(),
+                        default,
+                    });
                     i = close + 1;
                 }
                 _ => {
@@ -746,6 +761,7 @@ impl<'o> Parser<'o> {
                 kind,
                 name,
                 params,
+                varargs,
                 body,
                 body_span,
             },
@@ -809,7 +825,37 @@ impl<'o> Parser<'o> {
         let Some(def) = self.blocks.get(&(kind, block::fold(&name))).cloned() else {
             return Ok(());
         };
-        let text = block::expand_body(&def, &CallArgs { named }, &mut self.s);
+        let args = CallArgs { named };
+        let errors = def.check_call(&args);
+        if !errors.is_empty() {
+            let at = self.s.map.location(def.name.span);
+            for e in errors {
+                let d = match e {
+                    CallError::Unknown(arg) => {
+                        let names: Vec<&str> = def.params.iter().map(|p| p.name.as_str()).collect();
+                        let mut d = Diagnostic::error(
+                            call,
+                            format!(
+                                "unknown argument `{arg}()` to block `{name}` (defined at {at}; its parameter list has no `...`)"
+                            ),
+                        );
+                        if let Some(n) = nearest(&arg, names.iter().copied()) {
+                            d = d.with_help(format!("did you mean `{n}`?"));
+                        }
+                        d
+                    }
+                    CallError::Missing(p) => Diagnostic::error(
+                        call,
+                        format!(
+                            "block `{name}` needs `{p}(...)`: the parameter has no default (defined at {at})"
+                        ),
+                    ),
+                };
+                self.s.diags.push(d);
+            }
+            return Ok(());
+        }
+        let text = block::expand_body(&def, &args, &mut self.s);
         let id = self.s.map.add(
             Origin::Expansion {
                 block: def.name.name.clone(),

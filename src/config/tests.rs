@@ -407,7 +407,7 @@ const S3_BLOCK: &str = r#"block destination s3(
     url("")
     bucket()
     object_key("default-key")
-    max-object-size(100MiB)
+    max-object-size(100MiB) ...
 ) {
     http(url("`url`") bucket("`bucket`") key("`object-key`") size(`max_object_size`) `__VARARGS__`);
 };
@@ -442,7 +442,7 @@ fn block_expansion_with_defaults_and_varargs() {
 fn nested_blocks_expand_recursively() {
     let c = ok(&format!(
         r#"{S3_BLOCK}
-block destination my_store(bucket("logs") zone()) {{
+block destination my_store(bucket("logs") zone() ...) {{
     s3(bucket(`bucket`) url("https://`zone`.example") `__VARARGS__`);
 }};
 destination d {{ my-store(zone(eu) level(9)); }};
@@ -490,6 +490,48 @@ destination e { tcp_in(); };
     assert!(matches!(&log.items[2], LogItem::Flags(..)));
     // A source block is not called from a destination: it stays a driver call.
     assert_eq!(drivers(&c, "e"), ["tcp_in()"]);
+}
+
+#[test]
+fn a_block_without_varargs_rejects_an_unknown_argument() {
+    // Regression: every block took extra arguments; syslog-ng takes them only
+    // when the parameter list ends with `...`.
+    let text = err(
+        "block destination d(dir(\"/tmp\")) { file(\"`dir`/x\"); };\ndestination x { d(dri(\"/a\") perm(0600)); };\n",
+    );
+    assert!(
+        text.starts_with("main.conf:2:17: error: unknown argument `dri()` to block `d` (defined at main.conf:1:19; its parameter list has no `...`)"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `dir`?"), "{text}");
+    assert!(text.contains("unknown argument `perm()`"), "{text}");
+    // ... and with `...` they are passed on through `__VARARGS__`.
+    let c = ok(
+        "block destination d(dir(\"/tmp\") ...) { file(\"`dir`/x\" `__VARARGS__`); };\ndestination x { d(dir(\"/a\") perm(0600)); };\n",
+    );
+    assert_eq!(drivers(&c, "x"), [r#"file("/a/x" perm(0600))"#]);
+}
+
+#[test]
+fn a_parameter_without_default_is_mandatory() {
+    let text = err(
+        "block destination d(dir(\"/tmp\") req()) { file(\"`dir`/`req`\"); };\ndestination x { d(dir(\"/a\")); };\n",
+    );
+    assert!(
+        text.starts_with("main.conf:2:17: error: block `d` needs `req(...)`: the parameter has no default (defined at main.conf:1:19)"),
+        "{text}"
+    );
+    // an empty default is a default
+    ok("block destination d(req(\"\")) { file(\"/x`req`\"); };\ndestination x { d(); };\n");
+}
+
+#[test]
+fn varargs_must_end_the_parameter_list() {
+    let text = err("block destination d(... dir(\"/tmp\")) { file(\"`dir`\"); };\n");
+    assert!(
+        text.starts_with("main.conf:1:21: error: `...` must end the block's parameter list"),
+        "{text}"
+    );
 }
 
 #[test]

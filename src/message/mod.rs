@@ -77,9 +77,13 @@ pub enum Field {
     Message,
     /// The structured-data element text as received (`[id k="v"]...`).
     Sdata,
+    /// An RFC 3164 header from the program name to MESSAGE exactly as sent
+    /// (`prog[12]: `, `prog[]:`, `prog `): syslog-ng's `LEGACY_MSGHDR`, which
+    /// `MSGHDR` prefers to rebuilding the header.
+    LegacyMsgHdr,
 }
 
-const FIELDS: usize = 6;
+const FIELDS: usize = 7;
 
 /// One log message. See the module documentation for the storage model.
 #[derive(Clone, Debug, Default)]

@@ -93,6 +93,12 @@ pub fn parse(
     msg
 }
 
+/// A frame of nothing but `\n`, `\r` and `\0`: a blank line, which stream
+/// sources drop (as syslog-ng does) instead of logging an empty message.
+pub fn is_blank(frame: &[u8]) -> bool {
+    trimmed_len(frame) == 0
+}
+
 /// Length of the frame without trailing `\n`, `\r` and `\0`.
 fn trimmed_len(b: &[u8]) -> usize {
     let mut n = b.len();

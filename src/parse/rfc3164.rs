@@ -28,6 +28,8 @@ struct Header {
     pid: Option<Slot>,
     seq: Option<Slot>,
     synced: Option<&'static [u8]>,
+    /// The program tag as sent, separator included.
+    msghdr: Option<Slot>,
 }
 
 /// Fills a fresh message from its raw frame.
@@ -48,13 +50,29 @@ pub(super) fn fill(m: &mut Message, opts: &ParseOptions) {
     if let Some(s) = h.pid {
         m.set(Field::Pid, s);
     }
+    if let Some(s) = h.msghdr {
+        m.set(Field::LegacyMsgHdr, s);
+    }
     m.set(Field::Message, Slot::raw(h.msg, len));
+    if h.seq.is_none() && h.synced.is_none() {
+        return;
+    }
+    // Cisco's sequence number and clock state are structured data in syslog-ng,
+    // and SDATA shows them as such.
+    let mut sdata = Vec::with_capacity(64);
     if let Some(s) = h.seq {
         m.push_pair(b".SDATA.meta.sequenceId", s);
+        sdata.extend_from_slice(b"[meta sequenceId=\"");
+        sdata.extend_from_slice(m.slot(s));
+        sdata.extend_from_slice(b"\"]");
     }
     if let Some(v) = h.synced {
         m.push_owned_pair(b".SDATA.timeQuality.isSynced", v);
+        sdata.extend_from_slice(b"[timeQuality isSynced=\"");
+        sdata.extend_from_slice(v);
+        sdata.extend_from_slice(b"\"]");
     }
+    m.set_owned(Field::Sdata, &sdata);
 }
 
 fn scan(b: &[u8], recvd: Timestamp, opts: &ParseOptions) -> Result<Header, &'static str> {
@@ -75,6 +93,7 @@ fn scan(b: &[u8], recvd: Timestamp, opts: &ParseOptions) -> Result<Header, &'sta
         pid: None,
         seq: None,
         synced: None,
+        msghdr: None,
     };
     if let Some((slot, end)) = cisco_sequence(b, pos) {
         h.seq = Some(slot);
@@ -121,8 +140,9 @@ fn scan(b: &[u8], recvd: Timestamp, opts: &ParseOptions) -> Result<Header, &'sta
     Ok(h)
 }
 
+/// Skips the spaces between header fields; syslog-ng skips NUL bytes there too.
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
-    while b.get(i) == Some(&b' ') {
+    while matches!(b.get(i), Some(b' ' | 0)) {
         i += 1;
     }
     i
@@ -208,6 +228,7 @@ fn program(b: &[u8], pos: usize, h: &mut Header) -> usize {
     if b.get(i) == Some(&b' ') {
         i += 1;
     }
+    h.msghdr = Some(Slot::raw(pos, i));
     i
 }
 

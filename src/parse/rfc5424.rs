@@ -66,8 +66,13 @@ pub(super) fn fill(b: &[u8], m: &mut Message, opts: &ParseOptions) -> Result<(),
         None => {}
         Some(b'-') => pos += 1,
         Some(b'[') => {
-            let end = structured_data(b, pos, m)?;
-            m.set(Field::Sdata, Slot::raw(pos, end));
+            let (end, lone_backslash) = structured_data(b, pos, m)?;
+            if lone_backslash {
+                let text = escape_lone_backslashes(&b[pos..end]);
+                m.set_owned(Field::Sdata, &text);
+            } else {
+                m.set(Field::Sdata, Slot::raw(pos, end));
+            }
             pos = end;
         }
         Some(_) => return Err(BAD_SD),
@@ -102,32 +107,62 @@ fn sd_name(b: &[u8], pos: usize) -> Result<usize, &'static str> {
 /// One or more SD-ELEMENTs from `pos` (at a `[`); pushes the pairs and returns
 /// the end of the last element. The elements are walked twice, once to size the
 /// message's buffers and once to fill them: cheaper than growing them pair by pair.
-fn structured_data(b: &[u8], pos: usize, m: &mut Message) -> Result<usize, &'static str> {
+/// Also tells whether a value holds a backslash that escapes nothing, which
+/// SDATA must show doubled.
+fn structured_data(b: &[u8], pos: usize, m: &mut Message) -> Result<(usize, bool), &'static str> {
     let (mut bytes, mut pairs) = (0, 0);
-    walk_sd(b, pos, |name, value, escaped| {
+    let (_, lone) = walk_sd(b, pos, |name, value, escaped| {
         bytes += name.len() + if escaped { value.len() } else { 0 };
         pairs += 1;
     })?;
     m.reserve(bytes, pairs);
     let mut unescaped = Vec::new();
-    walk_sd(b, pos, |name, value, escaped| {
+    let end = walk_sd(b, pos, |name, value, escaped| {
         if escaped {
             unescape(&b[value], &mut unescaped);
             m.push_owned_pair(name, &unescaped);
         } else {
             m.push_pair(name, Slot::raw(value.start, value.end));
         }
-    })
+    })?;
+    Ok((end.0, lone))
+}
+
+/// SD-ELEMENTs as syslog-ng renders SDATA from their values: `"`, `\\` and `]`
+/// escaped, so a backslash that escaped nothing in the frame comes out doubled.
+fn escape_lone_backslashes(sd: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sd.len() + 8);
+    let (mut quoted, mut i) = (false, 0);
+    while i < sd.len() {
+        let c = sd[i];
+        if quoted && c == b'\\' {
+            out.push(b'\\');
+            match sd.get(i + 1) {
+                Some(&e @ (b'"' | b'\\' | b']')) => {
+                    out.push(e);
+                    i += 1;
+                }
+                _ => out.push(b'\\'),
+            }
+        } else {
+            quoted ^= c == b'"';
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Validates the SD-ELEMENTs from `pos` and calls `each(pair name, value range,
 /// value has escapes)` for every parameter (and for every element without one,
-/// as syslog-ng records `.SDATA.id` = ""). Returns the end of the last element.
+/// as syslog-ng records `.SDATA.id` = ""). Returns the end of the last element,
+/// and whether a value holds a backslash that escapes nothing.
 fn walk_sd(
     b: &[u8],
     mut pos: usize,
     mut each: impl FnMut(&[u8], Range<usize>, bool),
-) -> Result<usize, &'static str> {
+) -> Result<(usize, bool), &'static str> {
+    let mut lone = false;
     // `.SDATA.` + id + `.` + param, all bounded by MAX_SD_NAME.
     let mut name = [0u8; PREFIX.len() + 2 * MAX_SD_NAME + 1];
     name[..PREFIX.len()].copy_from_slice(PREFIX);
@@ -180,6 +215,7 @@ fn walk_sd(
                                 escaped = true;
                                 pos = i + 2;
                             } else {
+                                lone = true;
                                 pos = i + 1;
                             }
                         }
@@ -188,16 +224,12 @@ fn walk_sd(
                 each(full, start..pos, escaped);
                 pos += 1;
             } else {
-                // syslog-ng accepts an unquoted value up to a space or `]`.
-                let start = pos;
-                while pos < b.len() && !matches!(b[pos], b' ' | b']') {
-                    pos += 1;
-                }
-                each(full, start..pos, false);
+                // An unquoted value: syslog-ng 3.38 rejects the message too.
+                return Err(BAD_SD);
             }
         }
     }
-    Ok(pos)
+    Ok((pos, lone))
 }
 
 /// PARAM-VALUE without its escapes: `\"`, `\\` and `\]` lose the backslash, any
@@ -217,6 +249,7 @@ fn unescape(v: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{f, p, recvd};
+    use super::BAD_SD;
     use crate::message::days_from_civil;
     use crate::message::{Field, Flags};
 
@@ -300,8 +333,22 @@ mod tests {
         let m = p(br#"<13>1 - h a - - [x@1 v=""][empty] m"#);
         assert_eq!(m.pair(b".SDATA.x@1.v"), Some(&b""[..]));
         assert_eq!(m.pair(b".SDATA.empty"), Some(&b""[..]));
+        // An unquoted value is rejected, as syslog-ng 3.38 rejects it.
         let m = p(br#"<13>1 - h a - - [x@1 v=unquoted] m"#);
-        assert_eq!(m.pair(b".SDATA.x@1.v"), Some(&b"unquoted"[..]));
+        assert_eq!(m.error, Some(BAD_SD));
+    }
+
+    #[test]
+    fn sdata_doubles_a_backslash_that_escapes_nothing() {
+        // syslog-ng renders SDATA from the values, so `\e` (no escape) shows as
+        // `\\e`, while real escapes show as sent.
+        let m = p(br#"<13>1 - h a - - [req@32473 status="a\"b\\c\]d\e"][x y="1"] m"#);
+        assert_eq!(
+            f(&m, Field::Sdata),
+            Some(r#"[req@32473 status="a\"b\\c\]d\\e"][x y="1"]"#)
+        );
+        let m = p(br#"<13>1 - h a - - [x y="\"1\""] m"#);
+        assert_eq!(f(&m, Field::Sdata), Some(r#"[x y="\"1\""]"#));
     }
 
     #[test]

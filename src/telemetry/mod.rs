@@ -74,6 +74,9 @@ pub struct SourceStats {
     pub malformed: Counter,
     /// Messages longer than `log-msg-size()` (truncated or split).
     pub oversize: Counter,
+    /// Blank frames dropped, as syslog-ng drops them: empty TCP lines (or lines
+    /// of only `\r`/`\0`), zero-length octet-counted frames, empty datagrams.
+    pub empty: Counter,
     /// Messages dropped because a destination queue without flow control was full.
     pub dropped: Counter,
     /// Connections accepted since start.
@@ -156,6 +159,7 @@ impl Registry {
                         ("received", &s.received),
                         ("malformed", &s.malformed),
                         ("oversize", &s.oversize),
+                        ("empty", &s.empty),
                         ("dropped", &s.dropped),
                         ("connections", &s.connections),
                         ("rejected", &s.rejected),

@@ -97,6 +97,7 @@ pub(super) enum Macro {
     Program,
     Pid,
     MsgHdr,
+    LegacyMsgHdr,
     Message,
     MsgId,
     Sdata,
@@ -120,6 +121,7 @@ pub(super) const MACROS: &[(&str, Macro)] = &[
     ("PROGRAM", Macro::Program),
     ("PID", Macro::Pid),
     ("MSGHDR", Macro::MsgHdr),
+    ("LEGACY_MSGHDR", Macro::LegacyMsgHdr),
     ("MESSAGE", Macro::Message),
     ("MSG", Macro::Message),
     ("MSGID", Macro::MsgId),
@@ -310,8 +312,13 @@ pub(super) fn expand(
         Macro::Message => field(Field::Message, out),
         Macro::Sdata => field(Field::Sdata, out),
         Macro::RawMsg => out.extend_from_slice(msg.raw()),
+        Macro::LegacyMsgHdr => field(Field::LegacyMsgHdr, out),
+        // The header as sent when there was one (RFC 3164), as syslog-ng does;
+        // otherwise rebuilt from PROGRAM and PID.
         Macro::MsgHdr => {
-            if let Some(p) = msg.get(Field::Program).filter(|p| !p.is_empty()) {
+            if let Some(h) = msg.get(Field::LegacyMsgHdr).filter(|h| !h.is_empty()) {
+                out.extend_from_slice(h);
+            } else if let Some(p) = msg.get(Field::Program).filter(|p| !p.is_empty()) {
                 out.extend_from_slice(p);
                 if let Some(pid) = msg.get(Field::Pid).filter(|p| !p.is_empty()) {
                     out.push(b'[');

@@ -147,6 +147,36 @@ fn current_time_family_renders_now() {
 }
 
 #[test]
+fn msghdr_is_kept_as_sent() {
+    // Regression: MSGHDR was rebuilt from PROGRAM and PID, which rewrote
+    // headers; syslog-ng 3.38 writes these exactly (checked against it).
+    let cases = [
+        ("prog[abc][def]: x", "prog[abc]|prog[abc]|[def]: x"),
+        ("prog[]: x", "prog[]: |prog[]: |x"),
+        ("prog message", "prog |prog |message"),
+        ("prog[123]:x", "prog[123]:|prog[123]:|x"),
+        ("prog:  two", "prog: |prog: | two"),
+        ("[x]: y", "[x]: |[x]: |y"),
+        ("prog[12] no colon", "prog[12] |prog[12] |no colon"),
+    ];
+    let opts = crate::parse::ParseOptions {
+        zone: crate::message::Zone::UTC,
+        ..Default::default()
+    };
+    for (hdr, want) in cases {
+        let line = format!("<13>Nov 23 14:07:17 h {hdr}");
+        let m = crate::parse::parse(Bytes::from(line), Timestamp::default(), None, &opts);
+        assert_eq!(
+            render_with("$MSGHDR|$LEGACY_MSGHDR|$MESSAGE", &m, &ctx()),
+            want,
+            "{hdr}"
+        );
+    }
+    // RFC 5424 has no legacy header: MSGHDR is built, LEGACY_MSGHDR empty.
+    assert_eq!(render("$MSGHDR|$LEGACY_MSGHDR|"), "app[4242]: ||");
+}
+
+#[test]
 fn host_falls_back_and_msghdr_variants() {
     let mut m = Message::new(Bytes::from_static(b"x"), Timestamp::default());
     assert_eq!(

@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod compat;
 mod control;
 mod filters;
 mod network;

@@ -154,7 +154,8 @@ fn malformed_frames_are_kept_tagged_and_counted() {
     drop(s);
     // An octet-counted connection whose count turns into garbage.
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"5 hello12x garbage here\n3 end").unwrap();
+    s.write_all(b"9 <13>hello12x garbage here\n7 <13>end")
+        .unwrap();
     drop(s);
     let got = wait_lines(&d.dir.join("out.log"), 8, WAIT);
     assert_eq!(got.len(), 8, "{got:#?}");
@@ -497,4 +498,55 @@ fn bad_hostname_keeps_program_names_out_of_host() {
         got,
         ["127.0.0.1|gconfd|(user-1234): saved", "web1|app|hello"]
     );
+}
+
+#[test]
+fn blank_lines_become_no_messages() {
+    // Regression: blank TCP lines and empty datagrams were logged as empty
+    // messages; syslog-ng drops them, and so does Sluice (counted as empty).
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${MSGHDR}${MESSAGE}\\n", ""));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"\n<13>one\n\r\n\n\0\n<13>two\n\n").unwrap();
+    drop(s);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"9 <13>three0 0 8 <13>four\n").unwrap();
+    drop(s);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(b"", ("127.0.0.1", port)).unwrap();
+    u.send_to(b"<13>five", ("127.0.0.1", port)).unwrap();
+    let got = wait_lines(&d.dir.join("out.log"), 5, WAIT);
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["five", "four", "one", "three", "two"], "{got:?}");
+    assert!(wait_until(WAIT, || d.stat("source.s#0.empty") == 8));
+    assert_eq!(d.stat("source.s#1.empty"), 1);
+    assert_eq!(d.stat("source.s#0.received"), 4);
+}
+
+#[test]
+fn a_connection_whose_first_line_starts_with_a_digit_stays_newline_framed() {
+    // Regression: framing was chosen from the first byte, so these connections
+    // were read as octet counted and their later lines swallowed.
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(port, "${MSGHDR}${MESSAGE}\\n", ""));
+    for first in ["2026-11-23T14:07:17Z myhost prog: first", "12345 hello"] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(format!("{first}\n<13>p: second\n<13>p: third\n").as_bytes())
+            .unwrap();
+    }
+    let mut got = wait_lines(&d.dir.join("out.log"), 6, WAIT);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "12345 hello",
+            "p: second",
+            "p: second",
+            "p: third",
+            "p: third",
+            "prog: first"
+        ]
+    );
+    assert_eq!(d.stat("source.s#0.malformed"), 0);
 }

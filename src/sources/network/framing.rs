@@ -3,8 +3,10 @@
 //! buffer. A partial frame is a normal state ([`Next::NeedMore`]), not an error.
 //!
 //! Two framings exist (RFC 6587): octet counting (`LEN SP MSG`) and newline
-//! delimiting. [`Mode::Auto`] picks one per connection from the first byte, as
-//! syslog-ng's auto protocol does. Frames longer than `log-msg-size()` are cut
+//! delimiting. [`Mode::Auto`] picks one per connection from its first bytes:
+//! octet counting only when they read `LEN SP <`, the start of a counted syslog
+//! frame, so a newline-framed line that merely starts with a number (`12345
+//! hello`, an ISO date) keeps newline framing. Frames longer than `log-msg-size()` are cut
 //! ([`Oversize::Truncate`]) or split ([`Oversize::Split`]); a bad octet-count
 //! header is passed on as a `malformed` frame and the framer resynchronises at the
 //! next newline. Every call with a non-empty buffer either returns a frame, skips
@@ -37,13 +39,13 @@ use std::ops::Range;
 /// How a connection frames its messages (`transport()` / framing options).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
-    /// Decided on the first byte: a digit 1-9 means octet counting, anything else
-    /// newline delimiting.
+    /// Decided on the first bytes of the connection: `LEN SP <` (1-10 digits, no
+    /// leading zero) means octet counting, anything else newline delimiting.
     #[default]
     Auto,
     /// RFC 6587 octet counting: `LEN SP MSG`.
     OctetCounted,
-    /// Frames end at `\n` (non-transparent framing).
+    /// Frames end at `\n` or NUL (non-transparent framing).
     Newline,
 }
 
@@ -181,7 +183,10 @@ impl Framer {
             }
             State::Idle => {
                 if self.mode == Mode::Auto {
-                    self.mode = detect(buf[0]);
+                    match detect(buf) {
+                        Some(mode) => self.mode = mode,
+                        None => return Next::NeedMore,
+                    }
                 }
                 match self.mode {
                     Mode::OctetCounted => self.counted(buf),
@@ -215,7 +220,8 @@ impl Framer {
             }),
             State::Idle => {
                 if self.mode == Mode::Auto {
-                    self.mode = detect(buf[0]);
+                    // Undecided at EOF: the bytes never became `LEN SP <`.
+                    self.mode = detect(buf).unwrap_or(Mode::Newline);
                 }
                 if self.mode != Mode::OctetCounted {
                     return Some(head(false, false));
@@ -249,7 +255,9 @@ impl Framer {
     fn line(&mut self, buf: &[u8], continuation: bool) -> Next {
         let max = self.max_size;
         let window = &buf[..buf.len().min(max + 1)];
-        if let Some(i) = memchr::memchr(b'\n', window) {
+        // A NUL ends a line too, as in syslog-ng's text framing (some senders
+        // terminate messages with NUL instead of a newline).
+        if let Some(i) = memchr::memchr2(b'\n', 0, window) {
             self.state = State::Idle;
             let frame = Frame {
                 range: 0..i,
@@ -358,11 +366,24 @@ impl Framer {
     }
 }
 
-fn detect(first: u8) -> Mode {
-    if matches!(first, b'1'..=b'9') {
-        Mode::OctetCounted
-    } else {
-        Mode::Newline
+/// The framing the first bytes of a connection show, `None` while they could
+/// still become `LEN SP <` (at most 12 bytes are needed to tell).
+fn detect(buf: &[u8]) -> Option<Mode> {
+    if !matches!(buf.first(), Some(b'1'..=b'9')) {
+        return Some(Mode::Newline);
+    }
+    let digits = buf
+        .iter()
+        .take(MAX_LEN_DIGITS + 1)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits > MAX_LEN_DIGITS {
+        return Some(Mode::Newline);
+    }
+    match (buf.get(digits), buf.get(digits + 1)) {
+        (None, _) | (Some(b' '), None) => None,
+        (Some(b' '), Some(b'<')) => Some(Mode::OctetCounted),
+        _ => Some(Mode::Newline),
     }
 }
 
@@ -380,14 +401,16 @@ enum Header {
     Malformed,
 }
 
-/// `LEN SP`: 1-10 digits without a leading zero, then one space.
+/// `LEN SP`: 1-10 digits without a leading zero, then one space. A lone `0 ` is
+/// taken as the empty frame it says it is (RFC 6587 forbids it, but reading it
+/// as garbage would swallow the next frame with it).
 fn header(buf: &[u8]) -> Header {
     let n = buf
         .iter()
         .take(MAX_LEN_DIGITS + 1)
         .take_while(|c| c.is_ascii_digit())
         .count();
-    if n == 0 || n > MAX_LEN_DIGITS || buf[0] == b'0' {
+    if n == 0 || n > MAX_LEN_DIGITS || (buf[0] == b'0' && n > 1) {
         return Header::Malformed;
     }
     match buf.get(n) {
@@ -594,7 +617,7 @@ mod tests {
         stream.extend(std::iter::repeat_n(b'x', 1_000_000));
         stream.extend_from_slice(b"5 after");
         let pieces: Vec<&[u8]> = stream.chunks(4096).collect();
-        let got = run(Mode::Auto, 16, Oversize::Truncate, &pieces);
+        let got = run(Mode::OctetCounted, 16, Oversize::Truncate, &pieces);
         assert_eq!(
             got,
             [
@@ -621,13 +644,13 @@ mod tests {
 
     #[test]
     fn bad_headers_resynchronise_at_newlines() {
-        let stream = b"5 hello0 x\n12x bad\n<13>not counted\n6  again5 world";
-        let got = all_ways(Mode::Auto, 64, Oversize::Truncate, stream);
+        let stream = b"5 hello00 x\n12x bad\n<13>not counted\n6  again5 world";
+        let got = all_ways(Mode::OctetCounted, 64, Oversize::Truncate, stream);
         assert_eq!(
             got,
             [
                 (b"hello".to_vec(), false, false, false),
-                (b"0 x".to_vec(), false, false, true),
+                (b"00 x".to_vec(), false, false, true),
                 (b"12x bad".to_vec(), false, false, true),
                 (b"<13>not counted".to_vec(), false, false, true),
                 (b" again".to_vec(), false, false, false),
@@ -638,6 +661,63 @@ mod tests {
         let got = all_ways(Mode::OctetCounted, 4, Oversize::Truncate, b"abcdefghij");
         assert_eq!(plain(&got), [&b"abcd"[..], b"efgh", b"ij"]);
         assert!(got.iter().all(|g| g.3));
+    }
+
+    #[test]
+    fn a_first_line_starting_with_digits_keeps_newline_framing() {
+        // Regression: framing was chosen from the first byte alone, so these
+        // connections were read as octet counted and every later line was lost.
+        for stream in [
+            &b"2026-11-23T14:07:17Z myhost prog: one\n<13>two\n<13>three\n"[..],
+            b"12345 hello\n<13>two\n<13>three\n",
+            b"12 hello there\n<13>two\n<13>three\n",
+            b"12345678901 <13>eleven digits\n<13>two\n<13>three\n",
+        ] {
+            let got = all_ways(Mode::Auto, 100, Oversize::Truncate, stream);
+            let want: Vec<&[u8]> = stream
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            assert_eq!(plain(&got), want, "{}", String::from_utf8_lossy(stream));
+            assert!(got.iter().all(|g| !g.1 && !g.2 && !g.3));
+        }
+        // undecided at EOF: the digits are a line of their own
+        assert_eq!(
+            plain(&all_ways(Mode::Auto, 100, Oversize::Truncate, b"12")),
+            [b"12"]
+        );
+        assert_eq!(
+            plain(&all_ways(Mode::Auto, 100, Oversize::Truncate, b"12 ")),
+            [b"12 "]
+        );
+        let mut f = Framer::new(Mode::Auto, 100, Oversize::Truncate);
+        assert_eq!(f.next(b"12 "), Next::NeedMore);
+        assert_eq!(f.mode(), Mode::Auto);
+        assert!(matches!(f.next(b"12 h"), Next::NeedMore));
+        assert_eq!(f.mode(), Mode::Newline);
+    }
+
+    #[test]
+    fn a_nul_ends_a_line_as_in_syslog_ng() {
+        let got = all_ways(Mode::Newline, 100, Oversize::Truncate, b"a\0b\n\0c\0\nd");
+        assert_eq!(plain(&got), [&b"a"[..], b"b", b"", b"c", b"", b"d"]);
+    }
+
+    #[test]
+    fn a_zero_length_frame_does_not_wreck_the_stream() {
+        // Regression: `0 ` was a malformed header, and the frame after it was
+        // swallowed into the malformed one.
+        let got = all_ways(
+            Mode::Auto,
+            100,
+            Oversize::Truncate,
+            b"5 <13>a0 5 <13>b0 \n0 5 <13>c0 ",
+        );
+        assert_eq!(
+            plain(&got),
+            [&b"<13>a"[..], b"", b"<13>b", b"", b"", b"<13>c", b""]
+        );
+        assert!(got.iter().all(|g| !g.1 && !g.2 && !g.3));
     }
 
     #[test]

@@ -282,9 +282,14 @@ pub(super) fn to_messages(
     cfg: &ListenerConfig,
 ) -> Vec<Message> {
     let mut out = Vec::with_capacity(frames.len());
-    let (mut malformed, mut oversize) = (0u64, 0u64);
+    let (mut malformed, mut oversize, mut empty) = (0u64, 0u64, 0u64);
     for frame in frames {
         let bytes = chunk.slice(frame.range.clone());
+        // syslog-ng drops blank lines rather than logging empty messages.
+        if !frame.continuation && crate::parse::is_blank(&bytes) {
+            empty += 1;
+            continue;
+        }
         let mut msg = if frame.malformed {
             unframed(bytes, recvd, peer)
         } else {
@@ -308,6 +313,7 @@ pub(super) fn to_messages(
     cfg.stats.received.add(out.len() as u64);
     cfg.stats.malformed.add(malformed);
     cfg.stats.oversize.add(oversize);
+    cfg.stats.empty.add(empty);
     out
 }
 

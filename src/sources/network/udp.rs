@@ -57,8 +57,8 @@ async fn receive_loop(
         let cfg = config.borrow().clone();
         let recvd = Timestamp::now(&Zone::Local);
         let mut messages = Vec::new();
-        let (mut oversize, mut malformed) = (0u64, 0u64);
-        while messages.len() < MAX_BATCH {
+        let (mut oversize, mut malformed, mut empty) = (0u64, 0u64, 0u64);
+        for _ in 0..MAX_BATCH {
             if buf.capacity() - buf.len() < MAX_DATAGRAM {
                 buf.reserve(MAX_BATCH * 1024);
             }
@@ -71,6 +71,12 @@ async fn receive_loop(
                 }
             };
             let mut datagram = buf.split().freeze();
+            // An empty datagram is no message (syslog-ng drops it too; one
+            // holding only `\n` is an empty message there, and here).
+            if datagram.is_empty() {
+                empty += 1;
+                continue;
+            }
             let truncated = datagram.len() > cfg.options.log_msg_size;
             if truncated {
                 datagram.truncate(cfg.options.log_msg_size);
@@ -88,6 +94,9 @@ async fn receive_loop(
         cfg.stats.received.add(messages.len() as u64);
         cfg.stats.oversize.add(oversize);
         cfg.stats.malformed.add(malformed);
-        cfg.routes.dispatch(messages, &cfg.stats).await;
+        cfg.stats.empty.add(empty);
+        if !messages.is_empty() {
+            cfg.routes.dispatch(messages, &cfg.stats).await;
+        }
     }
 }

@@ -501,7 +501,9 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            0..0x20 => out.extend_from_slice(&[
+            // NUL is no valid UTF-8 to glib, so syslog-ng shows it as a raw byte.
+            0 => out.extend_from_slice(b"\\\\x00"),
+            1..0x20 => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
@@ -601,10 +603,10 @@ mod tests {
     #[test]
     fn escaping() {
         let mut out = Vec::new();
-        escape(b"a\"b\\c\n\t\x01\x7f\xc3\xa9\xff\xe2\x82", &mut out);
+        escape(b"a\"b\\c\n\t\x01\x7f\xc3\xa9\xff\xe2\x82\0", &mut out);
         assert_eq!(
             out,
-            b"a\\\"b\\\\c\\n\\t\\u0001\x7f\xc3\xa9\\\\xff\\\\xe2\\\\x82"
+            b"a\\\"b\\\\c\\n\\t\\u0001\x7f\xc3\xa9\\\\xff\\\\xe2\\\\x82\\\\x00"
         );
     }
 }
