@@ -550,3 +550,45 @@ fn a_connection_whose_first_line_starts_with_a_digit_stays_newline_framed() {
     );
     assert_eq!(d.stat("source.s#0.malformed"), 0);
 }
+
+/// 50,000 octet-counted RFC 5424 messages in one burst from one socket.
+fn burst_5424(from: usize, to: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for n in from..to {
+        let m = format!("<13>1 2026-11-23T14:07:17Z host app {n} ID - msg-0-{n}");
+        buf.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    buf
+}
+
+#[test]
+fn a_burst_without_flow_control_loses_nothing() {
+    // Regression: syslog-ng 3.38 writes all of such a burst; Sluice dropped
+    // 3,000-12,000 because the reader parsed a socket buffer at a time faster
+    // than the writer rendered, and a full queue dropped at once.
+    // A template that renders slower than the source parses makes the writer
+    // fall behind for certain, in a debug build too.
+    const N: usize = 50_000;
+    for reload in [false, true] {
+        let port = free_port();
+        let d = Daemon::start(&format!(
+            "source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+             destination d {{ file(\"out.log\" template(\"${{MESSAGE}} $(format-json --scope rfc5424)\\n\")); }};\n\
+             log {{ source(s); destination(d); }};\n"
+        ));
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(&burst_5424(0, N / 2)).unwrap();
+        if reload {
+            d.signal(SIGHUP);
+        }
+        s.write_all(&burst_5424(N / 2, N)).unwrap();
+        drop(s);
+        let got = wait_lines(&d.dir.join("out.log"), N, WAIT);
+        assert_eq!(d.stat("destination.d#0.dropped"), 0, "reload: {reload}");
+        let got: Vec<String> = got
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or("").to_string())
+            .collect();
+        assert_exactly_once(&got, 1, N);
+    }
+}
