@@ -180,6 +180,9 @@ fn settle<D: Driver>(
                     }
                     std::thread::sleep((delay - slept).min(Duration::from_millis(100)));
                 }
+                // Housekeeping goes on while a write is retried: closing idle
+                // files may be exactly what frees the descriptor it needs.
+                driver.tick(Instant::now());
                 result = driver.flush();
             }
         }

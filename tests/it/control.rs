@@ -115,3 +115,60 @@ fn a_port_in_use_fails_the_start() {
         "{err}"
     );
 }
+
+#[test]
+fn control_path_that_is_not_a_socket_is_refused_not_deleted() {
+    // Regression: `-c PATH` deleted an existing regular file and put a socket there.
+    let dir = TempDir::new("ctl-file");
+    let conf = dir.write("sluice.conf", &config(free_port()));
+    let precious = dir.write("precious", "do not delete me\n");
+    let o = Command::new(SLUICE)
+        .args(["-F", "-f"])
+        .arg(&conf)
+        .arg("-c")
+        .arg(&precious)
+        .arg("-p")
+        .arg(dir.join("pid"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to use") && err.contains("a regular file, not a socket"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "do not delete me\n"
+    );
+}
+
+#[test]
+fn control_socket_is_private_caps_connections_and_times_out_idle_ones() {
+    // Regression: control connections had no read timeout and no cap, so idle
+    // clients held a descriptor each for ever.
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let d = Daemon::start(&config(free_port()));
+    let mode = std::fs::metadata(&d.ctl).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let mut idle: Vec<UnixStream> = (0..100)
+        .map(|_| UnixStream::connect(&d.ctl).unwrap())
+        .collect();
+    // Beyond the cap the oldest connections are closed, and stats answers.
+    let o = d.ctl(&["stats"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let closed = |s: &mut UnixStream| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        matches!(s.read(&mut [0u8; 16]), Ok(0) | Err(_))
+    };
+    let started = std::time::Instant::now();
+    assert!(closed(&mut idle[0]), "the oldest connection stayed open");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The newest idle one is cut off once its request is overdue.
+    assert!(closed(&mut idle[99]));
+    assert!(started.elapsed() < Duration::from_secs(9));
+}

@@ -113,10 +113,38 @@ impl Daemon {
     }
 
     pub fn start_in(dir: TempDir, config: &str) -> Result<Daemon, String> {
+        Self::start_limited(dir, config, None)
+    }
+
+    /// Starts the daemon with at most `nofile` open descriptors (RLIMIT_NOFILE).
+    pub fn start_with_nofile(config: &str, nofile: u64) -> Daemon {
+        Self::start_limited(TempDir::new("daemon"), config, Some(nofile))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn start_limited(dir: TempDir, config: &str, nofile: Option<u64>) -> Result<Daemon, String> {
         let conf = dir.write("sluice.conf", config);
         let ctl = dir.join("sluice.ctl");
         let stderr = dir.join("stderr.log");
-        let child = Command::new(SLUICE)
+        let mut cmd = Command::new(SLUICE);
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of
+            // the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd
             .args(["-F", "-e", "-d", "-f"])
             .arg(&conf)
             .arg("-c")

@@ -592,3 +592,103 @@ fn a_burst_without_flow_control_loses_nothing() {
         assert_exactly_once(&got, 1, N);
     }
 }
+
+/// Sends one line from each of `hosts` distinct hostnames over one connection.
+fn from_hosts(port: u16, hosts: usize, tag: &str) {
+    send_tcp(
+        port,
+        (0..hosts).map(|h| format!("<13>Nov 23 14:07:17 host{h} p: {tag}-{h}")),
+    );
+}
+
+#[test]
+fn more_hosts_than_descriptors_keeps_serving() {
+    // Regression: with more per-host files than the descriptor limit, open
+    // failed with EMFILE for ever, flow control stopped every source and the
+    // control socket stopped answering. Files are now capped per destination,
+    // least recently used closed first.
+    let port = free_port();
+    let d = Daemon::start_with_nofile(
+        &format!(
+            "source s {{ network(ip(\"127.0.0.1\") port({port}) max-connections(100)); }};\n\
+             destination d {{ file(\"hosts/${{HOST}}.log\" create-dirs(yes) template(\"${{MESSAGE}}\\n\")); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n"
+        ),
+        64,
+    );
+    from_hosts(port, 300, "a");
+    from_hosts(port, 300, "b");
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == 600),
+        "written {}:\n{}",
+        d.stat("destination.d#0.written"),
+        d.log()
+    );
+    for h in [0, 150, 299] {
+        // Two connections: their order in a file is not fixed.
+        let mut got = lines(&d.dir.join(&format!("hosts/host{h}.log")));
+        got.sort();
+        assert_eq!(got, [format!("a-{h}"), format!("b-{h}")]);
+    }
+}
+
+#[test]
+fn a_write_retried_for_want_of_descriptors_recovers() {
+    // Regression: a destination retrying a failed open never ran its
+    // housekeeping, so the idle files that held the descriptors were never
+    // closed and it never recovered. Here idle clients hold most descriptors
+    // while messages for many hosts arrive; stats must answer meanwhile, and
+    // everything is written once the clients leave.
+    let port = free_port();
+    let d = Daemon::start_with_nofile(
+        &format!(
+            "source s {{ network(ip(\"127.0.0.1\") port({port}) max-connections(200)); }};\n\
+             destination d {{ file(\"hosts/${{HOST}}.log\" create-dirs(yes) time-reap(1) template(\"${{MESSAGE}}\\n\")); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n"
+        ),
+        64,
+    );
+    let mut idle = Vec::new();
+    while let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+        idle.push(s);
+        if idle.len() == 60 {
+            break;
+        }
+    }
+    // Wait until the daemon has taken what it can of them.
+    std::thread::sleep(Duration::from_millis(300));
+    let sender = std::thread::spawn(move || {
+        // Connecting may have to wait until a descriptor is free.
+        for _ in 0..100 {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut buf = Vec::new();
+                for h in 0..100 {
+                    buf.extend_from_slice(
+                        format!("<13>Nov 23 14:07:17 host{h} p: m-{h}\n").as_bytes(),
+                    );
+                }
+                if s.write_all(&buf).is_ok() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let o = d.ctl(&["stats"]);
+    assert!(
+        o.status.success(),
+        "stats while out of descriptors: {:?}",
+        o
+    );
+    drop(idle);
+    sender.join().unwrap();
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == 100),
+        "written {}:\n{}",
+        d.stat("destination.d#0.written"),
+        d.log()
+    );
+    let warnings = d.log().matches("accept failed").count();
+    assert!(warnings <= 2, "accept failures not throttled: {warnings}");
+}

@@ -96,6 +96,15 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Close a file of a templated path after it was unused this long (seconds when bare).",
         },
         OptionSpec {
+            name: "max-open-files",
+            kind: Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            default: "256",
+            doc: "Files of a templated path held open at once, and never more than a quarter of the process's descriptor limit; beyond it the least recently used are closed (and reopened when written again).",
+        },
+        OptionSpec {
             name: "frac-digits",
             kind: Kind::Int { min: 0, max: 9 },
             default: "",
@@ -157,6 +166,8 @@ pub struct FileOptions {
     pub dir_group: Option<u32>,
     pub fsync: bool,
     pub time_reap: Duration,
+    /// Open files a templated path may hold at once.
+    pub max_open_files: usize,
     pub time_zone: Option<Zone>,
     pub frac_digits: Option<u8>,
     pub log_fifo_size: Option<usize>,
@@ -183,6 +194,7 @@ impl FileOptions {
             dir_group: account(v, "dir-group"),
             fsync: v.bool("fsync").unwrap_or(false),
             time_reap: v.duration("time-reap").unwrap_or(Duration::from_secs(60)),
+            max_open_files: v.int("max-open-files").unwrap_or(256) as usize,
             time_zone: v.zone("time-zone").cloned(),
             frac_digits: v.int("frac-digits").map(|n| n as u8),
             log_fifo_size: v.int("log-fifo-size").map(|n| n as usize),

@@ -1,5 +1,11 @@
 //! The running `file()` driver: renders each batch into one buffer per output file
 //! and appends each buffer with as few `write` calls as the kernel allows.
+//!
+//! A templated path (`${HOST}.log`) can name more files than the process may
+//! hold open: at most `max-open-files()` stay open, the least recently used are
+//! closed first, and an open that fails for want of descriptors (EMFILE,
+//! ENFILE) closes the older half and tries again. A closed file keeps its
+//! pending bytes in memory, so closing one early never loses a message.
 
 use super::FileOptions;
 use crate::destinations::{Driver, WriteError};
@@ -28,6 +34,10 @@ pub struct FileDriver {
     outputs: Vec<Output>,
     by_path: HashMap<Vec<u8>, usize>,
     path_buf: Vec<u8>,
+    /// Files open now (outputs whose `file` is set).
+    open_files: usize,
+    /// `max-open-files()`, within a quarter of the descriptor limit.
+    max_open: usize,
     /// Messages given up since the last report (bad path, permission denied).
     dropped: usize,
     last_error: Option<String>,
@@ -42,15 +52,59 @@ impl FileDriver {
         if let Some(digits) = opts.frac_digits {
             ctx.frac_digits = digits;
         }
+        let max_open = opts.max_open_files.min(descriptor_limit() / 4).max(1);
         FileDriver {
             opts,
             ctx,
             outputs: Vec::new(),
             by_path: HashMap::new(),
             path_buf: Vec::new(),
+            open_files: 0,
+            max_open,
             dropped: 0,
             last_error: None,
         }
+    }
+
+    /// Closes the least recently used open files, `keep` of them staying open.
+    /// Their pending bytes stay in memory for the next flush.
+    fn close_oldest(&mut self, keep: usize) {
+        let mut open: Vec<(Instant, usize)> = self
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.file.is_some())
+            .map(|(i, o)| (o.last_used, i))
+            .collect();
+        if open.len() <= keep {
+            return;
+        }
+        open.sort_unstable();
+        for &(_, i) in &open[..open.len() - keep] {
+            self.outputs[i].file = None;
+        }
+        self.open_files = keep;
+    }
+
+    /// Makes sure output `i` has its file open, within the cap.
+    fn ensure_open(&mut self, i: usize) -> std::io::Result<()> {
+        if self.outputs[i].file.is_some() {
+            return Ok(());
+        }
+        if self.open_files >= self.max_open {
+            // A quarter at a time keeps eviction off the per-open path.
+            self.close_oldest(self.max_open - self.max_open.div_ceil(4));
+        }
+        let file = match Self::open(&self.opts, &self.outputs[i].path) {
+            Err(e) if out_of_descriptors(&e) && self.open_files > 0 => {
+                self.close_oldest(self.open_files / 2);
+                Self::open(&self.opts, &self.outputs[i].path)?
+            }
+            other => other?,
+        };
+        self.outputs[i].file = Some(file);
+        self.open_files += 1;
+        Ok(())
     }
 
     /// The output a message goes to, created on first use.
@@ -165,6 +219,25 @@ fn create_dirs(opts: &FileOptions, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The process is out of descriptors (EMFILE) or the system is (ENFILE).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The soft limit on open descriptors (RLIMIT_NOFILE).
+fn descriptor_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return usize::MAX;
+    }
+    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+}
+
 /// Errors that retrying cannot fix: the messages for that path are given up.
 fn is_permanent(e: &std::io::Error) -> bool {
     matches!(
@@ -218,18 +291,23 @@ impl Driver for FileDriver {
 
     fn flush(&mut self) -> Result<(), WriteError> {
         let mut transient = None;
-        for out in self.outputs.iter_mut().filter(|o| !o.pending.is_empty()) {
-            let result = match &mut out.file {
-                Some(f) => Ok(f),
-                None => Self::open(&self.opts, &out.path).map(|f| out.file.insert(f)),
+        for i in 0..self.outputs.len() {
+            if self.outputs[i].pending.is_empty() {
+                continue;
             }
-            .and_then(|f| {
-                write_out(f, &mut out.pending)?;
-                if self.opts.fsync {
+            let fsync = self.opts.fsync;
+            let result = self.ensure_open(i).and_then(|()| {
+                let Output { file, pending, .. } = &mut self.outputs[i];
+                let Some(f) = file.as_mut() else {
+                    return Ok(());
+                };
+                write_out(f, pending)?;
+                if fsync {
                     f.sync_data()?;
                 }
                 Ok(())
             });
+            let out = &mut self.outputs[i];
             match result {
                 Ok(()) => out.pending_msgs = 0,
                 Err(e) => {
@@ -243,7 +321,9 @@ impl Driver for FileDriver {
                         self.last_error = Some(what);
                     } else {
                         // Reopen on retry: the file may have been replaced.
-                        out.file = None;
+                        if out.file.take().is_some() {
+                            self.open_files -= 1;
+                        }
                         transient = Some(what);
                     }
                 }
@@ -268,6 +348,7 @@ impl Driver for FileDriver {
         let before = self.outputs.len();
         self.outputs
             .retain(|o| !o.pending.is_empty() || now.duration_since(o.last_used) < reap);
+        self.open_files = self.outputs.iter().filter(|o| o.file.is_some()).count();
         if self.outputs.len() != before {
             self.by_path = self
                 .outputs
@@ -282,5 +363,6 @@ impl Driver for FileDriver {
         for out in &mut self.outputs {
             out.file = None;
         }
+        self.open_files = 0;
     }
 }

@@ -68,8 +68,12 @@ async fn accept_loop(
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!("accept failed: {e}");
+                // EMFILE and friends: back off briefly instead of spinning, and
+                // say so once per interval, not ten times a second.
+                static THROTTLE: LogThrottle = LogThrottle::new();
+                if let Some(held_back) = THROTTLE.allow(std::time::Duration::from_secs(10)) {
+                    tracing::warn!(held_back, "accept failed: {e}");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
