@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh machine: installs the real peers the
-# integration tests talk to (util-linux `logger`, syslog-ng's `loggen`), checks
-# formatting and lints, then runs every test.
+# integration tests talk to (util-linux `logger`, syslog-ng 3.38 itself and its
+# `loggen`, openssl, iproute2's `ss`), checks formatting and lints, then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v logger >/dev/null 2>&1 || need+=(bsdutils)
-command -v loggen >/dev/null 2>&1 || need+=(syslog-ng-core)
+{ command -v loggen && command -v syslog-ng; } >/dev/null 2>&1 || need+=(syslog-ng-core)
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo

@@ -692,3 +692,49 @@ fn a_write_retried_for_want_of_descriptors_recovers() {
     let warnings = d.log().matches("accept failed").count();
     assert!(warnings <= 2, "accept failures not throttled: {warnings}");
 }
+
+#[test]
+fn accepted_connections_have_keepalive() {
+    // Regression: a half-open connection (a peer gone without a FIN) held its
+    // max-connections() slot for ever; keepalive probes now find it.
+    if !require("ss") {
+        return;
+    }
+    for (opts, want) in [
+        (
+            "tcp-keepalive-time(30) tcp-keepalive-intvl(5) tcp-keepalive-probes(3)",
+            true,
+        ),
+        ("so-keepalive(no)", false),
+    ] {
+        let port = free_port();
+        let _d = Daemon::start(&tcp_to_file(port, "${MESSAGE}\\n", opts));
+        let _s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut shown = String::new();
+        let seen = wait_until(WAIT, || {
+            let o = Command::new("ss")
+                .args(["-tnoH", "state", "established"])
+                .arg(format!("( sport = :{port} )"))
+                .output()
+                .unwrap();
+            shown = String::from_utf8_lossy(&o.stdout).into_owned();
+            !shown.trim().is_empty()
+        });
+        assert!(seen, "ss shows no connection on {port}");
+        assert_eq!(shown.contains("timer:(keepalive"), want, "{opts}: {shown}");
+        if want {
+            // The first probe is due within tcp-keepalive-time().
+            let secs: u64 = shown
+                .split("timer:(keepalive,")
+                .nth(1)
+                .and_then(|t| t.split("sec").next())
+                .and_then(|t| {
+                    t.trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(u64::MAX);
+            assert!(secs <= 30, "{shown}");
+        }
+    }
+}

@@ -8,13 +8,14 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::config::schema::{DriverSpec, Kind, OptionSpec, Values};
+use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::logpath::Routes;
 use crate::message::Zone;
 use crate::parse::ParseOptions;
 use crate::telemetry::SourceStats;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -105,6 +106,38 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Kernel receive buffer of the socket (0 leaves the system default); useful for UDP bursts.",
         },
         OptionSpec {
+            name: "so-keepalive",
+            kind: Kind::Bool,
+            default: "yes",
+            doc: "TCP keepalive on accepted connections, so a peer that vanished without closing (a half-open connection) frees its max-connections() slot.",
+        },
+        OptionSpec {
+            name: "tcp-keepalive-time",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 1000,
+                max_ms: 32_767_000,
+            },
+            default: "60",
+            doc: "Idle time before the first keepalive probe (seconds when bare).",
+        },
+        OptionSpec {
+            name: "tcp-keepalive-intvl",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 1000,
+                max_ms: 32_767_000,
+            },
+            default: "10",
+            doc: "Time between keepalive probes (seconds when bare).",
+        },
+        OptionSpec {
+            name: "tcp-keepalive-probes",
+            kind: Kind::Int { min: 1, max: 127 },
+            default: "6",
+            doc: "Unanswered probes after which the connection is closed.",
+        },
+        OptionSpec {
             name: "log-iw-size",
             kind: Kind::Int {
                 min: 1,
@@ -144,6 +177,8 @@ pub struct NetworkOptions {
     pub no_hostname: bool,
     pub time_zone: Option<Zone>,
     pub so_rcvbuf: usize,
+    /// TCP keepalive on accepted connections: (idle, interval, probes).
+    pub keepalive: Option<(Duration, Duration, u32)>,
     /// transport("tls"): TCP with a TLS session on every connection.
     pub tls: Option<tls::TlsOptions>,
 }
@@ -201,6 +236,15 @@ impl NetworkOptions {
             no_hostname: flags.iter().any(|f| f == "no-hostname"),
             time_zone: v.zone("time-zone").cloned(),
             so_rcvbuf: v.size("so-rcvbuf").unwrap_or(0) as usize,
+            keepalive: v.bool("so-keepalive").unwrap_or(true).then(|| {
+                (
+                    v.duration("tcp-keepalive-time")
+                        .unwrap_or(Duration::from_secs(60)),
+                    v.duration("tcp-keepalive-intvl")
+                        .unwrap_or(Duration::from_secs(10)),
+                    v.int("tcp-keepalive-probes").unwrap_or(6) as u32,
+                )
+            }),
         })
     }
 }
@@ -290,21 +334,49 @@ fn set_rcvbuf(fd: std::os::fd::RawFd, size: usize) {
         return;
     }
     let size = size.min(i32::MAX as usize) as libc::c_int;
+    if let Err(e) = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size) {
+        tracing::warn!("so-rcvbuf({size}) was refused: {e}");
+    }
+}
+
+/// Turns on TCP keepalive with the given timing on an accepted connection.
+fn set_keepalive(fd: std::os::fd::RawFd, (idle, interval, probes): (Duration, Duration, u32)) {
+    let secs = |d: Duration| d.as_secs().clamp(1, i32::MAX as u64) as libc::c_int;
+    let result = setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)
+        .and_then(|()| setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(idle)))
+        .and_then(|()| setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(interval)))
+        .and_then(|()| {
+            setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_KEEPCNT,
+                probes as libc::c_int,
+            )
+        });
+    if let Err(e) = result {
+        tracing::debug!("keepalive could not be set: {e}");
+    }
+}
+
+fn setsockopt(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
     // SAFETY: fd is an open socket owned by the caller; the option value is a
     // c_int that lives across the call.
     let rc = unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc != 0 {
-        tracing::warn!(
-            "so-rcvbuf({size}) was refused: {}",
-            std::io::Error::last_os_error()
-        );
+        return Err(std::io::Error::last_os_error());
     }
+    Ok(())
 }

@@ -7,7 +7,7 @@
 //! sender.
 
 use super::framing::{Frame, Framer, Next, Oversize};
-use super::{Listener, ListenerConfig, set_rcvbuf};
+use super::{Listener, ListenerConfig, set_keepalive, set_rcvbuf};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
 use crate::telemetry::{LogThrottle, SourceStats};
 use bytes::{Bytes, BytesMut};
@@ -80,6 +80,9 @@ async fn accept_loop(
         };
         let cfg = config.borrow().clone();
         let _ = stream.set_nodelay(true);
+        if let Some(k) = cfg.options.keepalive {
+            set_keepalive(stream.as_raw_fd(), k);
+        }
         let (config, stop, alive) = (config.clone(), stop.clone(), alive.clone());
         let Some(tls) = cfg.tls.clone() else {
             if let Some(open) = admit(&cfg, peer) {
