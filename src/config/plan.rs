@@ -200,7 +200,7 @@ impl Default for GlobalOptions {
 
 #[derive(Clone, Debug)]
 pub enum SourceDriver {
-    Network(NetworkOptions),
+    Network(Box<NetworkOptions>),
     /// `internal()`: Sluice's own log.
     Internal,
 }
@@ -385,7 +385,13 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                             let instances = first_instance
                                 .entry((o.kind, o.name.name.as_str()))
                                 .or_default();
-                            add_source(&mut plan, instances, id, o, SourceDriver::Network(opts));
+                            add_source(
+                                &mut plan,
+                                instances,
+                                id,
+                                o,
+                                SourceDriver::Network(Box::new(opts)),
+                            );
                         }
                         Err((option, e)) => diags.push(Diagnostic::error(
                             values.span_of(option).unwrap_or(call.span),

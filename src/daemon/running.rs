@@ -155,7 +155,7 @@ impl Running {
             };
             let cfg = Arc::new(ListenerConfig {
                 id: src.id.clone(),
-                options: opts.clone(),
+                options: (**opts).clone(),
                 parse: ParseOptions {
                     no_parse: opts.no_parse,
                     no_hostname: opts.no_hostname,
