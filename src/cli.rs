@@ -154,11 +154,15 @@ impl Default for Settings {
     }
 }
 
-/// The shipped include path, plus the source tree's `scl/` so a build run from a
-/// checkout finds its own snippets.
+/// The shipped include path; a debug build also searches the source tree's
+/// `scl/`, so tests and `cargo run` from a checkout find its snippets. A release
+/// build never does: an installed daemon must not read includes from whatever
+/// (possibly world-writable) folder it was built in.
 pub fn default_include_path() -> Vec<PathBuf> {
     let mut path: Vec<PathBuf> = DEFAULT_INCLUDE_PATH.split(':').map(PathBuf::from).collect();
-    path.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scl")));
+    if cfg!(debug_assertions) {
+        path.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scl")));
+    }
     path
 }
 

@@ -339,21 +339,35 @@ impl<'o> Stream<'o> {
             bases.extend(self.opts.include_path.iter().map(|d| d.join(given)));
         }
         let mut files = None;
-        for base in &bases {
-            if is_glob {
+        if is_glob {
+            // A glob gathers from every folder of the include path, in order,
+            // so drop-ins in /etc/sluice/scl.d join the shipped blocks; a file
+            // found twice is read once, and the file holding the glob is not
+            // read again (scl.conf may include "*.conf" beside itself).
+            let mut found: Vec<PathBuf> = Vec::new();
+            let mut seen: Vec<PathBuf> = chain.last().cloned().into_iter().collect();
+            for base in &bases {
                 let Ok(paths) = glob::glob(&base.to_string_lossy()) else {
                     self.error(at, format!("invalid include pattern `{pat}`"));
                     return;
                 };
-                let found: Vec<PathBuf> = paths
-                    .filter_map(Result::ok)
-                    .filter(|p| p.is_file() && !skipped_name(p))
-                    .collect();
-                if !found.is_empty() {
-                    files = Some(found);
-                    break;
+                for p in paths.filter_map(Result::ok) {
+                    if !p.is_file() || skipped_name(&p) {
+                        continue;
+                    }
+                    let canon = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+                    if !seen.contains(&canon) {
+                        seen.push(canon);
+                        found.push(p);
+                    }
                 }
-            } else if base.is_dir() {
+            }
+            if !found.is_empty() {
+                files = Some(found);
+            }
+        }
+        for base in bases.iter().filter(|_| !is_glob) {
+            if base.is_dir() {
                 let mut found: Vec<PathBuf> = std::fs::read_dir(base)
                     .into_iter()
                     .flatten()

@@ -356,3 +356,52 @@ fn package_metadata_lists_every_shipped_file() {
         );
     }
 }
+
+#[test]
+fn scl_drop_ins_load_from_every_include_path_folder() {
+    // Regression: scl.conf's `@include "*/*.conf"` stopped at the first folder
+    // of the include path that matched (the shipped one), so blocks dropped
+    // into /etc/sluice/scl.d were never loaded. The installed layout:
+    let root = TempDir::new("layout");
+    let shipped = root.join("usr/share/sluice/scl");
+    for f in ["scl.conf", "archive/archive.conf", "syslog/syslog.conf"] {
+        let text = std::fs::read_to_string(repo().join("scl").join(f)).unwrap();
+        root.write(&format!("usr/share/sluice/scl/{f}"), &text);
+    }
+    root.write(
+        "etc/sluice/scl.d/mine.conf",
+        "block destination mine(path(\"/tmp/mine.log\") ...) { file(\"`path`\" `__VARARGS__`); };\n",
+    );
+    root.write(
+        "etc/sluice/scl.d/nested/nested.conf",
+        "block destination nested(path()) { file(\"`path`\"); };\n",
+    );
+    let conf = root.write(
+        "etc/sluice/sluice.conf",
+        "@include \"scl.conf\"\n\
+         destination d { archive(dir(\"/tmp/a\")); mine(fsync(yes)); nested(path(\"/tmp/n.log\")); };\n\
+         log { destination(d); };\n",
+    );
+    let path = format!(
+        "{}:{}",
+        root.join("etc/sluice/scl.d").display(),
+        shipped.display()
+    );
+    let o = Command::new(SLUICE)
+        .args(["--include-path", &path, "--preprocess-into", "-", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{err}");
+    for want in [
+        "file(\"/tmp/mine.log\" fsync(yes))",
+        "file(\"/tmp/n.log\")",
+        "/tmp/a/${HOST}",
+    ] {
+        assert!(out.contains(want), "missing {want} in:\n{out}");
+    }
+}
