@@ -12,6 +12,7 @@ use crate::destinations::file::{self, FileOptions};
 use crate::message::Zone;
 use crate::parse::HostPattern;
 use crate::sources::internal;
+use crate::sources::network::hostname::{HostOptions, UseDns};
 use crate::sources::network::{self, NetworkOptions};
 use std::collections::HashMap;
 
@@ -112,8 +113,14 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
         OptionSpec {
             name: "dns-cache",
             kind: Kind::Bool,
-            default: "no",
-            doc: "Accepted for syslog-ng compatibility: Sluice never resolves peer addresses.",
+            default: "yes",
+            doc: "Cache resolved peer names (1007 names, an hour; failures a minute), as syslog-ng does.",
+        },
+        OptionSpec {
+            name: "dns-cache-hosts",
+            kind: Kind::Str,
+            default: "",
+            doc: "A file in /etc/hosts format whose names are used before DNS, and alone with use-dns(persist-only).",
         },
         OptionSpec {
             name: "bad-hostname",
@@ -125,25 +132,43 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
             name: "keep-hostname",
             kind: Kind::Bool,
             default: "yes",
-            doc: "Accepted for syslog-ng compatibility: HOST is always the sender's hostname, HOST_FROM the peer.",
+            doc: "HOST is the hostname the sender wrote (HOST_FROM when it wrote none); with no, HOST is always HOST_FROM. syslog-ng's default is no.",
         },
         OptionSpec {
             name: "use-dns",
             kind: Kind::Enum(&["yes", "no", "persist-only"]),
             default: "no",
-            doc: "Accepted for syslog-ng compatibility: Sluice never resolves peer addresses.",
+            doc: "HOST_FROM is the peer's name by reverse lookup (yes), or from the dns-cache-hosts() file only (persist-only), instead of its address. syslog-ng's default is yes.",
         },
         OptionSpec {
             name: "use-fqdn",
             kind: Kind::Bool,
             default: "no",
-            doc: "Accepted for syslog-ng compatibility.",
+            doc: "HOST_FROM keeps the domain of a resolved name (FULLHOST_FROM always does).",
+        },
+        OptionSpec {
+            name: "normalize-hostnames",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Lowercase resolved names.",
         },
         OptionSpec {
             name: "chain-hostnames",
             kind: Kind::Bool,
             default: "no",
-            doc: "Accepted for syslog-ng compatibility.",
+            doc: "HOST becomes SENT/HOST_FROM (HOST_FROM/HOST_FROM when none was sent): ${HOST} shows the first name, ${FULLHOST} the chain.",
+        },
+        OptionSpec {
+            name: "use-rcptid",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Number every received message (RCPTID), counting on across restarts.",
+        },
+        OptionSpec {
+            name: "use-uniqid",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Give every message a UNIQID (HOSTID@RCPTID); implies use-rcptid().",
         },
         OptionSpec {
             name: "stats-freq",
@@ -183,6 +208,10 @@ pub struct GlobalOptions {
     pub log_msg_size: usize,
     pub frac_digits: u8,
     pub bad_hostname: Option<HostPattern>,
+    /// keep-hostname(), use-dns() and friends, before per-source overrides.
+    pub host: HostOptions,
+    /// use-rcptid() or use-uniqid().
+    pub rcptid: bool,
 }
 
 impl Default for GlobalOptions {
@@ -194,6 +223,28 @@ impl Default for GlobalOptions {
             log_msg_size: 64 * 1024,
             frac_digits: 0,
             bad_hostname: None,
+            host: HostOptions {
+                keep_hostname: true,
+                dns_cache: true,
+                ..HostOptions::default()
+            },
+            rcptid: false,
+        }
+    }
+}
+
+impl GlobalOptions {
+    /// A source's hostname options: its own where set, else the global ones.
+    pub fn host_options(&self, o: &NetworkOptions) -> HostOptions {
+        let g = &self.host;
+        HostOptions {
+            keep_hostname: o.keep_hostname.unwrap_or(g.keep_hostname),
+            chain_hostnames: o.chain_hostnames.unwrap_or(g.chain_hostnames),
+            use_dns: o.use_dns.unwrap_or(g.use_dns),
+            use_fqdn: o.use_fqdn.unwrap_or(g.use_fqdn),
+            normalize_hostnames: o.normalize_hostnames.unwrap_or(g.normalize_hostnames),
+            dns_cache: o.dns_cache.unwrap_or(g.dns_cache),
+            hosts_file: g.hosts_file.clone(),
         }
     }
 }
@@ -269,6 +320,17 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     if let Some(n) = globals.int("frac-digits") {
         o.frac_digits = n as u8;
     }
+    let h = &mut o.host;
+    h.keep_hostname = globals.bool("keep-hostname").unwrap_or(h.keep_hostname);
+    h.chain_hostnames = globals.bool("chain-hostnames").unwrap_or(h.chain_hostnames);
+    h.use_dns = globals.str("use-dns").map_or(h.use_dns, UseDns::parse);
+    h.use_fqdn = globals.bool("use-fqdn").unwrap_or(h.use_fqdn);
+    h.normalize_hostnames = globals
+        .bool("normalize-hostnames")
+        .unwrap_or(h.normalize_hostnames);
+    h.dns_cache = globals.bool("dns-cache").unwrap_or(h.dns_cache);
+    h.hosts_file = globals.str("dns-cache-hosts").map(std::path::PathBuf::from);
+    o.rcptid = globals.bool("use-rcptid") == Some(true) || globals.bool("use-uniqid") == Some(true);
     if let (Some(text), Some(span)) = (globals.str("bad-hostname"), globals.span_of("bad-hostname"))
     {
         match regex::bytes::Regex::new(text) {

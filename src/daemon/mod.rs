@@ -9,6 +9,7 @@
 mod control;
 mod detach;
 mod notify;
+mod persist;
 mod running;
 
 pub use control::VERBS;
@@ -204,6 +205,9 @@ async fn serve(
         })?;
         let (ctl_listener, ctl_guard) = control::bind(&settings.control)?;
         let pid = notify::PidFile::create(&settings.pidfile)?;
+        let persist = persist::Persist::start(&settings.state_dir)?;
+        crate::template::set_identity(persist.hostid, persist.runid);
+        crate::sources::seed_rcptid(persist.next_rcptid);
         let mut running = Running::new(
             stats.clone(),
             control.clone(),
@@ -212,9 +216,9 @@ async fn serve(
             internal_tx,
         );
         running.apply(&loaded.plan)?;
-        anyhow::Ok((ctl_listener, ctl_guard, pid, running))
+        anyhow::Ok((ctl_listener, ctl_guard, pid, running, persist))
     };
-    let (ctl_listener, _ctl_guard, _pid, running) = match setup.await {
+    let (ctl_listener, _ctl_guard, _pid, running, persist) = match setup.await {
         Ok(v) => v,
         Err(e) => {
             report_start(started, Some(&format!("sluice: {e:#}\n")));
@@ -283,6 +287,9 @@ async fn serve(
     });
     if tokio::time::timeout(STOP_GRACE, joined).await.is_err() {
         tracing::warn!("destinations did not drain within {STOP_GRACE:?}");
+    }
+    if let Err(e) = persist.save(crate::sources::next_rcptid()) {
+        tracing::warn!("{e:#}");
     }
     tracing::info!("sluice stopped");
     Ok(())

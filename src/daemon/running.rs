@@ -10,7 +10,7 @@ use crate::config::plan::{DestinationDriver, Plan, SourceDriver};
 use crate::destinations::file::FileDriver;
 use crate::destinations::{self, WorkerControl};
 use crate::logpath::Queue;
-use crate::message::Zone;
+use crate::message::{Origin, OriginId, Proto, Zone};
 use crate::parse::ParseOptions;
 use crate::sources::internal::InternalConfig;
 use crate::sources::network::{Listener, ListenerConfig, Transport, listen_key, tcp, udp};
@@ -149,6 +149,11 @@ impl Running {
                     internal = Some(Arc::new(InternalConfig {
                         routes,
                         stats: self.stats.source(&src.id),
+                        origin: OriginId::intern(Origin {
+                            source: src.object.clone(),
+                            proto: Proto::Local,
+                            local: None,
+                        }),
                     }));
                     continue;
                 }
@@ -168,6 +173,16 @@ impl Running {
                 },
                 routes,
                 stats: self.stats.source(&src.id),
+                origin: OriginId::intern(Origin {
+                    source: src.object.clone(),
+                    proto: match opts.transport {
+                        Transport::Tcp => Proto::Tcp,
+                        Transport::Udp => Proto::Udp,
+                    },
+                    local: Some(opts.addr),
+                }),
+                host: plan.options.host_options(opts),
+                rcptid: plan.options.rcptid,
                 tls: tls.remove(src.id.as_str()),
             });
             let key = listen_key(opts);

@@ -8,8 +8,10 @@
 //! for fan-out is cheap. This module owns the message shape only; parsing lives in
 //! `parse/`, rendering in `template/`.
 
+mod origin;
 mod time;
 
+pub use origin::{Origin, OriginId, Proto};
 pub use time::{Timestamp, Zone};
 pub(crate) use time::{civil_from_days, days_from_civil};
 
@@ -57,6 +59,9 @@ impl Flags {
     pub const CONTINUATION: Flags = Flags(4);
     /// The message carried a UTF-8 BOM before MSG (RFC 5424).
     pub const UTF8_BOM: Flags = Flags(8);
+    /// HOST holds a chain `sender/relay/...` (chain-hostnames()): `${HOST}`
+    /// shows its first name, `${FULLHOST}` all of it.
+    pub const CHAINED: Flags = Flags(16);
 
     pub fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
@@ -103,6 +108,12 @@ pub struct Message {
     pub recvd: Timestamp,
     /// The peer the message came from (SOURCEIP, HOST_FROM).
     pub peer: Option<SocketAddr>,
+    /// The source driver it came in through (SOURCE, PROTO, DESTIP, TAGS).
+    pub origin: OriginId,
+    /// The peer's resolved name (use-dns()); HOST_FROM shows the address without it.
+    pub host_from: Option<std::sync::Arc<str>>,
+    /// The receipt id of use-rcptid() (RCPTID, UNIQID); 0 when not numbered.
+    pub rcptid: u64,
     pub flags: Flags,
     /// Why parsing failed, when `flags` holds `PARSE_ERROR`.
     pub error: Option<&'static str>,
@@ -164,6 +175,11 @@ impl Message {
     pub fn set_owned(&mut self, field: Field, bytes: &[u8]) {
         let slot = self.store(bytes);
         self.set(field, slot);
+    }
+
+    /// Forgets a field (keep-hostname(no) drops the sender's HOST).
+    pub fn clear(&mut self, field: Field) {
+        self.fields[field as usize] = None;
     }
 
     /// A field's value, `None` when the message did not carry it.

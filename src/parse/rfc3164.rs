@@ -206,9 +206,8 @@ fn program(b: &[u8], pos: usize, h: &mut Header) -> usize {
     while i < b.len() && !matches!(b[i], b' ' | b'[' | b':') {
         i += 1;
     }
-    if i > pos {
-        h.program = Some(Slot::raw(pos, i));
-    }
+    // Set even when empty (`[x]: y`), as syslog-ng sets it.
+    h.program = Some(Slot::raw(pos, i));
     if b.get(i) == Some(&b'[') {
         let start = i + 1;
         i = start;
@@ -316,9 +315,10 @@ mod tests {
             fields("<13>Nov 23 14:07:17 host prog:  two spaces"),
             some([Some("host"), Some("prog"), None, Some(" two spaces")])
         );
+        // PROGRAM is set, empty, as syslog-ng sets it.
         assert_eq!(
             fields("<13>Nov 23 14:07:17"),
-            some([None, None, None, Some("")])
+            some([None, Some(""), None, Some("")])
         );
     }
 
@@ -341,7 +341,7 @@ mod tests {
         let m = p(b"<13>");
         assert_eq!(
             (f(&m, Field::Program), f(&m, Field::Message)),
-            (None, Some(""))
+            (Some(""), Some(""))
         );
     }
 

@@ -52,6 +52,8 @@ pub struct InternalLayer {
 pub struct InternalConfig {
     pub routes: Routes,
     pub stats: Arc<SourceStats>,
+    /// SOURCE and TAGS of its messages.
+    pub origin: crate::message::OriginId,
 }
 
 /// The layer and the receiving end for [`drain`].
@@ -155,7 +157,14 @@ pub async fn drain(
         };
         let lost = backlog.lost.swap(0, Ordering::Relaxed);
         cfg.stats.dropped.add(lost);
-        let messages: Vec<_> = records.drain(..).map(|r| r.message(&hostname)).collect();
+        let messages: Vec<_> = records
+            .drain(..)
+            .map(|r| {
+                let mut m = r.message(&hostname);
+                m.origin = cfg.origin;
+                m
+            })
+            .collect();
         cfg.stats.received.add(messages.len() as u64);
         cfg.routes.dispatch(messages, &cfg.stats).await;
     }

@@ -110,6 +110,17 @@ pub(super) enum Macro {
     Tag,
     BsdTag,
     Tags,
+    Source,
+    FullHost,
+    FullHostFrom,
+    DestIp,
+    DestPort,
+    Proto,
+    SeqNum,
+    RcptId,
+    UniqId,
+    HostId,
+    RunId,
     Date(Family, DateMacro),
 }
 
@@ -139,7 +150,29 @@ pub(super) const MACROS: &[(&str, Macro)] = &[
     ("TAG", Macro::Tag),
     ("BSDTAG", Macro::BsdTag),
     ("TAGS", Macro::Tags),
+    ("SOURCE", Macro::Source),
+    // MSGONLY is syslog-ng's older name of MESSAGE.
+    ("MSGONLY", Macro::Message),
+    ("FULLHOST", Macro::FullHost),
+    ("FULLHOST_FROM", Macro::FullHostFrom),
+    ("DESTIP", Macro::DestIp),
+    ("DESTPORT", Macro::DestPort),
+    ("PROTO", Macro::Proto),
+    ("SEQNUM", Macro::SeqNum),
+    ("RCPTID", Macro::RcptId),
+    ("UNIQID", Macro::UniqId),
+    ("HOSTID", Macro::HostId),
+    ("RUNID", Macro::RunId),
 ];
+
+/// This process's HOSTID (random, kept in the state directory) and RUNID
+/// (counts the daemon's starts), set once at start-up.
+static IDENTITY: std::sync::OnceLock<(u32, u64)> = std::sync::OnceLock::new();
+
+/// Sets HOSTID and RUNID for the life of the process.
+pub fn set_identity(hostid: u32, runid: u64) {
+    let _ = IDENTITY.set((hostid, runid));
+}
 
 /// The macro a name denotes; `None` means a name-value pair lookup.
 pub(super) fn lookup(name: &str) -> Option<Macro> {
@@ -274,10 +307,13 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-fn push_host_from(out: &mut Vec<u8>, msg: &Message) {
-    match msg.peer {
-        Some(peer) => push_ip(out, peer.ip()),
-        None => out.extend_from_slice(b"localhost"),
+/// HOST_FROM (and FULLHOST_FROM): the peer's resolved name (use-dns()), else
+/// its address.
+pub(super) fn push_host_from(out: &mut Vec<u8>, msg: &Message) {
+    match (&msg.host_from, msg.peer) {
+        (Some(name), _) => out.extend_from_slice(name.as_bytes()),
+        (None, Some(peer)) => push_ip(out, peer.ip()),
+        (None, None) => out.extend_from_slice(b"localhost"),
     }
 }
 
@@ -297,6 +333,10 @@ pub(super) fn expand(
     };
     match m {
         Macro::Host => match msg.get(Field::Host) {
+            // A chain (chain-hostnames()) shows its first name.
+            Some(h) if !h.is_empty() && msg.flags.contains(Flags::CHAINED) => {
+                out.extend_from_slice(h.split(|&c| c == b'/').next().unwrap_or(h))
+            }
             Some(h) if !h.is_empty() => out.extend_from_slice(h),
             _ => push_host_from(out, msg),
         },
@@ -341,8 +381,70 @@ pub(super) fn expand(
             date::push_u64(out, msg.severity() as u64);
             out.push(b'A' + msg.facility());
         }
+        Macro::Source => {
+            if let Some(o) = msg.origin.get() {
+                out.extend_from_slice(o.source.as_bytes());
+            }
+        }
+        Macro::FullHost => match msg.get(Field::Host) {
+            Some(h) if !h.is_empty() => out.extend_from_slice(h),
+            _ => push_host_from(out, msg),
+        },
+        Macro::FullHostFrom => push_host_from(out, msg),
+        Macro::DestIp => {
+            if let Some(local) = msg.origin.get().and_then(|o| o.local) {
+                push_ip(out, local.ip());
+            }
+        }
+        Macro::DestPort => {
+            if let Some(local) = msg.origin.get().and_then(|o| o.local) {
+                date::push_u64(out, local.port() as u64);
+            }
+        }
+        Macro::Proto => {
+            if let Some(n) = msg.origin.get().and_then(|o| o.proto.number()) {
+                date::push_u64(out, n as u64);
+            }
+        }
+        // syslog-ng reads SEQNUM from the message's meta.sequenceId (Cisco's
+        // sequence number, or RFC 5424 [meta sequenceId=...]).
+        Macro::SeqNum => {
+            if let Some(v) = msg.pair(b".SDATA.meta.sequenceId") {
+                out.extend_from_slice(v);
+            }
+        }
+        Macro::RcptId => {
+            if msg.rcptid != 0 {
+                date::push_u64(out, msg.rcptid);
+            }
+        }
+        Macro::UniqId => {
+            if msg.rcptid != 0
+                && let Some((hostid, _)) = IDENTITY.get()
+            {
+                use std::io::Write;
+                let _ = write!(out, "{hostid:08x}@{:016x}", msg.rcptid);
+            }
+        }
+        Macro::HostId => {
+            if let Some((hostid, _)) = IDENTITY.get() {
+                use std::io::Write;
+                let _ = write!(out, "{hostid:08x}");
+            }
+        }
+        Macro::RunId => {
+            if let Some((_, runid)) = IDENTITY.get() {
+                date::push_u64(out, *runid);
+            }
+        }
         Macro::Tags => {
             let mut first = true;
+            // syslog-ng tags every message with its source first.
+            if let Some(o) = msg.origin.get() {
+                out.extend_from_slice(b".source.");
+                out.extend_from_slice(o.source.as_bytes());
+                first = false;
+            }
             for (flag, tag) in TAGS {
                 if msg.flags.contains(flag) {
                     if !first {

@@ -16,7 +16,13 @@ mod macros;
 use crate::message::{Message, Zone};
 pub use functions::Comparison;
 use functions::Function;
+pub use macros::set_identity;
 use macros::{Dates, Macro};
+
+/// Appends `${HOST_FROM}` of `msg` (for chain-hostnames(), which builds HOST from it).
+pub fn host_from(msg: &Message, out: &mut Vec<u8>) {
+    macros::push_host_from(out, msg);
+}
 
 /// A compiled template.
 #[derive(Clone, Debug)]

@@ -443,7 +443,7 @@ fn format_json_scopes() {
             &m,
             &ctx()
         ),
-        r#"{"TAGS":[".sluice.truncated"],"SOURCEIP":"192.0.2.10"}"#
+        r#"{"TAGS":".sluice.truncated","SOURCEIP":"192.0.2.10"}"#
     );
     assert_eq!(render("$(format-json)"), "{}");
     let all = render("$(format-json --scope everything)");

@@ -56,6 +56,10 @@ pub const DELIBERATE: &[(&str, &str)] = &[
         "As above: no space between structured data and MSG.",
     ),
     (
+        "${PROTO} over transport(\"framed\")",
+        "syslog-ng shows 0 for its framed transport; Sluice shows 6, the TCP it came over (not compared on that wire).",
+    ),
+    (
         "network() without flags(syslog-protocol)",
         "Sluice tells RFC 5424 from RFC 3164 per message on every network() source, and detects octet counting per connection (`LEN SP <`); syslog-ng needs flags(syslog-protocol) and transport(\"framed\") for that. The comparison gives syslog-ng those options.",
     ),
@@ -90,6 +94,17 @@ const FIELDS: &[&str] = &[
     "$(format-json --scope rfc5424 --exclude DATE)",
     "$(format-json --scope sdata)",
     "$(format-json msg=${MESSAGE} host=${HOST} p=${PROGRAM})",
+    "${TAGS}",
+    "${SOURCE}",
+    "${MSGONLY}",
+    "${FULLHOST}",
+    "${FULLHOST_FROM}",
+    "${DESTIP}",
+    "${PROTO}",
+    "${SEQNUM}|${RCPTID}|${UNIQID}",
+    "$(format-json --scope nv-pairs)",
+    "$(format-json --scope all-nv-pairs)",
+    "$(format-json --scope selected-macros --exclude DATE)",
 ];
 
 /// Fields whose value is a receive time when the message carries no stamp;
@@ -102,7 +117,11 @@ const SEP: &str = "\u{1f}";
 const END: &str = "\u{1e}";
 
 fn template() -> String {
-    let mut t = FIELDS.join(SEP);
+    template_of(FIELDS)
+}
+
+fn template_of(fields: &[&str]) -> String {
+    let mut t = fields.join(SEP);
     t.push_str(END);
     t.push_str("\\n");
     t
@@ -427,6 +446,9 @@ log {{ source(s_net); destination(d); }};
         for ((input, w), g) in inputs.iter().zip(want).zip(got) {
             let (w, g) = (normalise(w), normalise(g));
             for (i, field) in FIELDS.iter().enumerate() {
+                if wire == Wire::Octet && *field == "${PROTO}" {
+                    continue; // see DELIBERATE
+                }
                 let (wv, gv) = (w.get(i), g.get(i));
                 if wv != gv {
                     diffs.push(format!(
@@ -463,7 +485,89 @@ log {{ source(s); destination(d); }};
     let got = wait_lines(&d.dir.join("out.log"), lines.len(), WAIT);
     let want: Vec<String> = lines
         .iter()
-        .map(|l| format!("13|.sluice.parse_error|{l}"))
+        .map(|l| format!("13|.source.s,.sluice.parse_error|{l}"))
         .collect();
     assert_eq!(got, want);
+}
+
+/// keep-hostname(), chain-hostnames(), use-dns() (127.0.0.1 resolves through
+/// /etc/hosts to localhost), use-fqdn() and normalize-hostnames(), globally and
+/// per source, against syslog-ng.
+#[test]
+fn host_options_match_syslog_ng() {
+    if !require("syslog-ng") {
+        return;
+    }
+    const HOST_FIELDS: &[&str] = &[
+        "${HOST}",
+        "${FULLHOST}",
+        "${HOST_FROM}",
+        "${FULLHOST_FROM}",
+        "$(format-json --scope nv-pairs --exclude SOURCE)",
+    ];
+    let lines: Vec<Vec<u8>> = [
+        "<13>Nov 23 14:07:17 Web01.Example.COM p: sent fqdn",
+        "<13>Nov 23 14:07:17 h2 p: sent short",
+        "<13>p: none sent",
+        "<13>Nov 23 14:07:17 a/b p: sent chain",
+    ]
+    .iter()
+    .map(|l| l.as_bytes().to_vec())
+    .collect();
+    let hosts_dir = TempDir::new("hosts");
+    let hosts = hosts_dir.write("hosts", "127.0.0.1 Relay.Example.ORG relay\n");
+    let mut diffs = Vec::new();
+    for (globals, source_opts) in [
+        ("use-dns(no); keep-hostname(yes);", ""),
+        ("use-dns(no); keep-hostname(no);", ""),
+        ("use-dns(no); keep-hostname(no); chain-hostnames(yes);", ""),
+        ("use-dns(yes); keep-hostname(no); chain-hostnames(yes);", ""),
+        (
+            "use-dns(yes); keep-hostname(yes); use-fqdn(yes); normalize-hostnames(yes);",
+            "",
+        ),
+        ("use-dns(persist-only); keep-hostname(no);", ""),
+        (
+            "use-dns(persist-only); keep-hostname(no); dns-cache-hosts(\"HOSTS\");",
+            "",
+        ),
+        (
+            "use-dns(yes); keep-hostname(no); use-fqdn(no); dns-cache-hosts(\"HOSTS\");",
+            "",
+        ),
+        (
+            "use-dns(no); keep-hostname(yes);",
+            "keep-hostname(no) use-dns(yes)",
+        ),
+        ("use-dns(yes); keep-hostname(no);", "chain-hostnames(yes)"),
+    ] {
+        let globals = globals.replace("HOSTS", &hosts.display().to_string());
+        let (port, sng_port) = (free_port(), free_port());
+        let t = template_of(HOST_FIELDS);
+        let sng = SyslogNg::start(
+            &format!(
+                "@version: 3.38\noptions {{ {globals} }};\n\
+                 source s {{ network(ip(\"127.0.0.1\") port({sng_port}) transport(\"tcp\") {source_opts}); }};\n\
+                 destination d {{ file(\"OUT\" template(\"{t}\")); }};\nlog {{ source(s); destination(d); }};\n"
+            ),
+            sng_port,
+        );
+        let sluice = Daemon::start(&format!(
+            "options {{ {globals} }};\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") {source_opts}); }};\n\
+             destination d {{ file(\"out.log\" template(\"{t}\")); }};\nlog {{ source(s); destination(d); }};\n"
+        ));
+        let sentinel = "<13>Nov 23 14:07:17 h p: sentinel-hosts";
+        send(Wire::Newline, sng_port, &lines, sentinel);
+        send(Wire::Newline, port, &lines, sentinel);
+        let (want, _) = collect(&sng.dir.join("out.log"), 0, "sentinel-hosts", "syslog-ng");
+        let (got, _) = collect(&sluice.dir.join("out.log"), 0, "sentinel-hosts", "sluice");
+        assert_eq!(want.len(), lines.len(), "{want:?}");
+        if want != got {
+            diffs.push(format!(
+                "options {{ {globals} }} source {{ {source_opts} }}\n  syslog-ng: {want:?}\n  sluice:    {got:?}"
+            ));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }

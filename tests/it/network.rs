@@ -738,3 +738,31 @@ fn accepted_connections_have_keepalive() {
         }
     }
 }
+
+#[test]
+fn receipt_ids_and_identity_macros() {
+    let port = free_port();
+    let d = Daemon::start(&format!(
+        "options {{ use-uniqid(yes); }};\n\
+         source s_in {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"out.log\" template(\"${{RCPTID}} ${{UNIQID}} ${{HOSTID}} ${{RUNID}} ${{SOURCE}} ${{PROTO}} ${{DESTIP}}:${{DESTPORT}} ${{TAGS}}\\n\")); }};\n\
+         log {{ source(s_in); destination(d); }};\n"
+    ));
+    send_tcp(port, (0..3).map(|n| sl(&format!("m{n}"))));
+    let got = wait_lines(&d.dir.join("out.log"), 3, WAIT);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let hostid = got[0].split(' ').nth(2).unwrap().to_string();
+    assert_eq!(hostid.len(), 8, "{hostid}");
+    for (n, line) in got.iter().enumerate() {
+        let id = n as u64 + 1;
+        assert_eq!(
+            *line,
+            format!("{id} {hostid}@{id:016x} {hostid} 1 s_in 6 127.0.0.1:{port} .source.s_in")
+        );
+    }
+    let persisted = std::fs::read_to_string(d.dir.join("state/sluice.persist")).unwrap();
+    assert!(
+        persisted.contains(&format!("hostid {hostid}\nrunid 1\n")),
+        "{persisted}"
+    );
+}

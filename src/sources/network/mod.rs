@@ -4,6 +4,7 @@
 //! frames; `tcp.rs` and `udp.rs` are the running listeners.
 
 pub mod framing;
+pub mod hostname;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -106,6 +107,42 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Kernel receive buffer of the socket (0 leaves the system default); useful for UDP bursts.",
         },
         OptionSpec {
+            name: "keep-hostname",
+            kind: Kind::Bool,
+            default: "",
+            doc: "Overrides the global keep-hostname() for this source.",
+        },
+        OptionSpec {
+            name: "chain-hostnames",
+            kind: Kind::Bool,
+            default: "",
+            doc: "Overrides the global chain-hostnames() for this source.",
+        },
+        OptionSpec {
+            name: "use-dns",
+            kind: Kind::Enum(&["yes", "no", "persist-only"]),
+            default: "",
+            doc: "Overrides the global use-dns() for this source.",
+        },
+        OptionSpec {
+            name: "use-fqdn",
+            kind: Kind::Bool,
+            default: "",
+            doc: "Overrides the global use-fqdn() for this source.",
+        },
+        OptionSpec {
+            name: "normalize-hostnames",
+            kind: Kind::Bool,
+            default: "",
+            doc: "Overrides the global normalize-hostnames() for this source.",
+        },
+        OptionSpec {
+            name: "dns-cache",
+            kind: Kind::Bool,
+            default: "",
+            doc: "Overrides the global dns-cache() for this source.",
+        },
+        OptionSpec {
             name: "so-keepalive",
             kind: Kind::Bool,
             default: "yes",
@@ -177,6 +214,13 @@ pub struct NetworkOptions {
     pub no_hostname: bool,
     pub time_zone: Option<Zone>,
     pub so_rcvbuf: usize,
+    /// Per-source hostname options; unset ones take the global option.
+    pub keep_hostname: Option<bool>,
+    pub chain_hostnames: Option<bool>,
+    pub use_dns: Option<hostname::UseDns>,
+    pub use_fqdn: Option<bool>,
+    pub normalize_hostnames: Option<bool>,
+    pub dns_cache: Option<bool>,
     /// TCP keepalive on accepted connections: (idle, interval, probes).
     pub keepalive: Option<(Duration, Duration, u32)>,
     /// transport("tls"): TCP with a TLS session on every connection.
@@ -236,6 +280,12 @@ impl NetworkOptions {
             no_hostname: flags.iter().any(|f| f == "no-hostname"),
             time_zone: v.zone("time-zone").cloned(),
             so_rcvbuf: v.size("so-rcvbuf").unwrap_or(0) as usize,
+            keep_hostname: v.bool("keep-hostname"),
+            chain_hostnames: v.bool("chain-hostnames"),
+            use_dns: v.str("use-dns").map(hostname::UseDns::parse),
+            use_fqdn: v.bool("use-fqdn"),
+            normalize_hostnames: v.bool("normalize-hostnames"),
+            dns_cache: v.bool("dns-cache"),
             keepalive: v.bool("so-keepalive").unwrap_or(true).then(|| {
                 (
                     v.duration("tcp-keepalive-time")
@@ -258,6 +308,12 @@ pub struct ListenerConfig {
     pub parse: ParseOptions,
     pub routes: Routes,
     pub stats: Arc<SourceStats>,
+    /// SOURCE, PROTO and DESTIP/DESTPORT of its messages.
+    pub origin: crate::message::OriginId,
+    /// keep-hostname(), use-dns() and friends, globals and overrides merged.
+    pub host: hostname::HostOptions,
+    /// use-rcptid(): number every message.
+    pub rcptid: bool,
     /// The TLS session of transport("tls"), built from the files when the
     /// config was applied.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,

@@ -7,6 +7,7 @@
 //! sender.
 
 use super::framing::{Frame, Framer, Next, Oversize};
+use super::hostname::HostOptions;
 use super::{Listener, ListenerConfig, set_keepalive, set_rcvbuf};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
 use crate::telemetry::{LogThrottle, SourceStats};
@@ -210,6 +211,9 @@ async fn serve<S: AsyncRead + Unpin>(
     };
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut frames: Vec<Frame> = Vec::new();
+    // The peer's name for use-dns(), looked up once per connection (again
+    // only if a reload changes the hostname options).
+    let mut host: Option<(HostOptions, Option<Arc<str>>)> = None;
     loop {
         if buf.capacity() - buf.len() < READ_BUF / 4 {
             buf.reserve(READ_BUF);
@@ -260,8 +264,12 @@ async fn serve<S: AsyncRead + Unpin>(
         }
         let chunk = buf.split_to(consumed).freeze();
         if !frames.is_empty() {
+            if host.as_ref().is_none_or(|(o, _)| *o != cfg.host) {
+                host = Some((cfg.host.clone(), cfg.host.resolve(peer.ip()).await));
+            }
+            let name = host.as_ref().and_then(|(_, n)| n.as_ref());
             let recvd = Timestamp::now(&Zone::Local);
-            let messages = to_messages(&chunk, &frames, recvd, peer, &cfg);
+            let messages = to_messages(&chunk, &frames, recvd, peer, name, &cfg);
             cfg.routes.dispatch(messages, &cfg.stats).await;
         }
         if eof || removed {
@@ -281,11 +289,13 @@ fn framer_for(cfg: &ListenerConfig) -> Framer {
 }
 
 /// Parses the frames of one read into messages, counting what the source owns.
+/// `name` is the peer's resolved name, when use-dns() found one.
 pub(super) fn to_messages(
     chunk: &Bytes,
     frames: &[Frame],
     recvd: Timestamp,
     peer: SocketAddr,
+    name: Option<&Arc<str>>,
     cfg: &ListenerConfig,
 ) -> Vec<Message> {
     let mut out = Vec::with_capacity(frames.len());
@@ -302,6 +312,8 @@ pub(super) fn to_messages(
         } else {
             crate::parse::parse(bytes, recvd, Some(peer), &cfg.parse)
         };
+        msg.origin = cfg.origin;
+        cfg.host.apply(&mut msg, name);
         if frame.truncated {
             msg.flags.insert(Flags::TRUNCATED);
         }
@@ -316,6 +328,9 @@ pub(super) fn to_messages(
             malformed += 1;
         }
         out.push(msg);
+    }
+    if cfg.rcptid {
+        crate::sources::number(&mut out);
     }
     cfg.stats.received.add(out.len() as u64);
     cfg.stats.malformed.add(malformed);

@@ -83,6 +83,9 @@ async fn receive_loop(
                 oversize += 1;
             }
             let mut msg = crate::parse::parse(datagram, recvd, Some(peer), &cfg.parse);
+            msg.origin = cfg.origin;
+            let name = cfg.host.resolve(peer.ip()).await;
+            cfg.host.apply(&mut msg, name.as_ref());
             if truncated {
                 msg.flags.insert(Flags::TRUNCATED);
             }
@@ -90,6 +93,9 @@ async fn receive_loop(
                 malformed += 1;
             }
             messages.push(msg);
+        }
+        if cfg.rcptid {
+            crate::sources::number(&mut messages);
         }
         cfg.stats.received.add(messages.len() as u64);
         cfg.stats.oversize.add(oversize);

@@ -49,7 +49,7 @@ const RFC3164_SET: &[&str] = &[
     "FACILITY", "PRIORITY", "HOST", "PROGRAM", "PID", "MESSAGE", "DATE",
 ];
 const RFC5424_SET: &[&str] = &["MSGID"];
-const SELECTED_SET: &[&str] = &["TAGS", "SOURCEIP"];
+const SELECTED_SET: &[&str] = &["TAGS", "SOURCEIP", "SEQNUM"];
 
 #[derive(Clone, Debug)]
 pub(in crate::template) struct FormatJson {
@@ -269,20 +269,29 @@ impl FormatJson {
             || !self.patterns.is_empty()
         {
             const FIELDS: [(&[u8], Field); 5] = [
-                (b"HOST", Field::Host),
                 (b"PROGRAM", Field::Program),
                 (b"PID", Field::Pid),
                 (b"MSGID", Field::MsgId),
                 (b"MESSAGE", Field::Message),
+                (b"LEGACY_MSGHDR", Field::LegacyMsgHdr),
             ];
             for (name, field) in FIELDS {
                 if let Some(v) = msg.get(field) {
                     self.add_nv(s, name, |out| out.extend_from_slice(v));
                 }
             }
+            // HOST is always set in syslog-ng (HOST_FROM when none was sent).
+            self.add_nv(s, b"HOST", |out| {
+                macros::expand(Macro::FullHost, msg, ctx, zone, dates, out)
+            });
             self.add_nv(s, b"HOST_FROM", |out| {
                 macros::expand(Macro::HostFrom, msg, ctx, zone, dates, out)
             });
+            if let Some(o) = msg.origin.get() {
+                self.add_nv(s, b"SOURCE", |out| {
+                    out.extend_from_slice(o.source.as_bytes())
+                });
+            }
             for (name, value) in msg.pairs() {
                 self.add_nv(s, name, |out| out.extend_from_slice(value));
             }
@@ -293,7 +302,8 @@ impl FormatJson {
             if s.bytes.len() == mark.1 as usize {
                 s.bytes.truncate(mark.0 as usize);
             } else {
-                s.finish(mark, *m == Macro::Tags);
+                // TAGS is a plain string in syslog-ng 3.38's JSON, not a list.
+                s.finish(mark, false);
             }
         }
         for (name, t) in &self.pairs {
