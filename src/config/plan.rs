@@ -426,6 +426,7 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
             if diags.len() > before {
                 continue;
             }
+            warn_unknown_macros(&values, &mut plan.warnings);
             match (o.kind, spec.name) {
                 (ObjectKind::Source, "network") => {
                     match NetworkOptions::from_values(&values, plan.options.log_msg_size) {
@@ -562,6 +563,25 @@ fn collect_inline<'a>(p: &'a LogPath, out: &mut Vec<&'a Object>) {
             LogItem::Inline(o) => out.push(o),
             LogItem::Log(inner) => collect_inline(inner, out),
             _ => {}
+        }
+    }
+}
+
+/// A `${NAME}` that is no macro renders empty: worth a warning, not an error,
+/// since syslog-ng reads it as a name-value pair.
+fn warn_unknown_macros(values: &schema::Values, warnings: &mut Vec<Diagnostic>) {
+    for (template, span) in values.templates() {
+        for (name, near) in template.unknown_macros() {
+            let mut d = Diagnostic::error(
+                span,
+                format!(
+                    "unknown macro `${{{name}}}`: it is read as a name-value pair, and renders empty"
+                ),
+            );
+            if let Some(n) = near {
+                d = d.with_help(format!("did you mean `${{{n}}}`?"));
+            }
+            warnings.push(d);
         }
     }
 }

@@ -134,6 +134,14 @@ impl Values {
             .map(|(_, v, _)| v)
     }
 
+    /// Every template value with where it was written.
+    pub fn templates(&self) -> impl Iterator<Item = (&Template, Span)> {
+        self.values.iter().filter_map(|(_, v, span)| match v {
+            Typed::Template(t) => Some((t, *span)),
+            _ => None,
+        })
+    }
+
     pub fn span_of(&self, name: &str) -> Option<Span> {
         self.values
             .iter()

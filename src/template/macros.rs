@@ -191,6 +191,13 @@ pub(super) fn lookup(name: &str) -> Option<Macro> {
         .map(|(_, d)| Macro::Date(family, *d))
 }
 
+/// The known macro name nearest to `name`, when one is close enough to be
+/// what was meant.
+pub(super) fn nearest_name(name: &str) -> Option<String> {
+    let names: Vec<String> = all_names().map(|(n, _)| n).collect();
+    crate::config::diagnostic::nearest(name, names.iter().map(String::as_str)).map(str::to_string)
+}
+
 /// Every macro name, date families stamped out (format-json's `all-macros`).
 pub(super) fn all_names() -> impl Iterator<Item = (String, Macro)> {
     MACROS

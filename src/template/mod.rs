@@ -121,6 +121,24 @@ impl Template {
         &self.text
     }
 
+    /// Names written like a macro (capitals, digits, `_`) that are none: they
+    /// read as name-value pairs no message has, so almost surely a typo. Each
+    /// comes with the nearest macro name, if one is close.
+    pub fn unknown_macros(&self) -> Vec<(String, Option<String>)> {
+        self.elems
+            .iter()
+            .filter_map(|e| match e {
+                Element::Pair(name) => std::str::from_utf8(name).ok(),
+                _ => None,
+            })
+            .filter(|n| {
+                n.bytes()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+            })
+            .map(|n| (n.to_string(), macros::nearest_name(n)))
+            .collect()
+    }
+
     /// The rendered text when the template has no macros or functions (a constant
     /// file path, say); `$$` counts as literal.
     pub fn literal(&self) -> Option<&[u8]> {

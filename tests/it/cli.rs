@@ -405,3 +405,25 @@ fn scl_drop_ins_load_from_every_include_path_folder() {
         assert!(out.contains(want), "missing {want} in:\n{out}");
     }
 }
+
+#[test]
+fn an_unknown_macro_is_a_warning_with_a_suggestion() {
+    // Regression: `${HOTS}` silently rendered empty.
+    let dir = TempDir::new("macro-typo");
+    let conf = dir.write(
+        "t.conf",
+        "source s { network(port(5514)); };\n\
+         destination d { file(\"/tmp/x\" template(\"${HOTS} ${MESSAGE} ${.SDATA.meta.x} ${MY_FIELD}\\n\")); };\n\
+         log { source(s); destination(d); };\n",
+    );
+    let (code, err) = syntax_check(&conf);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("t.conf:2:31: warning: unknown macro `${HOTS}`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `${HOST}`?"), "{err}");
+    assert!(err.contains("unknown macro `${MY_FIELD}`"), "{err}");
+    assert!(!err.contains("unknown macro `${.SDATA"), "{err}");
+    assert_eq!(err.matches("warning:").count(), 2, "{err}");
+}
