@@ -5,8 +5,23 @@
 //! rfc5424/syslog-proto, all-macros, selected-macros, sdata, everything, none),
 //! `--key GLOB`, `--exclude GLOB` (the last matching pattern decides),
 //! `--pair NAME=TEMPLATE` or bare `NAME=TEMPLATE`, a bare word as `--key`,
-//! `--leave-initial-dot`, `--omit-empty-values`; `--cast`/`--no-cast`/`--auto-cast`
-//! are accepted and ignored (every value is a string; `TAGS` is a list).
+//! `--leave-initial-dot`, `--omit-empty-values`, `--key-delimiter C`; `--cast`,
+//! `--no-cast` and `--auto-cast` are accepted and ignored (a value is a string
+//! unless a pair's type hint says otherwise; `TAGS` is a list). `--rekey GLOB` (and
+//! `--key GLOB`) start a set of key rewrites, `--add-prefix P`, `--replace-prefix
+//! OLD=NEW`, `--shift N` and `--shift-levels N`, applied in order to every key the
+//! glob matches, as syslog-ng's value-pairs transforms.
+//!
+//! A pair's value may carry a type hint, `NAME=int(TEMPLATE)`: `string`,
+//! `literal`/`json` (inserted as is), `list` (a syslog-ng list as an array),
+//! `boolean`, `int`/`int32`/`int64`, `double`/`float`, `datetime` (a string, as
+//! 3.38 writes it) and `null`. A value that does not convert makes the whole
+//! function render empty: syslog-ng's default `on-error(drop-message)` does that
+//! to the template function (and logs the casting error; the message is kept).
+//!
+//! The same machinery gives `$(format-flat-json)` (dotted keys, no nesting),
+//! `$(format-cef-extension)` (`key=value` with CEF escaping, ascending keys) and
+//! `$(format-welf)` (`key=value`, quoted when it holds a space; `id` first).
 //!
 //! As in syslog-ng: macros that render empty are left out, a leading `.` becomes
 //! `_`, dotted names nest (`.SDATA.meta@32473.seq` -> `{"_SDATA":{"meta@32473":
@@ -15,7 +30,7 @@
 //! characters are escaped as `\uXXXX`, and bytes that are not UTF-8 as the text
 //! `\\xNN`. Scratch space is a per-thread buffer reused across renders.
 
-use super::Arg;
+use super::{Arg, Function};
 use crate::message::{Field, Message, Zone};
 use crate::template::macros::{self, Dates, Macro};
 use crate::template::{RenderContext, Template, TemplateError};
@@ -51,36 +66,118 @@ const RFC3164_SET: &[&str] = &[
 const RFC5424_SET: &[&str] = &["MSGID"];
 const SELECTED_SET: &[&str] = &["TAGS", "SOURCEIP", "SEQNUM"];
 
+/// A pair's declared type (syslog-ng's `LogMessageValueType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hint {
+    String,
+    Json,
+    List,
+    Bool,
+    Int,
+    Double,
+    Null,
+}
+
+const HINTS: &[(&str, Hint)] = &[
+    ("string", Hint::String),
+    ("literal", Hint::Json),
+    ("json", Hint::Json),
+    ("list", Hint::List),
+    ("boolean", Hint::Bool),
+    ("int", Hint::Int),
+    ("int32", Hint::Int),
+    ("int64", Hint::Int),
+    ("double", Hint::Double),
+    ("float", Hint::Double),
+    // 3.38 writes a datetime hint's value as a string.
+    ("datetime", Hint::String),
+    ("null", Hint::Null),
+];
+
+/// One key rewrite of a `--rekey` set.
+#[derive(Clone, Debug)]
+enum KeyOp {
+    AddPrefix(Box<[u8]>),
+    ReplacePrefix(Box<[u8]>, Box<[u8]>),
+    Shift(usize),
+    ShiftLevels(usize),
+}
+
+/// What the function writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    Nested,
+    Flat,
+    Cef,
+    Welf,
+}
+
 #[derive(Clone, Debug)]
 pub(in crate::template) struct FormatJson {
+    style: Style,
     scopes: u8,
     /// (glob, include); the last pattern that matches a name decides.
     patterns: Vec<(Box<[u8]>, bool)>,
     /// Macros selected by scope or `--key`, resolved at compile time.
     builtins: Vec<(Box<[u8]>, Macro)>,
-    pairs: Vec<(Box<[u8]>, Template)>,
+    pairs: Vec<(Box<[u8]>, Template, Hint)>,
+    /// `--rekey` sets: a glob and the rewrites of the keys it matches, in order.
+    rekeys: Vec<(Box<[u8]>, Vec<KeyOp>)>,
     leave_initial_dot: bool,
     omit_empty: bool,
+    delimiter: u8,
+}
+
+pub(super) fn compile(
+    name: &str,
+    args: &[Arg],
+    _call: TemplateError,
+) -> Result<Function, TemplateError> {
+    let style = match name {
+        "format-flat-json" => Style::Flat,
+        "format-cef-extension" => Style::Cef,
+        "format-welf" => Style::Welf,
+        _ => Style::Nested,
+    };
+    Ok(Function::FormatJson(Box::new(FormatJson::compile(
+        args, style,
+    )?)))
 }
 
 impl FormatJson {
-    pub fn compile(args: &[Arg]) -> Result<FormatJson, TemplateError> {
+    fn compile(args: &[Arg], style: Style) -> Result<FormatJson, TemplateError> {
         let mut f = FormatJson {
+            style,
             scopes: 0,
             patterns: Vec::new(),
             builtins: Vec::new(),
             pairs: Vec::new(),
-            leave_initial_dot: false,
+            rekeys: Vec::new(),
+            leave_initial_dot: style != Style::Nested && style != Style::Flat,
             omit_empty: false,
+            delimiter: b'.',
         };
+        let fname = match style {
+            Style::Nested => "format-json",
+            Style::Flat => "format-flat-json",
+            Style::Cef => "format-cef-extension",
+            Style::Welf => "format-welf",
+        };
+        // syslog-ng's cmdline state: the glob of the last --key/--rekey, until a
+        // rewrite opens a set with it (`rekey`), or another option closes it.
+        let mut pending: Option<&str> = None;
+        let mut open = false;
         let mut i = 0;
         while i < args.len() {
             let a = &args[i];
             i += 1;
             if !a.text.starts_with("--") {
+                open = false;
                 if a.text.contains('=') {
+                    pending = None;
                     f.add_pair(a, &a.text, a.text_off)?;
                 } else {
+                    pending = Some(&a.text);
                     f.patterns.push((a.text.as_bytes().into(), true));
                 }
                 continue;
@@ -95,12 +192,82 @@ impl FormatJson {
                 }
                 let v = args
                     .get(i)
-                    .ok_or_else(|| a.error(format!("$(format-json) option {opt} needs a value")))?;
+                    .ok_or_else(|| a.error(format!("$({fname}) option {opt} needs a value")))?;
                 i += 1;
                 Ok((&v.text, v.text_off))
             };
+            let mut rewrite = |op: KeyOp| -> Result<(), TemplateError> {
+                if !open {
+                    let Some(glob) = pending.take() else {
+                        return Err(
+                            a.error(format!("$({fname}) {opt} used without --key or --rekey"))
+                        );
+                    };
+                    f.rekeys.push((glob.as_bytes().into(), Vec::new()));
+                    open = true;
+                }
+                if let Some((_, ops)) = f.rekeys.last_mut() {
+                    ops.push(op);
+                }
+                Ok(())
+            };
             match opt {
+                "--add-prefix" => {
+                    let (v, _) = value()?;
+                    rewrite(KeyOp::AddPrefix(v.as_bytes().into()))?;
+                }
+                "--replace-prefix" | "--replace" => {
+                    let (v, _) = value()?;
+                    let Some((old, new)) = v.split_once('=') else {
+                        return Err(a.error(format!("$({fname}) {opt} expects OLD=NEW")));
+                    };
+                    rewrite(KeyOp::ReplacePrefix(
+                        old.as_bytes().into(),
+                        new.as_bytes().into(),
+                    ))?;
+                }
+                "--shift" | "--shift-levels" => {
+                    let (v, off) = value()?;
+                    // syslog-ng takes atoi() of --shift (a negative one erases the
+                    // whole key); we refuse what is not a count.
+                    let n = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| opt == "--shift" || *n > 0);
+                    let Some(n) = n else {
+                        return Err(TemplateError::new(
+                            off,
+                            v.len(),
+                            format!("$({fname}) {opt} needs a positive whole number, not {v:?}"),
+                        ));
+                    };
+                    rewrite(if opt == "--shift" {
+                        KeyOp::Shift(n)
+                    } else {
+                        KeyOp::ShiftLevels(n)
+                    })?;
+                }
+                "--rekey" => {
+                    let (v, _) = value()?;
+                    open = false;
+                    pending = Some(v);
+                }
+                "--key-delimiter" if style == Style::Nested => {
+                    let (v, off) = value()?;
+                    let [d] = v.as_bytes() else {
+                        return Err(TemplateError::new(
+                            off,
+                            v.len(),
+                            format!(
+                                "$(format-json) --key-delimiter only accepts a single character, found: {v:?}"
+                            ),
+                        ));
+                    };
+                    f.delimiter = *d;
+                }
                 "--scope" => {
+                    open = false;
+                    pending = None;
                     let (v, off) = value()?;
                     let mut pos = 0;
                     for s in v.split(',') {
@@ -133,21 +300,31 @@ impl FormatJson {
                 }
                 "--key" | "--exclude" => {
                     let (v, _) = value()?;
+                    open = false;
+                    pending = (opt == "--key").then_some(v);
                     for p in v.split(',').filter(|p| !p.is_empty()) {
                         f.patterns.push((p.as_bytes().into(), opt == "--key"));
                     }
                 }
                 "--pair" => {
                     let (v, off) = value()?;
+                    open = false;
+                    pending = None;
                     f.add_pair(a, v, off)?;
                 }
                 "--leave-initial-dot" => f.leave_initial_dot = true,
                 "--omit-empty-values" => f.omit_empty = true,
                 "--cast" | "--no-cast" | "--auto-cast" => {}
                 _ => {
+                    let delim = if style == Style::Nested {
+                        " --key-delimiter,"
+                    } else {
+                        ""
+                    };
                     return Err(a.error(format!(
-                        "unknown $(format-json) option {opt:?}; expected --scope, --key, \
-                         --exclude, --pair, --leave-initial-dot or --omit-empty-values"
+                        "unknown $({fname}) option {opt:?}; expected --scope, --key, \
+                         --exclude, --pair, --rekey, --add-prefix, --replace-prefix, --shift, \
+                         --shift-levels,{delim} --leave-initial-dot or --omit-empty-values"
                     )));
                 }
             }
@@ -163,8 +340,27 @@ impl FormatJson {
         if eq == 0 {
             return Err(a.error("empty name in NAME=TEMPLATE"));
         }
-        let t = Template::compile_at(&spec[eq + 1..], off + eq + 1)?;
-        self.pairs.push((spec.as_bytes()[..eq].into(), t));
+        let text = &spec[eq + 1..];
+        let (range, hint) = split_hint(text);
+        let hint = match hint {
+            None => Hint::String,
+            Some(h) => HINTS
+                .iter()
+                .find(|(n, _)| *n == h)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| {
+                    TemplateError::new(
+                        off + eq + 1,
+                        h.len(),
+                        format!(
+                            "unknown type hint {h:?}; known: {}",
+                            HINTS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })?,
+        };
+        let t = Template::compile_at(&text[range.clone()], off + eq + 1 + range.start)?;
+        self.pairs.push((spec.as_bytes()[..eq].into(), t, hint));
         Ok(())
     }
 
@@ -225,7 +421,7 @@ impl FormatJson {
     }
 
     pub fn set_zone(&mut self, zone: &Zone) {
-        for (_, t) in &mut self.pairs {
+        for (_, t, _) in &mut self.pairs {
             t.set_zone(zone);
         }
     }
@@ -247,13 +443,33 @@ impl FormatJson {
             entries,
             tokens,
             open,
+            tmp,
         } = &mut s;
-        entries.sort_unstable_by(|a, b| {
-            bytes[b.key.0 as usize..b.key.1 as usize]
-                .cmp(&bytes[a.key.0 as usize..a.key.1 as usize])
-                .then(b.seq.cmp(&a.seq))
-        });
-        emit(bytes, entries, tokens, open, out);
+        let key = |e: &Entry| &bytes[e.key.0 as usize..e.key.1 as usize];
+        // Equal keys: the later value first, so that it is the one written.
+        match self.style {
+            Style::Nested | Style::Flat => {
+                entries.sort_unstable_by(|a, b| key(b).cmp(key(a)).then(b.seq.cmp(&a.seq)))
+            }
+            Style::Cef => {
+                entries.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(b.seq.cmp(&a.seq)))
+            }
+            Style::Welf => entries.sort_unstable_by(|a, b| {
+                (key(a) != b"id")
+                    .cmp(&(key(b) != b"id"))
+                    .then(key(a).cmp(key(b)))
+                    .then(b.seq.cmp(&a.seq))
+            }),
+        }
+        let start = out.len();
+        let ok = match self.style {
+            Style::Nested => emit(bytes, entries, tokens, open, tmp, self.delimiter, out),
+            Style::Flat => emit_flat(bytes, entries, tmp, out),
+            Style::Cef | Style::Welf => emit_kv(bytes, entries, self.style == Style::Cef, out),
+        };
+        if !ok {
+            out.truncate(start);
+        }
         SCRATCH.set(s);
     }
 
@@ -297,22 +513,23 @@ impl FormatJson {
             }
         }
         for (name, m) in &self.builtins {
-            let mark = s.push_key(name, self.leave_initial_dot);
+            let mark = s.push_key(name, self);
             macros::expand(*m, msg, ctx, zone, dates, &mut s.bytes);
             if s.bytes.len() == mark.1 as usize {
                 s.bytes.truncate(mark.0 as usize);
             } else {
-                // TAGS is a plain string in syslog-ng 3.38's JSON, not a list.
-                s.finish(mark, false);
+                // TAGS is a plain string in syslog-ng 3.38's JSON (checked
+                // against it), not a list.
+                s.finish(mark, Hint::String);
             }
         }
-        for (name, t) in &self.pairs {
-            let mark = s.push_key(name, self.leave_initial_dot);
+        for (name, t, hint) in &self.pairs {
+            let mark = s.push_key(name, self);
             t.render_with(msg, ctx, dates, &mut s.bytes);
             if self.omit_empty && s.bytes.len() == mark.1 as usize {
                 s.bytes.truncate(mark.0 as usize);
             } else {
-                s.finish(mark, false);
+                s.finish(mark, *hint);
             }
         }
     }
@@ -327,12 +544,12 @@ impl FormatJson {
         if !inc {
             return;
         }
-        let mark = s.push_key(name, self.leave_initial_dot);
+        let mark = s.push_key(name, self);
         value(&mut s.bytes);
         if self.omit_empty && s.bytes.len() == mark.1 as usize {
             s.bytes.truncate(mark.0 as usize);
         } else {
-            s.finish(mark, false);
+            s.finish(mark, Hint::String);
         }
     }
 }
@@ -342,7 +559,7 @@ struct Entry {
     key: (u32, u32),
     value: (u32, u32),
     seq: u32,
-    list: bool,
+    hint: Hint,
 }
 
 #[derive(Default)]
@@ -351,6 +568,8 @@ struct Scratch {
     entries: Vec<Entry>,
     tokens: Vec<(u32, u32)>,
     open: Vec<(u32, u32)>,
+    /// A decoded list item.
+    tmp: Vec<u8>,
 }
 
 thread_local! {
@@ -358,26 +577,62 @@ thread_local! {
 }
 
 impl Scratch {
-    /// Writes a key (leading `.` made `_`); returns (key start, value start).
-    fn push_key(&mut self, name: &[u8], leave_initial_dot: bool) -> (u32, u32) {
-        let start = self.bytes.len() as u32;
-        match name.split_first() {
-            Some((b'.', rest)) if !leave_initial_dot => {
-                self.bytes.push(b'_');
-                self.bytes.extend_from_slice(rest);
+    /// Writes a key, rewritten by the `--rekey` sets in order and then, as
+    /// syslog-ng's last transform, a leading `.` made `_`; returns (key start,
+    /// value start).
+    fn push_key(&mut self, name: &[u8], f: &FormatJson) -> (u32, u32) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        for (glob_, ops) in &f.rekeys {
+            if !glob(glob_, &self.bytes[start..]) {
+                continue;
             }
-            _ => self.bytes.extend_from_slice(name),
+            for op in ops {
+                let key_len = self.bytes.len() - start;
+                match op {
+                    KeyOp::AddPrefix(p) => {
+                        self.bytes.extend_from_slice(p);
+                        self.bytes[start..].rotate_right(p.len());
+                    }
+                    KeyOp::ReplacePrefix(old, new) => {
+                        if self.bytes[start..].starts_with(old) {
+                            self.bytes.drain(start..start + old.len());
+                            self.bytes.extend_from_slice(new);
+                            self.bytes[start..].rotate_right(new.len());
+                        }
+                    }
+                    // g_string_erase() past the end leaves the key as it is.
+                    KeyOp::Shift(n) if *n <= key_len => {
+                        self.bytes.drain(start..start + n);
+                    }
+                    KeyOp::Shift(_) => {}
+                    KeyOp::ShiftLevels(n) => {
+                        let cut = self.bytes[start..]
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| **c == b'.')
+                            .nth(n - 1)
+                            .map(|(p, _)| p);
+                        if let Some(p) = cut {
+                            self.bytes.drain(start..start + p + 1);
+                        }
+                    }
+                }
+            }
         }
-        (start, self.bytes.len() as u32)
+        if !f.leave_initial_dot && f.delimiter == b'.' && self.bytes.get(start) == Some(&b'.') {
+            self.bytes[start] = b'_';
+        }
+        (start as u32, self.bytes.len() as u32)
     }
 
-    fn finish(&mut self, (key_start, value_start): (u32, u32), list: bool) {
+    fn finish(&mut self, (key_start, value_start): (u32, u32), hint: Hint) {
         let seq = self.entries.len() as u32;
         self.entries.push(Entry {
             key: (key_start, value_start),
             value: (value_start, self.bytes.len() as u32),
             seq,
-            list,
+            hint,
         });
     }
 }
@@ -388,8 +643,10 @@ fn emit(
     entries: &[Entry],
     stack: &mut Vec<(u32, u32)>,
     open: &mut Vec<(u32, u32)>,
+    tmp: &mut Vec<u8>,
+    delimiter: u8,
     out: &mut Vec<u8>,
-) {
+) -> bool {
     let slice = |r: (u32, u32)| &bytes[r.0 as usize..r.1 as usize];
     open.clear();
     let mut need_comma = false;
@@ -402,7 +659,7 @@ fn emit(
         }
         prev_key = Some(key);
         stack.clear();
-        split_key(key, e.key.0, stack);
+        split_key(key, e.key.0, delimiter, stack);
         let Some((last, containers)) = stack.split_last() else {
             continue;
         };
@@ -432,22 +689,8 @@ fn emit(
         out.push(b'"');
         escape(slice(*last), out);
         out.extend_from_slice(b"\":");
-        let value = slice(e.value);
-        if e.list {
-            out.push(b'[');
-            for (i, item) in value.split(|c| *c == b',').enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.push(b'"');
-                escape(item, out);
-                out.push(b'"');
-            }
-            out.push(b']');
-        } else {
-            out.push(b'"');
-            escape(value, out);
-            out.push(b'"');
+        if !value(slice(e.value), e.hint, tmp, out) {
+            return false;
         }
         need_comma = true;
     }
@@ -455,16 +698,147 @@ fn emit(
         out.push(b'}');
     }
     out.push(b'}');
+    true
+}
+
+/// `$(format-flat-json)`: one object of the whole (rewritten) keys.
+fn emit_flat(bytes: &[u8], entries: &[Entry], tmp: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+    let slice = |r: (u32, u32)| &bytes[r.0 as usize..r.1 as usize];
+    let mut prev_key: Option<&[u8]> = None;
+    out.push(b'{');
+    for e in entries {
+        let key = slice(e.key);
+        if prev_key == Some(key) {
+            continue;
+        }
+        if prev_key.is_some() {
+            out.push(b',');
+        }
+        prev_key = Some(key);
+        out.push(b'"');
+        escape(key, out);
+        out.extend_from_slice(b"\":");
+        if !value(slice(e.value), e.hint, tmp, out) {
+            return false;
+        }
+    }
+    out.push(b'}');
+    true
+}
+
+/// `$(format-cef-extension)` and `$(format-welf)`: `key=value` pairs joined by
+/// spaces. A CEF key must be alphanumeric; another makes the whole function
+/// render empty (syslog-ng's default on-error, as for a failed cast).
+fn emit_kv(bytes: &[u8], entries: &[Entry], cef: bool, out: &mut Vec<u8>) -> bool {
+    let slice = |r: (u32, u32)| &bytes[r.0 as usize..r.1 as usize];
+    let mut prev_key: Option<&[u8]> = None;
+    for e in entries {
+        let key = slice(e.key);
+        if prev_key == Some(key) {
+            continue;
+        }
+        if cef && !key.iter().all(u8::is_ascii_alphanumeric) {
+            return false;
+        }
+        if prev_key.is_some() {
+            out.push(b' ');
+        }
+        prev_key = Some(key);
+        out.extend_from_slice(key);
+        out.push(b'=');
+        let v = slice(e.value);
+        if cef {
+            escape_cef(v, out);
+        } else if v.contains(&b' ') {
+            out.push(b'"');
+            super::list::escape_binary(v, true, out);
+            out.push(b'"');
+        } else {
+            super::list::escape_binary(v, false, out);
+        }
+    }
+    true
+}
+
+/// `tf_cef_append_escaped`: `=`, `\\`, CR and LF escaped, other control characters as
+/// `\uXXXX`, bytes that are not UTF-8 as `\xNN`.
+fn escape_cef(s: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    super::list::for_each_char(s, |ch| match ch {
+        Ok(b"=") => out.extend_from_slice(b"\\="),
+        Ok(b"\n") => out.extend_from_slice(b"\\n"),
+        Ok(b"\r") => out.extend_from_slice(b"\\r"),
+        Ok(b"\\") => out.extend_from_slice(b"\\\\"),
+        Ok(&[c]) if c < 0x20 => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(c >> 4) as usize],
+            HEX[(c & 15) as usize],
+        ]),
+        Ok(ch) => out.extend_from_slice(ch),
+        Err(c) => {
+            out.extend_from_slice(&[b'\\', b'x', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])
+        }
+    });
+}
+
+/// Writes one JSON value as its hint says; false when it does not convert.
+fn value(v: &[u8], hint: Hint, tmp: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+    if !converts(hint, v) {
+        return false;
+    }
+    match hint {
+        Hint::String => {
+            out.push(b'"');
+            escape(v, out);
+            out.push(b'"');
+        }
+        Hint::Json => out.extend_from_slice(v),
+        Hint::Null => out.extend_from_slice(b"null"),
+        Hint::Bool if matches!(v.first(), Some(b'T' | b't' | b'1')) => {
+            out.extend_from_slice(b"true")
+        }
+        Hint::Bool => out.extend_from_slice(b"false"),
+        // Written as given once it converts, as syslog-ng does (`+7`, ` 5`, `inf`).
+        Hint::Int | Hint::Double => escape(v, out),
+        Hint::List => {
+            out.push(b'[');
+            let mut first = true;
+            super::list::scan(std::iter::once(v), tmp, |item| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.push(b'"');
+                escape(item, out);
+                out.push(b'"');
+            });
+            out.push(b']');
+        }
+    }
+    true
 }
 
 /// syslog-ng's key tokenizer: split at `.`, never producing an empty token (a
 /// leading or doubled dot sticks to the next token), and keep an SD-ID's
 /// enterprise number (`@32473.1.2`) inside its token.
-fn split_key(key: &[u8], base: u32, toks: &mut Vec<(u32, u32)>) {
+fn split_key(key: &[u8], base: u32, delimiter: u8, toks: &mut Vec<(u32, u32)>) {
     let (mut start, mut end) = (0usize, 0usize);
     let len = key.len();
     while end < len {
         match key[end] {
+            c if delimiter != b'.' => {
+                if c == delimiter && start != end {
+                    toks.push((base + start as u32, base + end as u32));
+                    end += 1;
+                    start = end;
+                } else {
+                    end += 1;
+                    end += memchr::memchr(delimiter, &key[end..]).unwrap_or(len - end);
+                }
+            }
             b'@' => loop {
                 end += 1;
                 while end < len && key[end].is_ascii_digit() {
@@ -548,6 +922,147 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// syslog-ng's `_split_type_and_template`: `NAME(TEMPLATE)` where NAME starts with
+/// a letter or `_` and the last `)` ends the text is a type hint; anything else is
+/// all template. Returns the template's range in `text` and the hint's name.
+fn split_hint(text: &str) -> (std::ops::Range<usize>, Option<&str>) {
+    let b = text.as_bytes();
+    let name_end = b
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+        .unwrap_or(b.len());
+    let mut sp = name_end;
+    while matches!(b.get(sp), Some(b' ' | b'\t')) {
+        sp += 1;
+    }
+    let starts_well = b
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+    if b.get(sp) != Some(&b'(') || !starts_well || b.last() != Some(&b')') || b.len() < sp + 2 {
+        return (0..b.len(), None);
+    }
+    (sp + 1..b.len() - 1, Some(&text[..name_end]))
+}
+
+/// Whether `v` converts to the hinted type, as syslog-ng's `type_cast_to_*`.
+fn converts(hint: Hint, v: &[u8]) -> bool {
+    match hint {
+        Hint::Int => is_strtoll(v),
+        Hint::Double => is_strtod(v),
+        Hint::Bool => matches!(v.first(), Some(b'T' | b't' | b'1' | b'F' | b'f' | b'0')),
+        Hint::String | Hint::Json | Hint::List | Hint::Null => true,
+    }
+}
+
+/// C's white space, as `strtoll`/`strtod` skip it.
+fn skip_space(v: &[u8]) -> &[u8] {
+    let n = v
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .unwrap_or(v.len());
+    &v[n..]
+}
+
+fn skip_sign(v: &[u8]) -> &[u8] {
+    match v.first() {
+        Some(b'+' | b'-') => &v[1..],
+        _ => v,
+    }
+}
+
+/// `strtoll(v, &end, 10)` consumed all of a non-empty `v` (overflow saturates in
+/// C and is accepted there, so here too).
+fn is_strtoll(v: &[u8]) -> bool {
+    let d = skip_sign(skip_space(v));
+    !d.is_empty() && d.iter().all(u8::is_ascii_digit)
+}
+
+/// `strtod(v, &end)` consumed all of `v` without overflowing.
+fn is_strtod(v: &[u8]) -> bool {
+    strtod(v).is_some()
+}
+
+/// C's `strtod` of all of `v`: leading white space, a sign, a decimal or `0x` hex
+/// number with an optional exponent, `inf`, `infinity` or `nan`; `None` if
+/// anything is left over or the value overflows (ERANGE).
+pub(super) fn strtod(v: &[u8]) -> Option<f64> {
+    let t = std::str::from_utf8(skip_space(v)).ok()?;
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let word = |w: &str| body.eq_ignore_ascii_case(w);
+    let x = if word("inf") || word("infinity") {
+        f64::INFINITY
+    } else if word("nan")
+        || (body.len() > 4
+            && body.as_bytes()[..4].eq_ignore_ascii_case(b"nan(")
+            && body.ends_with(')')
+            && body[4..body.len() - 1]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_'))
+    {
+        f64::NAN
+    } else {
+        let hex = body.len() > 2 && body.as_bytes()[..2].eq_ignore_ascii_case(b"0x");
+        let m = if hex {
+            &body.as_bytes()[2..]
+        } else {
+            body.as_bytes()
+        };
+        let digit = |c: &u8| {
+            if hex {
+                c.is_ascii_hexdigit()
+            } else {
+                c.is_ascii_digit()
+            }
+        };
+        let int = m.iter().take_while(|c| digit(c)).count();
+        let mut i = int;
+        let mut frac = 0;
+        if m.get(i) == Some(&b'.') {
+            frac = m[i + 1..].iter().take_while(|c| digit(c)).count();
+            i += 1 + frac;
+        }
+        if int + frac == 0 {
+            return None;
+        }
+        let mut exp = 0i64;
+        if m.get(i)
+            .is_some_and(|c| c.eq_ignore_ascii_case(if hex { &b'p' } else { &b'e' }))
+        {
+            exp = super::list::parse_i64(&m[i + 1..]).filter(|_| {
+                m.get(i + 1)
+                    .is_some_and(|c| c.is_ascii_digit() || *c == b'+' || *c == b'-')
+            })?;
+            i = m.len();
+        }
+        if i != m.len() {
+            return None;
+        }
+        let x = if hex {
+            let mut x = 0f64;
+            let fraction: &[u8] = if frac > 0 {
+                &m[int + 1..int + 1 + frac]
+            } else {
+                &[]
+            };
+            for c in m[..int].iter().chain(fraction) {
+                x = x * 16.0 + f64::from((*c as char).to_digit(16)?);
+            }
+            x * 2f64.powi((exp.clamp(-100_000, 100_000) - 4 * frac as i64) as i32)
+        } else {
+            body.parse::<f64>().ok()?
+        };
+        if x.is_infinite() {
+            return None;
+        }
+        x
+    };
+    Some(if neg { -x } else { x })
+}
+
 /// Glob match with `*` (any run) and `?` (one byte).
 fn glob(p: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0, 0);
@@ -594,7 +1109,7 @@ mod tests {
     fn key_tokens() {
         let toks = |k: &str| {
             let mut v = Vec::new();
-            split_key(k.as_bytes(), 0, &mut v);
+            split_key(k.as_bytes(), 0, b'.', &mut v);
             v.iter()
                 .map(|(a, b)| k[*a as usize..*b as usize].to_string())
                 .collect::<Vec<_>>()
