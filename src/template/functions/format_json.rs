@@ -769,6 +769,8 @@ fn escape_cef(s: &[u8], out: &mut Vec<u8>) {
         Ok(b"\n") => out.extend_from_slice(b"\\n"),
         Ok(b"\r") => out.extend_from_slice(b"\\r"),
         Ok(b"\\") => out.extend_from_slice(b"\\\\"),
+        // NUL is no valid UTF-8 to glib: shown as a raw byte, as syslog-ng does.
+        Ok(b"\0") => out.extend_from_slice(b"\\x00"),
         Ok(&[c]) if c < 0x20 => out.extend_from_slice(&[
             b'\\',
             b'u',
