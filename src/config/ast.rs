@@ -37,6 +37,18 @@ pub enum Item {
     Filter(FilterDef),
     /// `log { ... };`
     Log(LogPath),
+    /// `template NAME { template("..."); };` or `template NAME "...";`
+    Template(TemplateDef),
+}
+
+/// A named template; the short form `template NAME "TEXT";` is read as
+/// `template NAME { template("TEXT"); };`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateDef {
+    pub name: Ident,
+    /// `template(...)` and `template-escape(...)`.
+    pub opts: Vec<Opt>,
+    pub span: Span,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

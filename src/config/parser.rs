@@ -6,7 +6,7 @@
 
 use super::ast::{
     Arg, Config, FilterDef, FilterExpr, Ident, Item, LogItem, LogPath, Object, ObjectKind, Opt,
-    Value,
+    TemplateDef, Value,
 };
 use super::block::{self, BlockDef, BlockKind, CallArgs, CallError, Param};
 use super::diagnostic::{Diagnostic, nearest};
@@ -36,7 +36,7 @@ const MAX_FILTER_DEPTH: u8 = 64;
 /// SCL expansions nested deeper than this are assumed to be recursive.
 pub const MAX_BLOCK_DEPTH: u8 = 32;
 
-const TOP_KEYWORDS: [&str; 7] = [
+const TOP_KEYWORDS: [&str; 8] = [
     "options",
     "source",
     "destination",
@@ -44,6 +44,7 @@ const TOP_KEYWORDS: [&str; 7] = [
     "parser",
     "log",
     "block",
+    "template",
 ];
 
 const LOG_KEYWORDS: [&str; 6] = ["source", "destination", "filter", "parser", "flags", "log"];
@@ -246,6 +247,33 @@ impl<'o> Parser<'o> {
                 items.push(Item::Log(log));
             }
             "block" => self.block_def()?,
+            "template" => {
+                let kw = self.bump();
+                let name = self.ident("a template name")?;
+                let t = self.peek().clone();
+                let opts = match &t.tok {
+                    // The short form: `template NAME "TEXT";`.
+                    Tok::Str { .. } => {
+                        self.bump();
+                        vec![Opt {
+                            name: Ident {
+                                name: "template".into(),
+                                span: t.span,
+                            },
+                            args: vec![Arg::Value(Value {
+                                text: t.tok.str_text().unwrap_or_default(),
+                                quoted: true,
+                                span: t.span,
+                            })],
+                            span: t.span,
+                        }]
+                    }
+                    _ => self.options_body()?,
+                };
+                let span = kw.span.to(self.prev_end);
+                self.semi("the template");
+                items.push(Item::Template(TemplateDef { name, opts, span }));
+            }
             "filter" => {
                 let kw = self.bump();
                 let name = self.ident("a name")?;

@@ -293,6 +293,21 @@ pub struct Plan {
 pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut plan = Plan::default();
+    let _named = crate::template::named::Scope::enter(named_templates(config, map, &mut diags));
+    // Each named template compiles, used or not (their references may nest).
+    for item in &config.items {
+        let Item::Template(t) = item else { continue };
+        for v in t
+            .opts
+            .iter()
+            .filter(|o| o.name.name == "template")
+            .filter_map(|o| o.values().next())
+        {
+            if let Err(e) = crate::template::Template::compile(&v.text) {
+                diags.push(schema::template_diagnostic(v, &e, map));
+            }
+        }
+    }
     // Every options { } block, merged: later ones win, as in syslog-ng.
     let mut globals = schema::Values::default();
     for item in &config.items {
@@ -371,7 +386,7 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                 collect_inline(p, &mut objects);
                 paths.push(p);
             }
-            Item::Options { .. } => {}
+            Item::Options { .. } | Item::Template(_) => {}
         }
     }
     let mut by_name: HashMap<(ObjectKind, &str), &Object> = HashMap::new();
@@ -584,4 +599,60 @@ fn warn_unknown_macros(values: &schema::Values, warnings: &mut Vec<Diagnostic>) 
             warnings.push(d);
         }
     }
+}
+
+/// The `template NAME {...};` statements as name to text, each checked.
+fn named_templates(
+    config: &Config,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> HashMap<String, String> {
+    let mut named: HashMap<String, (String, Span)> = HashMap::new();
+    for item in &config.items {
+        let Item::Template(t) = item else { continue };
+        let mut text = None;
+        for o in &t.opts {
+            match (o.name.name.replace('_', "-").as_str(), o.values().next()) {
+                ("template", Some(v)) => text = Some(v.text.clone()),
+                ("template-escape", Some(v)) => match schema::parse_bool(&v.text) {
+                    Some(false) => {}
+                    Some(true) => diags.push(Diagnostic::error(
+                        o.span,
+                        "template-escape(yes) is not supported: Sluice writes values as they are",
+                    )),
+                    None => diags.push(Diagnostic::error(
+                        v.span,
+                        format!("template-escape() takes yes or no, not `{}`", v.text),
+                    )),
+                },
+                (other, _) => {
+                    let mut d = Diagnostic::error(
+                        o.name.span,
+                        format!("unknown option `{other}()` in template `{}`", t.name.name),
+                    );
+                    if let Some(n) = nearest(other, ["template", "template-escape"]) {
+                        d = d.with_help(format!("did you mean `{n}`?"));
+                    }
+                    diags.push(d);
+                }
+            }
+        }
+        let Some(text) = text else {
+            diags.push(Diagnostic::error(
+                t.span,
+                format!("template `{}` needs template(\"...\")", t.name.name),
+            ));
+            continue;
+        };
+        if let Some((_, prev)) = named.insert(t.name.name.clone(), (text, t.name.span)) {
+            diags.push(
+                Diagnostic::error(
+                    t.name.span,
+                    format!("template `{}` is defined twice", t.name.name),
+                )
+                .with_help(format!("the first definition is at {}", map.location(prev))),
+            );
+        }
+    }
+    named.into_iter().map(|(n, (t, _))| (n, t)).collect()
 }

@@ -30,6 +30,13 @@ pub fn print(config: &Config) -> String {
                 let _ = writeln!(out, "filter {} {{ {}; }};", f.name.name, filter(&f.expr));
             }
             Item::Log(l) => log(&mut out, l, 0),
+            Item::Template(t) => {
+                let _ = writeln!(out, "template {} {{", t.name.name);
+                for o in &t.opts {
+                    let _ = writeln!(out, "    {};", opt(o));
+                }
+                out.push_str("};\n");
+            }
         }
     }
     out

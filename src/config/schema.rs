@@ -363,7 +363,13 @@ pub fn check_value(
     };
     match spec.kind {
         Kind::Str => Some(Typed::Str(v.text.clone())),
-        Kind::Template => match Template::compile(&v.text) {
+        // A bare word naming a `template NAME {...};` stands for its text.
+        Kind::Template => match Template::compile(
+            &(!v.quoted)
+                .then(|| crate::template::named::lookup(&v.text))
+                .flatten()
+                .unwrap_or_else(|| v.text.clone()),
+        ) {
             Ok(t) => Some(Typed::Template(t)),
             Err(e) => {
                 diags.push(template_diagnostic(v, &e, map));

@@ -140,6 +140,11 @@ fn strip(mut c: Config) -> Config {
                 strip_filter(&mut f.expr);
             }
             Item::Log(l) => strip_log(l),
+            Item::Template(t) => {
+                z(&mut t.span);
+                z(&mut t.name.span);
+                t.opts.iter_mut().for_each(strip_opt);
+            }
         }
     }
     c
@@ -755,7 +760,8 @@ log {
 #[test]
 fn print_round_trips() {
     let text = format!(
-        "{S3_BLOCK}{DESIGN}\nlog {{ source {{ x(\"q\\\"\\\\`` \\x01\" 'single' y(z)); }}; log {{ destination(d_s3); }}; }};\n"
+        "{S3_BLOCK}{DESIGN}\nlog {{ source {{ x(\"q\\\"\\\\`` \\x01\" 'single' y(z)); }}; log {{ destination(d_s3); }}; }};\n\
+         template t_a \"${{MSG}}\\n\";\ntemplate t_b {{ template(\"x\"); template-escape(no); }};\n"
     );
     let first = ok(&text);
     let printed = print(&first);

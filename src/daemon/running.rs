@@ -164,6 +164,8 @@ impl Running {
                 parse: ParseOptions {
                     no_parse: opts.no_parse,
                     no_hostname: opts.no_hostname,
+                    no_multi_line: opts.no_multi_line,
+                    store_raw: opts.store_raw_message,
                     zone: opts
                         .time_zone
                         .clone()

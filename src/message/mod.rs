@@ -62,6 +62,8 @@ impl Flags {
     /// HOST holds a chain `sender/relay/...` (chain-hostnames()): `${HOST}`
     /// shows its first name, `${FULLHOST}` all of it.
     pub const CHAINED: Flags = Flags(16);
+    /// `flags(store-raw-message)`: `${RAWMSG}` shows the frame.
+    pub const RAW_KEPT: Flags = Flags(32);
 
     pub fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0

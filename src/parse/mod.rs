@@ -34,6 +34,10 @@ pub struct ParseOptions {
     /// `options { bad-hostname() }`: an RFC 3164 word in the hostname's place
     /// that matches is not a hostname (it is read as the program).
     pub bad_hostname: Option<HostPattern>,
+    /// `flags(no-multi-line)`: line breaks inside the frame become spaces.
+    pub no_multi_line: bool,
+    /// `flags(store-raw-message)`: `${RAWMSG}` shows the frame (else it is empty).
+    pub store_raw: bool,
 }
 
 /// A compiled `bad-hostname()` pattern; equal when written the same, so plans
@@ -54,6 +58,8 @@ impl Default for ParseOptions {
             zone: Zone::Local,
             no_hostname: false,
             bad_hostname: None,
+            no_multi_line: false,
+            store_raw: false,
         }
     }
 }
@@ -71,6 +77,17 @@ pub fn parse(
 ) -> Message {
     let len = trimmed_len(&frame);
     frame.truncate(len);
+    // As syslog-ng: each CR and LF becomes a space (a copy only when there is
+    // one); RAWMSG still shows the frame as it came.
+    let mut original = None;
+    if opts.no_multi_line && memchr::memchr2(b'\n', b'\r', &frame).is_some() {
+        let flat: Vec<u8> = frame
+            .iter()
+            .map(|&c| if c == b'\n' || c == b'\r' { b' ' } else { c })
+            .collect();
+        original = opts.store_raw.then(|| frame.clone());
+        frame = Bytes::from(flat);
+    }
     // The message is built once here and filled in place: it is a few hundred
     // bytes, and moving it through each layer showed up in profiles.
     let rfc5424 = !opts.no_parse && is_rfc5424(&frame);
@@ -79,19 +96,32 @@ pub fn parse(
     let second = rfc5424.then(|| frame.clone());
     let mut msg = Message::new(frame, recvd);
     msg.peer = peer;
+    if opts.store_raw {
+        msg.flags.insert(Flags::RAW_KEPT);
+    }
     if opts.no_parse {
         msg.set(Field::Message, Slot::raw(0, len));
     } else if let Some(b) = second {
         if let Err(why) = rfc5424::fill(&b, &mut msg, opts) {
+            let raw_kept = msg.flags.contains(Flags::RAW_KEPT);
             msg = Message::new(b, recvd);
             msg.peer = peer;
+            if raw_kept {
+                msg.flags.insert(Flags::RAW_KEPT);
+            }
             set_error(&mut msg, why);
         }
     } else {
         rfc3164::fill(&mut msg, opts);
     }
+    if let Some(raw) = original {
+        msg.push_owned_pair(RAWMSG_PAIR, &raw);
+    }
     msg
 }
+
+/// Where RAWMSG is kept when the frame itself was changed (no-multi-line).
+pub const RAWMSG_PAIR: &[u8] = b"RAWMSG";
 
 /// A frame of nothing but `\n`, `\r` and `\0`: a blank line, which stream
 /// sources drop (as syslog-ng does) instead of logging an empty message.

@@ -358,7 +358,13 @@ pub(super) fn expand(
         Macro::MsgId => field(Field::MsgId, out),
         Macro::Message => field(Field::Message, out),
         Macro::Sdata => field(Field::Sdata, out),
-        Macro::RawMsg => out.extend_from_slice(msg.raw()),
+        // Empty unless the source keeps it (flags(store-raw-message)), as in syslog-ng.
+        Macro::RawMsg => {
+            if msg.flags.contains(Flags::RAW_KEPT) {
+                let raw = msg.pair(crate::parse::RAWMSG_PAIR).unwrap_or(msg.raw());
+                out.extend_from_slice(raw)
+            }
+        }
         Macro::LegacyMsgHdr => field(Field::LegacyMsgHdr, out),
         // The header as sent when there was one (RFC 3164), as syslog-ng does;
         // otherwise rebuilt from PROGRAM and PID.

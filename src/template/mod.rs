@@ -12,6 +12,7 @@ mod compile;
 mod date;
 mod functions;
 mod macros;
+pub mod named;
 
 use crate::message::{Message, Zone};
 pub use functions::Comparison;

@@ -33,6 +33,7 @@ fn message() -> Message {
     m.push_owned_pair(b".SDATA.meta.seq", b"7");
     m.push_owned_pair(b".SDATA.req@32473.status", b"ok");
     m.peer = Some("192.0.2.10:514".parse().unwrap());
+    m.flags.insert(Flags::RAW_KEPT);
     m
 }
 

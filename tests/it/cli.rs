@@ -148,7 +148,7 @@ fn every_error_is_reported_not_just_the_first() {
     let err = stderr(&o);
     for want in [
         "bad.conf:1:25: error: port(70000) is out of range: 0 to 65535",
-        "bad.conf:1:42: error: transport() takes one of tcp, udp, tls, not `tcpp`",
+        "bad.conf:1:42: error: transport() takes one of tcp, udp, tls, framed, not `tcpp`",
         "bad.conf:2:38: error: create-dirs() takes yes or no, not `maybe`",
         "bad.conf:3:30: error: unknown destination `dd`",
         "did you mean `d`?",
@@ -426,4 +426,39 @@ fn an_unknown_macro_is_a_warning_with_a_suggestion() {
     assert!(err.contains("unknown macro `${MY_FIELD}`"), "{err}");
     assert!(!err.contains("unknown macro `${.SDATA"), "{err}");
     assert_eq!(err.matches("warning:").count(), 2, "{err}");
+}
+
+#[test]
+fn named_template_errors_are_clear() {
+    let dir = TempDir::new("named-templates");
+    let conf = dir.write(
+        "t.conf",
+        "template t_one \"${MSG}\\n\";\n\
+         template t_two { template-escape(yes); };\n\
+         template t_one { template(\"again\"); };\n\
+         source s { network(port(5514)); };\n\
+         destination d { file(\"/tmp/x\" template(\"$(template t_on)\")); };\n\
+         log { source(s); destination(d); };\n",
+    );
+    let (code, err) = syntax_check(&conf);
+    assert_eq!(code, Some(1), "{err}");
+    for want in [
+        "t.conf:2:18: error: template-escape(yes) is not supported",
+        "t.conf:2:1: error: template `t_two` needs template(\"...\")",
+        "t.conf:3:10: error: template `t_one` is defined twice",
+        "no template named \"t_on\"; did you mean \"t_one\"?",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // A template that includes itself is stopped, not followed for ever.
+    let conf = dir.write(
+        "loop.conf",
+        "template t_a \"$(template t_a)\";\n\
+         source s { network(port(5514)); };\n\
+         destination d { file(\"/tmp/x\" template(t_a)); };\n\
+         log { source(s); destination(d); };\n",
+    );
+    let (code, err) = syntax_check(&conf);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nests more than 16 deep"), "{err}");
 }

@@ -612,3 +612,50 @@ fn every_deliberate_difference_is_in_the_man_page() {
         );
     }
 }
+
+/// Named templates (both forms, `template(NAME)` and `$(template NAME)`),
+/// transport("framed"), flags(no-multi-line) and flags(store-raw-message),
+/// against syslog-ng.
+#[test]
+fn named_templates_and_source_flags_match_syslog_ng() {
+    if !require("syslog-ng") {
+        return;
+    }
+    let body = |port: u16, out: &str| {
+        format!(
+            "options {{ keep-hostname(yes); use-dns(no); }};\n\
+             template t_pid \"${{PID}}\";\n\
+             template t_short \"${{PROGRAM}}[$(template t_pid)]\";\n\
+             template t_line {{ template(\"${{HOST}} ${{MSG}}|$(template t_short)|${{RAWMSG}}\\n\"); template-escape(no); }};\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port}) transport(\"framed\") flags(no-multi-line, store-raw-message)); }};\n\
+             destination d {{ file(\"{out}\" template(t_line)); }};\n\
+             log {{ source(s); destination(d); }};\n"
+        )
+    };
+    let (port, sng_port) = (free_port(), free_port());
+    let sng = SyslogNg::start(
+        &format!("@version: 3.38\n{}", body(sng_port, "OUT")),
+        sng_port,
+    );
+    let sluice = Daemon::start(&body(port, "out.log"));
+    // RFC 5424 is left out: syslog-ng reads it only with flags(syslog-protocol).
+    let frames: Vec<Vec<u8>> = vec![
+        b"<13>Nov 23 14:07:17 h p[1]: one\ntwo\r\nthree".to_vec(),
+        b"<13>Nov 23 14:07:17 h p: a\rb".to_vec(),
+    ];
+    let sentinel = "<13>Nov 23 14:07:17 h p: sentinel-named";
+    send(Wire::Octet, sng_port, &frames, sentinel);
+    send(Wire::Octet, port, &frames, sentinel);
+    let read = |p: &Path| {
+        let mut got = String::new();
+        wait_until(WAIT, || {
+            got = std::fs::read_to_string(p).unwrap_or_default();
+            got.contains("sentinel-named|p[]|")
+        });
+        got
+    };
+    let want = read(&sng.dir.join("out.log"));
+    let got = read(&sluice.dir.join("out.log"));
+    assert!(want.contains("sentinel-named"), "{want:?}");
+    assert_eq!(got, want);
+}

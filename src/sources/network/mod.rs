@@ -28,9 +28,9 @@ pub const SPEC: DriverSpec = DriverSpec {
     options: &[
         OptionSpec {
             name: "transport",
-            kind: Kind::Enum(&["tcp", "udp", "tls"]),
+            kind: Kind::Enum(&["tcp", "udp", "tls", "framed"]),
             default: "tcp",
-            doc: "tcp, udp, or tls (RFC 5425; configure it with tls()).",
+            doc: "tcp, udp, tls (RFC 5425; configure it with tls()), or framed (TCP with RFC 6587 octet counting only, as syslog-ng's).",
         },
         OptionSpec {
             name: "tls",
@@ -87,9 +87,10 @@ pub const SPEC: DriverSpec = DriverSpec {
                 "no-hostname",
                 "syslog-protocol",
                 "no-multi-line",
+                "store-raw-message",
             ]),
             default: "",
-            doc: "no-parse: keep each frame whole as MESSAGE; no-hostname: never read a HOST field (RFC 3164); syslog-protocol and no-multi-line are accepted for compatibility.",
+            doc: "no-parse: keep each frame whole as MESSAGE; no-hostname: never read a HOST field (RFC 3164); no-multi-line: line breaks in a message become spaces; store-raw-message: keep the frame for ${RAWMSG}; syslog-protocol is accepted for compatibility (RFC 5424 is recognised on every source).",
         },
         OptionSpec {
             name: "time-zone",
@@ -212,6 +213,8 @@ pub struct NetworkOptions {
     pub framing: framing::Mode,
     pub no_parse: bool,
     pub no_hostname: bool,
+    pub no_multi_line: bool,
+    pub store_raw_message: bool,
     pub time_zone: Option<Zone>,
     pub so_rcvbuf: usize,
     /// Per-source hostname options; unset ones take the global option.
@@ -271,13 +274,15 @@ impl NetworkOptions {
                 .size("log-msg-size")
                 .map_or(default_msg_size, |s| s as usize),
             trim_large_messages: v.bool("trim-large-messages").unwrap_or(false),
-            framing: match v.str("framing") {
-                Some("octet-counted") => framing::Mode::OctetCounted,
-                Some("newline") => framing::Mode::Newline,
+            framing: match (v.str("framing"), transport) {
+                (Some("octet-counted"), _) | (None, "framed") => framing::Mode::OctetCounted,
+                (Some("newline"), _) => framing::Mode::Newline,
                 _ => framing::Mode::Auto,
             },
             no_parse: flags.iter().any(|f| f == "no-parse"),
             no_hostname: flags.iter().any(|f| f == "no-hostname"),
+            no_multi_line: flags.iter().any(|f| f == "no-multi-line"),
+            store_raw_message: flags.iter().any(|f| f == "store-raw-message"),
             time_zone: v.zone("time-zone").cloned(),
             so_rcvbuf: v.size("so-rcvbuf").unwrap_or(0) as usize,
             keep_hostname: v.bool("keep-hostname"),

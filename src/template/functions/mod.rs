@@ -60,6 +60,8 @@ pub(in crate::template) enum Function {
     Numeric(numeric::Numeric),
     Strftime(strftime::Strftime),
     String(string::StringFn),
+    /// `$(template NAME)`: a named template, compiled in place.
+    Named(Box<Template>),
 }
 
 /// How a function compiles: its name as called, its arguments, the whole call's
@@ -112,6 +114,7 @@ const FUNCTIONS: &[(&str, CompileFn)] = &[
     }),
     ("strip", string::compile),
     ("substr", string::compile),
+    ("template", compile_named),
     ("uppercase", |_, a, _| {
         Ok(Function::Joined(joined::Joined::compile(a, Case::Upper)?))
     }),
@@ -119,6 +122,32 @@ const FUNCTIONS: &[(&str, CompileFn)] = &[
     ("url-encode", encoding::compile),
     ("uuid", digest::compile),
 ];
+
+/// `$(template NAME)`: the named template's text, compiled here.
+fn compile_named(_: &str, args: &[Arg], call: TemplateError) -> Result<Function, TemplateError> {
+    let [name] = args else {
+        return Err(TemplateError {
+            message: "$(template) takes one template name".into(),
+            ..call
+        });
+    };
+    let Some(text) = crate::template::named::lookup(&name.text) else {
+        let names = crate::template::named::names();
+        let hint = crate::config::diagnostic::nearest(&name.text, names.iter().map(String::as_str))
+            .map(|n| format!("; did you mean {n:?}?"))
+            .unwrap_or_default();
+        return Err(name.error(format!("no template named {:?}{hint}", name.text)));
+    };
+    match crate::template::named::nested(|| Template::compile(&text)) {
+        Some(Ok(t)) => Ok(Function::Named(Box::new(t))),
+        Some(Err(e)) => Err(name.error(format!("in template {:?}: {}", name.text, e.message))),
+        None => Err(name.error(format!(
+            "$(template {}) nests more than {} deep: does it include itself?",
+            name.text,
+            crate::template::named::MAX_DEPTH
+        ))),
+    }
+}
 
 /// Compiles `$(name args...)`; `call_off`/`call_len` span the whole call.
 pub(in crate::template) fn compile(
@@ -150,6 +179,7 @@ impl Function {
             Function::FormatJson(f) => return f.set_zone(zone),
             Function::If(f) => return f.set_zone(zone),
             Function::Strftime(_) => return,
+            Function::Named(t) => return t.set_zone(zone),
             Function::Digest(f) => &mut f.args,
             Function::Encoding(f) => &mut f.args,
             Function::Getent(f) => &mut f.args,
@@ -179,6 +209,7 @@ impl Function {
             Function::List(f) => f.render(&mut Args::render(&f.args, msg, ctx, dates), out),
             Function::Numeric(f) => f.render(&Args::render(&f.args, msg, ctx, dates), out),
             Function::String(f) => f.render(&Args::render(&f.args, msg, ctx, dates), out),
+            Function::Named(t) => t.render_with(msg, ctx, dates, out),
         }
     }
 }
