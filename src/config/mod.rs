@@ -18,6 +18,7 @@ mod print;
 pub mod routing;
 pub mod schema;
 pub mod source;
+pub mod unsupported;
 
 pub use diagnostic::Diagnostic;
 pub use source::{SourceMap, Span};

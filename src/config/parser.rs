@@ -13,6 +13,7 @@ use super::diagnostic::{Diagnostic, nearest};
 use super::lexer::{self, Tok, Token};
 use super::preprocess::Stream;
 use super::source::{Origin, Span};
+use super::unsupported::{self, Place};
 use crate::template::Comparison;
 use std::collections::HashMap;
 
@@ -309,10 +310,16 @@ impl<'o> Parser<'o> {
                         .iter()
                         .copied()
                         .chain(roots.iter().map(String::as_str));
-                    let mut d = Diagnostic::error(t.span, format!("unknown statement `{w}`"));
-                    if let Some(n) = nearest(w, cands) {
-                        d = d.with_help(format!("did you mean `{n}`?"));
-                    }
+                    let d = match unsupported::reason(Place::Statement, w) {
+                        Some(why) => Diagnostic::error(t.span, format!("`{w}`: {why}")),
+                        None => {
+                            let d = Diagnostic::error(t.span, format!("unknown statement `{w}`"));
+                            match nearest(w, cands) {
+                                Some(n) => d.with_help(format!("did you mean `{n}`?")),
+                                None => d,
+                            }
+                        }
+                    };
                     self.s.diags.push(d);
                     return Err(Reported);
                 }
@@ -625,11 +632,19 @@ impl<'o> Parser<'o> {
                     } else if self.is_block(BlockKind::Log, w) {
                         self.call_block(BlockKind::Log)?;
                     } else {
-                        let mut d =
-                            Diagnostic::error(t.span, format!("unknown log path element `{w}`"));
-                        if let Some(n) = nearest(w, LOG_KEYWORDS) {
-                            d = d.with_help(format!("did you mean `{n}`?"));
-                        }
+                        let d = match unsupported::reason(Place::LogPath, w) {
+                            Some(why) => Diagnostic::error(t.span, format!("`{w}`: {why}")),
+                            None => {
+                                let d = Diagnostic::error(
+                                    t.span,
+                                    format!("unknown log path element `{w}`"),
+                                );
+                                match nearest(w, LOG_KEYWORDS) {
+                                    Some(n) => d.with_help(format!("did you mean `{n}`?")),
+                                    None => d,
+                                }
+                            }
+                        };
                         self.s.diags.push(d);
                         return Err(Reported);
                     }

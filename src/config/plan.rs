@@ -8,6 +8,7 @@ use super::routing::{self, Names};
 pub use super::routing::{Connection, SourceRouting};
 use super::schema::{self, Account, DriverSpec, Kind, OptionSpec, TimeUnit};
 use super::source::{SourceMap, Span};
+use super::unsupported::{self, Place};
 use crate::destinations::file::{self, FileOptions};
 use crate::message::Zone;
 use crate::parse::HostPattern;
@@ -406,7 +407,12 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
         if o.kind == ObjectKind::Parser {
             diags.push(Diagnostic::error(
                 o.span,
-                format!("{} objects are not supported yet", o.kind.keyword()),
+                format!(
+                    "`{}`: {}",
+                    o.kind.keyword(),
+                    unsupported::reason(Place::Statement, o.kind.keyword())
+                        .unwrap_or("not supported")
+                ),
             ));
         }
     }
@@ -426,13 +432,28 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                     .iter()
                     .filter(|s| s.context == o.kind.keyword())
                     .map(|s| s.name);
-                let mut d = Diagnostic::error(
-                    call.name.span,
-                    format!("unknown {} driver `{}`", o.kind.keyword(), call.name.name),
-                );
-                if let Some(n) = nearest(&call.name.name, names) {
-                    d = d.with_help(format!("did you mean `{n}`?"));
-                }
+                let place = match o.kind {
+                    ObjectKind::Source => Some(Place::Source),
+                    ObjectKind::Destination => Some(Place::Destination),
+                    _ => None,
+                };
+                let known = place.and_then(|p| unsupported::reason(p, &call.name.name));
+                let d = match known {
+                    Some(why) => Diagnostic::error(
+                        call.name.span,
+                        format!("{} driver `{}`: {why}", o.kind.keyword(), call.name.name),
+                    ),
+                    None => {
+                        let d = Diagnostic::error(
+                            call.name.span,
+                            format!("unknown {} driver `{}`", o.kind.keyword(), call.name.name),
+                        );
+                        match nearest(&call.name.name, names) {
+                            Some(n) => d.with_help(format!("did you mean `{n}`?")),
+                            None => d,
+                        }
+                    }
+                };
                 diags.push(d);
                 continue;
             };

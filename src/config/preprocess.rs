@@ -302,6 +302,23 @@ impl<'o> Stream<'o> {
                 };
                 self.defines.insert(name, v);
             }
+            // syslog-ng's module loading: the modules whose drivers Sluice has
+            // built in are fine; any other names what is missing.
+            "module" | "requires" => {
+                let Some(t) = self.directive_arg(d, at) else {
+                    return;
+                };
+                let name = match &t.tok {
+                    Tok::Word(w) => w.clone(),
+                    other => other.str_text().unwrap_or_default(),
+                };
+                if !super::unsupported::module_built_in(&name) {
+                    self.error(
+                        at.to(t.span),
+                        format!("the syslog-ng module `{name}` is not part of Sluice: the features Sluice has are built in, and this one is not among them"),
+                    );
+                }
+            }
             "include" => {
                 let Some(t) = self.directive_arg(d, at) else {
                     return;
@@ -314,8 +331,10 @@ impl<'o> Stream<'o> {
             }
             other => {
                 let mut diag = Diagnostic::error(at, format!("unknown directive `@{other}`"));
-                if let Some(n) = super::diagnostic::nearest(other, ["version", "include", "define"])
-                {
+                if let Some(n) = super::diagnostic::nearest(
+                    other,
+                    ["version", "include", "define", "module", "requires"],
+                ) {
                     diag = diag.with_help(format!("did you mean `@{n}`?"));
                 }
                 self.diags.push(diag);

@@ -117,6 +117,7 @@ const FIELDS: &[&str] = &[
     "$(format-flat-json --scope rfc5424 --exclude DATE)",
     "$(format-welf --scope rfc5424 --exclude DATE)",
     "$(format-cef-extension --scope rfc5424 --exclude DATE)",
+    "$(format-cef-extension --subkeys .SDATA.)|$(format-json --subkeys .SDATA.meta.)",
     "$(substr ${MESSAGE} 2 5)|$(strip ${MSGID})|$(length ${MESSAGE})",
     "$(sanitize ${HOST} ${PROGRAM})|$(sanitize --ctrl-chars --replacement . ${MESSAGE})",
     "$(padding ${PID} 8 0)|$(replace-delimiter ' ' - ${MESSAGE})",

@@ -306,6 +306,15 @@ impl FormatJson {
                         f.patterns.push((p.as_bytes().into(), opt == "--key"));
                     }
                 }
+                // syslog-ng's shorthand: the keys under PREFIX, without it.
+                "--subkeys" => {
+                    let (v, _) = value()?;
+                    open = false;
+                    pending = None;
+                    let glob: Box<[u8]> = format!("{v}*").into_bytes().into();
+                    f.patterns.push((glob.clone(), true));
+                    f.rekeys.push((glob, vec![KeyOp::Shift(v.len())]));
+                }
                 "--pair" => {
                     let (v, off) = value()?;
                     open = false;
@@ -323,7 +332,7 @@ impl FormatJson {
                     };
                     return Err(a.error(format!(
                         "unknown $({fname}) option {opt:?}; expected --scope, --key, \
-                         --exclude, --pair, --rekey, --add-prefix, --replace-prefix, --shift, \
+                         --exclude, --subkeys, --pair, --rekey, --add-prefix, --replace-prefix, --shift, \
                          --shift-levels,{delim} --leave-initial-dot or --omit-empty-values"
                     )));
                 }
