@@ -81,6 +81,12 @@ pub const FLAGS: &[Flag] = &[
         help: "even more internal log (debug; twice for trace)",
     },
     Flag {
+        short: Some('D'),
+        long: "define",
+        value: Some("NAME=VALUE"),
+        help: "set a backtick name for the config; wins over an @define of the same name",
+    },
+    Flag {
         short: None,
         long: "include-path",
         value: Some("DIRS"),
@@ -136,6 +142,8 @@ pub struct Settings {
     /// 0 warnings, 1 info (-v), 2 debug (-d), 3 trace (-dd).
     pub verbosity: u8,
     pub include_path: Vec<PathBuf>,
+    /// `--define NAME=VALUE`, in order.
+    pub defines: Vec<(String, String)>,
 }
 
 impl Default for Settings {
@@ -150,6 +158,7 @@ impl Default for Settings {
             stderr: false,
             verbosity: 0,
             include_path: default_include_path(),
+            defines: Vec::new(),
         }
     }
 }
@@ -197,6 +206,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Settings, lexop
                     .filter(|d| !d.is_empty())
                     .map(PathBuf::from)
                     .collect();
+            }
+            Short('D') | Long("define") => {
+                let def: String = p.value()?.string()?;
+                let Some((name, value)) = def.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+                    return Err(lexopt::Error::Custom(
+                        format!("--define takes NAME=VALUE, not `{def}`").into(),
+                    ));
+                };
+                s.defines.push((name.to_string(), value.to_string()));
             }
             Long("list-options") => s.mode = Mode::ListOptions,
             Short('V') | Long("version") => s.mode = Mode::Version,

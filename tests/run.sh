@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh machine: installs the real peers the
 # integration tests talk to (util-linux `logger`, syslog-ng 3.38 itself and its
-# `loggen`, openssl, iproute2's `ss`), checks formatting and lints, then runs
-# every test.
+# `loggen`, openssl, iproute2's `ss`), checks formatting and lints, checks the
+# Debian package (tests/package.sh, which installs cargo-deb and lintian), then
+# runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +23,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# The Debian package, built, linted, unpacked and run from its own layout.
+bash tests/package.sh
 cargo test --locked

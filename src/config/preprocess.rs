@@ -117,11 +117,14 @@ impl<'o> Stream<'o> {
 
     /// The value of `` `name` `` outside any block: `@define`, then
     /// `LoadOptions.defines`, then the environment (as syslog-ng does).
+    /// A backtick name's value: the command line's `--define` first (so a
+    /// config's @define is a default it can override), then @define, then the
+    /// environment.
     pub fn lookup(&self, name: &str) -> Option<String> {
-        if let Some(v) = self.defines.get(name) {
+        if let Some((_, v)) = self.opts.defines.iter().rev().find(|(n, _)| n == name) {
             return Some(v.clone());
         }
-        if let Some((_, v)) = self.opts.defines.iter().rev().find(|(n, _)| n == name) {
+        if let Some(v) = self.defines.get(name) {
             return Some(v.clone());
         }
         std::env::var(name).ok()

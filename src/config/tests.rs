@@ -380,19 +380,21 @@ source s { network(`net_opts` ip("`cli`-``x``") path("`PATH`")); };
 }
 
 #[test]
-fn define_takes_precedence_over_load_options_and_environment() {
+fn command_line_defines_win_over_define_and_environment() {
+    // `--define` overrides a config's @define (its default), which overrides
+    // the environment.
     let o = LoadOptions {
         defines: vec![("PATH".into(), "cli".into()), ("x".into(), "cli".into())],
         ..opts()
     };
     let c = load_str(
         "m",
-        "@define x \"file\"\nsource s { a(`x` \"`PATH`\"); };",
+        "@define x \"file\"\n@define y \"file\"\nsource s { a(`x` `y` \"`PATH`\"); };",
         &o,
     )
     .unwrap()
     .config;
-    assert_eq!(drivers(&c, "s"), [r#"a(file "cli")"#]);
+    assert_eq!(drivers(&c, "s"), [r#"a(cli file "cli")"#]);
 }
 
 #[test]

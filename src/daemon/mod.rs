@@ -139,7 +139,7 @@ struct Loaded {
 fn load(settings: &Settings) -> Result<Loaded, String> {
     let opts = LoadOptions {
         include_path: settings.include_path.clone(),
-        defines: Vec::new(),
+        defines: settings.defines.clone(),
     };
     let loaded = config::load_file(&settings.cfgfile, &opts).map_err(|e| e.to_string())?;
     let plan = plan::build(&loaded.config, &loaded.map)
