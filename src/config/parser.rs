@@ -29,9 +29,13 @@ fn operand(t: &Token) -> Value {
     }
 }
 
-/// Parentheses and `not`s nested deeper than this in a filter are refused, so
-/// no expression can exhaust the stack when it is compiled or evaluated.
-const MAX_FILTER_DEPTH: u8 = 64;
+/// Log paths, and parentheses and `not`s in a filter or an option's arguments,
+/// nested deeper than this are refused. Parsing, planning, printing and dropping
+/// the AST all recurse once per level, and a reload parses on a tokio blocking
+/// thread (2 MiB of stack): 3,000 nested `log {}` overflowed it. Each kind counts
+/// on its own (an option inside a filter counts with the filter), so the deepest
+/// recursion is a log path at the limit holding a filter at the limit.
+pub const MAX_NESTING: u8 = 64;
 
 /// SCL expansions nested deeper than this are assumed to be recursive.
 pub const MAX_BLOCK_DEPTH: u8 = 32;
@@ -242,7 +246,7 @@ impl<'o> Parser<'o> {
                 items.push(Item::Options { opts, span });
             }
             "log" => {
-                let log = self.log_path()?;
+                let log = self.log_path(0)?;
                 items.push(Item::Log(log));
             }
             "block" => self.block_def()?,
@@ -404,12 +408,8 @@ impl<'o> Parser<'o> {
     fn filter_unary(&mut self, depth: u8) -> PResult<FilterExpr> {
         let t = self.peek().clone();
         let nests = t.tok == Tok::LParen || matches!(&t.tok, Tok::Word(w) if w == "not");
-        if nests && depth >= MAX_FILTER_DEPTH {
-            self.s.error(
-                t.span,
-                format!("filter expression nested more than {MAX_FILTER_DEPTH} deep"),
-            );
-            return Err(Reported);
+        if nests {
+            self.nesting(depth, t.span, "filter expression")?;
         }
         match &t.tok {
             Tok::Word(w) if w == "not" => {
@@ -433,7 +433,7 @@ impl<'o> Parser<'o> {
                         name: w.clone(),
                         span: t.span,
                     };
-                    return Ok(FilterExpr::Call(self.opt_rest(name)?));
+                    return Ok(FilterExpr::Call(self.opt_rest(name, depth)?));
                 }
                 self.filter_compare(operand(&t))
             }
@@ -469,10 +469,13 @@ impl<'o> Parser<'o> {
     fn opt(&mut self) -> PResult<Opt> {
         let name = self.ident("a name")?;
         self.expect(Tok::LParen, &format!("`(` after `{}`", name.name))?;
-        self.opt_rest(name)
+        self.opt_rest(name, 0)
     }
 
-    fn opt_rest(&mut self, name: Ident) -> PResult<Opt> {
+    /// The arguments of `name(` up to its `)`; `depth` counts the enclosing
+    /// parentheses.
+    fn opt_rest(&mut self, name: Ident, depth: u8) -> PResult<Opt> {
+        self.nesting(depth, name.span, "option arguments")?;
         let mut args = Vec::new();
         loop {
             let t = self.peek().clone();
@@ -493,7 +496,7 @@ impl<'o> Parser<'o> {
                             name: w.clone(),
                             span: t.span,
                         };
-                        args.push(Arg::Opt(self.opt_rest(inner)?));
+                        args.push(Arg::Opt(self.opt_rest(inner, depth + 1)?));
                     } else {
                         args.push(Arg::Value(Value {
                             text: w.clone(),
@@ -519,8 +522,21 @@ impl<'o> Parser<'o> {
         }
     }
 
-    fn log_path(&mut self) -> PResult<LogPath> {
+    /// Refuses a construct nested `depth` levels deep when that is past
+    /// [`MAX_NESTING`].
+    fn nesting(&mut self, depth: u8, at: Span, what: &str) -> PResult<()> {
+        if depth < MAX_NESTING {
+            return Ok(());
+        }
+        self.s
+            .error(at, format!("{what} nested more than {MAX_NESTING} deep"));
+        Err(Reported)
+    }
+
+    /// `log { ... };`; `depth` counts the enclosing log paths.
+    fn log_path(&mut self, depth: u8) -> PResult<LogPath> {
         let kw = self.bump();
+        self.nesting(depth, kw.span, "log paths")?;
         self.expect(Tok::LBrace, "`{` after `log`")?;
         let mut items = Vec::new();
         loop {
@@ -593,7 +609,7 @@ impl<'o> Parser<'o> {
                         items.push(LogItem::Flags(flags, opt.span));
                         self.item_end("`flags(...)`");
                     } else if w == "log" {
-                        items.push(LogItem::Log(self.log_path()?));
+                        items.push(LogItem::Log(self.log_path(depth + 1)?));
                     } else if self.is_block(BlockKind::Log, w) {
                         self.call_block(BlockKind::Log)?;
                     } else {

@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 /// Substitutions nested deeper than this are assumed to refer to themselves.
 const MAX_SUBST_DEPTH: usize = 64;
 
+/// Files included inside included files deeper than this are refused (syslog-ng
+/// allows 256): every frame keeps its include chain, so a generated chain of
+/// thousands of files would cost memory quadratic in its length.
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+
 /// Substitutions and SCL expansions allowed in one load: a reference or block
 /// that expands into two copies of itself would otherwise grow exponentially
 /// while staying under every depth limit.
@@ -329,6 +334,13 @@ impl<'o> Stream<'o> {
             .last()
             .map(|f| (f.chain.clone(), f.dir.clone()))
             .unwrap_or_default();
+        if chain.len() >= MAX_INCLUDE_DEPTH {
+            self.error(
+                at,
+                format!("`@include` nested more than {MAX_INCLUDE_DEPTH} files deep"),
+            );
+            return;
+        }
         let is_glob = pat.contains(['*', '?', '[']);
         let given = Path::new(pat);
         let mut bases = vec![];

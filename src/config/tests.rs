@@ -831,3 +831,114 @@ fn grammar_file_names_every_statement() {
         );
     }
 }
+
+// --- limits: no config may crash or exhaust the process that loads it ---
+
+/// Runs `f` on a thread with tokio's default stack (2 MiB), the stack a reload
+/// parses on; a stack overflow aborts the whole test binary.
+fn on_reload_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Loads, plans and prints `text` on the reload stack; the rendered errors, if any.
+fn load_on_reload_stack(text: String) -> Result<String, String> {
+    on_reload_stack(move || {
+        let loaded = load_str("main.conf", &text, &opts()).map_err(|e| e.to_string())?;
+        let printed = print(&loaded.config);
+        plan::build(&loaded.config, &loaded.map)
+            .map_err(|d| diagnostic::render_all(&d, &loaded.map))?;
+        Ok(printed)
+    })
+}
+
+const LIMIT: usize = parser::MAX_NESTING as usize;
+
+#[test]
+fn three_thousand_nested_log_paths_passed_syntax_only_and_killed_reload() {
+    let deep = format!("{}{}", "log { ".repeat(3000), "};".repeat(3000));
+    let text = load_on_reload_stack(deep).unwrap_err();
+    assert!(
+        text.starts_with("main.conf:1:385: error: log paths nested more than 64 deep"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn deep_option_parentheses_are_refused_before_the_stack_runs_out() {
+    let deep = format!(
+        "destination d {{ file({}{}); }};\n",
+        "a(".repeat(20_000),
+        ")".repeat(20_000)
+    );
+    let text = load_on_reload_stack(deep).unwrap_err();
+    assert!(
+        text.starts_with("main.conf:1:148: error: option arguments nested more than 64 deep"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn deep_filter_parentheses_and_nots_are_refused() {
+    for deep in [
+        format!("{}program(x){}", "(".repeat(20_000), ")".repeat(20_000)),
+        format!("{}program(x)", "not ".repeat(20_000)),
+        format!("program({}{})", "a(".repeat(20_000), ")".repeat(20_000)),
+    ] {
+        let text = load_on_reload_stack(format!("filter f {{ {deep}; }};\n")).unwrap_err();
+        assert!(text.contains("nested more than 64 deep"), "{text}");
+        assert_eq!(text.matches("error:").count(), 1, "{text}");
+    }
+}
+
+/// Everything at the limit at once still loads, plans and prints back on the
+/// reload stack: the limits are low enough, not just present.
+#[test]
+fn nesting_at_every_limit_at_once_loads_plans_and_prints_on_the_reload_stack() {
+    let filter = format!(
+        "{}program(\"x\"){}",
+        "(".repeat(LIMIT - 1),
+        ")".repeat(LIMIT - 1)
+    );
+    let text = format!(
+        "source s {{ network(port(5514)); }};\ndestination d {{ file(\"/tmp/x\"); }};\n\
+         destination e {{ file(\"/tmp/y\" {}y{}); }};\n\
+         log {{ source(s); {} filter {{ {filter} }}; destination(d); {} }};\n",
+        "a(".repeat(LIMIT - 1),
+        ")".repeat(LIMIT - 1),
+        "log { ".repeat(LIMIT - 1),
+        "};".repeat(LIMIT - 1)
+    );
+    if let Err(e) = load_on_reload_stack(text) {
+        // Only planning may object (file() has no option `a`).
+        assert!(!e.contains("nested more than"), "{e}");
+    }
+    let one_more = format!("{}{}", "log { ".repeat(LIMIT + 1), "};".repeat(LIMIT + 1));
+    assert!(load_on_reload_stack(one_more).is_err());
+}
+
+#[test]
+fn include_chains_deeper_than_the_limit_are_refused() {
+    let dir = tmpdir("deepinclude");
+    let n = preprocess::MAX_INCLUDE_DEPTH + 5;
+    for i in 0..n {
+        write(
+            &dir.join(format!("f{i}.conf")),
+            &format!("@include \"f{}.conf\"\n", i + 1),
+        );
+    }
+    write(&dir.join(format!("f{n}.conf")), "");
+    let e = load_file(&dir.join("f0.conf"), &opts()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("error: `@include` nested more than 64 files deep"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}

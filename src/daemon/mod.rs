@@ -104,6 +104,11 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")
+        // A reload parses on a blocking thread of this runtime: give it the stack
+        // start-up parsed on (the main thread's 8 MiB), not tokio's 2 MiB, so a
+        // config that passed `-s` cannot fail on SIGHUP for want of stack. The
+        // parser's nesting limits are sized to fit 2 MiB as well.
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(rt) => rt,
