@@ -70,10 +70,10 @@ impl Tok {
     /// How the token is named in "expected X, found Y" messages.
     pub fn describe(&self) -> String {
         match self {
-            Tok::Word(w) => format!("`{w}`"),
+            Tok::Word(w) => format!("`{}`", super::diagnostic::shorten(w, 40)),
             Tok::Str { .. } => "a string".into(),
-            Tok::Tick(n) => format!("`` `{n}` ``"),
-            Tok::Directive(d) => format!("`@{d}`"),
+            Tok::Tick(n) => format!("`` `{}` ``", super::diagnostic::shorten(n, 40)),
+            Tok::Directive(d) => format!("`@{}`", super::diagnostic::shorten(d, 40)),
             Tok::LBrace => "`{`".into(),
             Tok::RBrace => "`}`".into(),
             Tok::LParen => "`(`".into(),

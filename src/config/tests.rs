@@ -942,3 +942,30 @@ fn include_chains_deeper_than_the_limit_are_refused() {
     );
     assert_eq!(text.matches("error:").count(), 1, "{text}");
 }
+
+#[test]
+fn errors_on_one_long_line_print_kilobytes_not_the_line_squared() {
+    // 7,000 errors on a 21 KB line printed 7,000 copies of the line (300 MB).
+    let line = "x; ".repeat(7000);
+    let text = err(&line);
+    assert!(text.len() < 20_000, "{} bytes", text.len());
+    assert_eq!(text.matches(": error: ").count(), 50, "{text}");
+    assert!(text.ends_with("... and 6950 more errors\n"), "{text}");
+    let second = text.lines().nth(3).unwrap_or_default();
+    assert!(
+        second.starts_with("main.conf:1:4: error: unknown statement `x`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    1 | ...x; x; x; "),
+        "a cut line starts with `...`: {text}"
+    );
+}
+
+#[test]
+fn a_megabyte_word_is_shortened_in_the_message() {
+    let word = "w".repeat(1 << 20);
+    let text = err(&format!("{word};\nsource s {{ {word} }};\n"));
+    assert!(text.len() < 5_000, "{} bytes", text.len());
+    assert!(text.contains("error: unknown statement `www"), "{text}");
+}

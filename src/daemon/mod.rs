@@ -148,10 +148,18 @@ fn load(settings: &Settings) -> Result<Loaded, String> {
     let loaded = config::load_file(&settings.cfgfile, &opts).map_err(|e| e.to_string())?;
     let plan = plan::build(&loaded.config, &loaded.map)
         .map_err(|diags| config::diagnostic::render_all(&diags, &loaded.map))?;
-    for w in &plan.warnings {
-        let text = w
-            .render(&loaded.map)
-            .replacen(": error: ", ": warning: ", 1);
+    let shown = config::diagnostic::MAX_SHOWN;
+    let mut rest = String::new();
+    config::diagnostic::more(
+        &mut rest,
+        plan.warnings.len().saturating_sub(shown),
+        "warning",
+    );
+    let texts = plan.warnings.iter().take(shown).map(|w| {
+        w.render(&loaded.map)
+            .replacen(": error: ", ": warning: ", 1)
+    });
+    for text in texts.chain((!rest.is_empty()).then_some(rest)) {
         if settings.mode == Mode::SyntaxOnly {
             eprint!("{text}");
         } else {
