@@ -141,44 +141,65 @@ fn punct(i: &str) -> IResult<&str, Tok> {
     Ok((rest, tok))
 }
 
-/// Lexes a whole source. Errors are pushed to `diags`; lexing continues past a
-/// stray character, but an unterminated string ends it.
+/// Lexes a whole source (tests and tools; the preprocessor lexes one token at a
+/// time with [`next_token`], so a big file never exists as a token vector).
 pub fn lex(text: &str, id: SourceId, depth: u8, diags: &mut Vec<Diagnostic>) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut i = text;
+    let mut pos = 0;
+    while let (Some(t), next) = next_token(text, pos, id, depth, diags) {
+        out.push(t);
+        pos = next;
+    }
+    out
+}
+
+/// Could `c` start a token (or whitespace or a comment)? A run of characters
+/// that cannot is reported as one error.
+fn starts_something(c: char) -> bool {
+    is_word_char(c) || c.is_whitespace() || "{}();,=!<>@`\"'#".contains(c)
+}
+
+/// The token of `text` at or after byte `pos`, and the offset lexing goes on
+/// from. `None` at the end, or after an unterminated string, which ends the
+/// source. Errors are pushed to `diags`; lexing goes on past a stray character.
+pub fn next_token(
+    text: &str,
+    pos: usize,
+    id: SourceId,
+    depth: u8,
+    diags: &mut Vec<Diagnostic>,
+) -> (Option<Token>, usize) {
+    let mut i = text.get(pos..).unwrap_or("");
     let off = |rest: &str| text.len() - rest.len();
     loop {
         if let Ok((rest, ())) = ws(i) {
             i = rest;
         }
         if i.is_empty() {
-            break;
+            return (None, text.len());
         }
         let start = off(i);
-        let push = |out: &mut Vec<Token>, tok: Tok, rest: &str| {
-            out.push(Token {
+        let token = |tok: Tok, rest: &str| {
+            let end = off(rest);
+            let t = Token {
                 tok,
-                span: Span::new(id, start, off(rest)),
+                span: Span::new(id, start, end),
                 depth,
-            })
+            };
+            (Some(t), end)
         };
         if let Ok((rest, t)) = punct(i) {
-            push(&mut out, t, rest);
-            i = rest;
+            return token(t, rest);
         } else if let Ok((rest, w)) = word(i) {
-            push(&mut out, Tok::Word(w.to_string()), rest);
-            i = rest;
+            return token(Tok::Word(w.to_string()), rest);
         } else if let Ok((rest, op)) = operator(i) {
-            push(&mut out, Tok::Word(op.to_string()), rest);
-            i = rest;
+            return token(Tok::Word(op.to_string()), rest);
         } else if let Ok((rest, d)) = directive(i) {
-            push(&mut out, Tok::Directive(d.to_string()), rest);
-            i = rest;
+            return token(Tok::Directive(d.to_string()), rest);
         } else if i.starts_with('`') {
             match tick(i) {
                 Ok((rest, name)) if !name.is_empty() => {
-                    push(&mut out, Tok::Tick(name.to_string()), rest);
-                    i = rest;
+                    return token(Tok::Tick(name.to_string()), rest);
                 }
                 Ok((rest, _)) => {
                     diags.push(Diagnostic::error(
@@ -196,31 +217,31 @@ pub fn lex(text: &str, id: SourceId, depth: u8, diags: &mut Vec<Diagnostic>) -> 
                 }
             }
         } else if i.starts_with('"') || i.starts_with('\'') {
-            match string(text, start, id) {
-                Ok((end, tok)) => {
-                    out.push(Token {
-                        tok,
-                        span: Span::new(id, start, end),
-                        depth,
-                    });
-                    i = text.get(end..).unwrap_or("");
-                }
+            return match string(text, start, id) {
+                Ok((end, tok)) => token(tok, text.get(end..).unwrap_or("")),
                 Err(d) => {
                     diags.push(d);
-                    break;
+                    (None, text.len())
                 }
-            }
+            };
         } else {
-            let c = i.chars().next().unwrap_or(' ');
-            let len = c.len_utf8();
-            diags.push(Diagnostic::error(
-                Span::new(id, start, start + len),
-                format!("unexpected character `{c}`"),
-            ));
-            i = i.get(len..).unwrap_or("");
+            // The first character may be one that starts something elsewhere
+            // (a lone `@`); the rest of the run cannot.
+            let first = i.chars().next().map_or(1, char::len_utf8);
+            let len = first + i[first..].find(starts_something).unwrap_or(i.len() - first);
+            let run = &i[..len];
+            let msg = if run.chars().nth(1).is_some() {
+                format!(
+                    "unexpected characters `{}`",
+                    super::diagnostic::shorten(run, 40)
+                )
+            } else {
+                format!("unexpected character `{run}`")
+            };
+            diags.push(Diagnostic::error(Span::new(id, start, start + len), msg));
+            i = &i[len..];
         }
     }
-    out
 }
 
 /// A string literal starting at byte `start` of `text`. Returns the end offset.
@@ -420,5 +441,20 @@ tinued" """#,
         let (t, d) = toks("a % b");
         assert_eq!(d.len(), 1);
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn a_run_of_stray_characters_is_one_error() {
+        // 171,000 `%` were 171,000 errors, each holding its own message.
+        let (t, d) = toks(&format!("a {}b @ é%$", "%".repeat(171_000)));
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert_eq!((d[0].span.start, d[0].span.end), (2, 171_002));
+        assert_eq!(
+            d[0].message,
+            format!("unexpected characters `{}...`", "%".repeat(37))
+        );
+        assert_eq!(d[1].message, "unexpected character `@`");
+        assert_eq!(d[2].message, "unexpected characters `é%$`");
     }
 }

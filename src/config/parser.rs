@@ -10,7 +10,7 @@ use super::ast::{
 };
 use super::block::{self, BlockDef, BlockKind, CallArgs, CallError, Param};
 use super::diagnostic::{Diagnostic, nearest};
-use super::lexer::{self, Tok, Token};
+use super::lexer::{Tok, Token};
 use super::preprocess::Stream;
 use super::source::{Origin, Span};
 use crate::template::Comparison;
@@ -880,23 +880,7 @@ impl<'o> Parser<'o> {
             },
             text,
         );
-        let text = self.s.map.get(id).text.clone();
-        let mut lex_diags = Vec::new();
-        let tokens = lexer::lex(&text, id, name_tok.depth + 1, &mut lex_diags);
-        // The body was lexed once already where the block was defined; the same
-        // complaint at the same place is not news.
-        for d in lex_diags {
-            let at = self.s.map.location(d.span);
-            let seen = self
-                .s
-                .diags
-                .iter()
-                .any(|e| e.message == d.message && self.s.map.location(e.span) == at);
-            if !seen {
-                self.s.diags.push(d);
-            }
-        }
-        self.s.push_derived(tokens);
+        self.s.push_derived(id, name_tok.depth + 1, true);
         Ok(())
     }
 }

@@ -25,9 +25,21 @@ pub const MAX_INCLUDE_DEPTH: usize = 64;
 /// while staying under every depth limit.
 const EXPANSION_BUDGET: usize = 20_000;
 
+/// Diagnostics kept per load; more are only counted. Rendering shows fewer
+/// still, but a megabyte of mistakes must not become a million kept errors.
+const MAX_KEPT: usize = 1000;
+
+/// One source being read, lexed a token at a time: a token vector of a 5 MB
+/// file took 20 times its size.
 struct Frame {
-    tokens: Vec<Token>,
+    source: SourceId,
+    /// Byte offset lexing goes on from.
     pos: usize,
+    /// The SCL expansion depth its tokens carry.
+    depth: u8,
+    /// An SCL expansion: its text was lexed once already where the block was
+    /// defined, so a lexical error it repeats at the same place is dropped.
+    expansion: bool,
     /// The include chain that led to this frame (canonical paths), for cycles.
     chain: Vec<PathBuf>,
     /// Directory relative includes are resolved against.
@@ -41,6 +53,8 @@ struct Frame {
 pub struct Stream<'o> {
     pub map: SourceMap,
     pub diags: Vec<Diagnostic>,
+    /// Errors past [`MAX_KEPT`], counted only.
+    pub unkept: usize,
     pub version: Option<(String, Span)>,
     frames: Vec<Frame>,
     defines: HashMap<String, String>,
@@ -57,8 +71,6 @@ impl<'o> Stream<'o> {
         path: Option<PathBuf>,
         opts: &'o LoadOptions,
     ) -> Stream<'o> {
-        let mut diags = Vec::new();
-        let tokens = lexer::lex(&map.get(id).text, id, 0, &mut diags);
         let dir = path
             .as_deref()
             .and_then(Path::parent)
@@ -69,11 +81,14 @@ impl<'o> Stream<'o> {
             .unwrap_or_default();
         Stream {
             map,
-            diags,
+            diags: Vec::new(),
+            unkept: 0,
             version: None,
             frames: vec![Frame {
-                tokens,
+                source: id,
                 pos: 0,
+                depth: 0,
+                expansion: false,
                 chain,
                 dir,
                 main: true,
@@ -134,18 +149,40 @@ impl<'o> Stream<'o> {
 
     /// The next token of the top frame without consuming it, raw. `None` when the
     /// top frame is exhausted.
-    pub fn peek_top_raw(&self) -> Option<&Token> {
+    pub fn peek_top_raw(&self) -> Option<Token> {
         let f = self.frames.last()?;
-        f.tokens.get(f.pos)
+        let text = &self.map.get(f.source).text;
+        // Its errors are reported when it is taken.
+        let mut scratch = Vec::new();
+        lexer::next_token(text, f.pos, f.source, f.depth, &mut scratch).0
     }
 
     fn take_top(&mut self) -> Option<Token> {
         let f = self.frames.last_mut()?;
-        let t = f.tokens.get(f.pos).cloned();
-        if t.is_some() {
-            f.pos += 1;
+        let text = &self.map.get(f.source).text;
+        let mut found = Vec::new();
+        let (t, pos) = lexer::next_token(text, f.pos, f.source, f.depth, &mut found);
+        f.pos = pos;
+        let expansion = f.expansion;
+        for d in found {
+            if expansion && self.seen(&d) {
+                continue;
+            }
+            self.diags.push(d);
+        }
+        if self.diags.len() > MAX_KEPT {
+            self.unkept += self.diags.len() - MAX_KEPT;
+            self.diags.truncate(MAX_KEPT);
         }
         t
+    }
+
+    /// The same complaint at the same place is already reported.
+    fn seen(&self, d: &Diagnostic) -> bool {
+        let at = self.map.location(d.span);
+        self.diags
+            .iter()
+            .any(|e| e.message == d.message && self.map.location(e.span) == at)
     }
 
     fn eof(&self) -> Token {
@@ -163,17 +200,16 @@ impl<'o> Stream<'o> {
     /// executed, so only grammar tokens come out.
     pub fn next(&mut self, expand: bool) -> Token {
         loop {
-            let Some(frame) = self.frames.last_mut() else {
+            if self.frames.is_empty() {
                 return self.eof();
-            };
-            let Some(tok) = frame.tokens.get(frame.pos).cloned() else {
+            }
+            let Some(tok) = self.take_top() else {
                 if self.frames.len() == 1 {
                     return self.eof();
                 }
                 self.frames.pop();
                 continue;
             };
-            frame.pos += 1;
             self.last = tok.span;
             if !expand {
                 return tok;
@@ -187,7 +223,7 @@ impl<'o> Stream<'o> {
         }
     }
 
-    /// Pushes the value of `` `name` `` as a new source, lexed.
+    /// Pushes the value of `` `name` `` as a new source.
     fn substitute(&mut self, name: &str, at: Span, depth: u8) {
         let subst = self.frames.last().map_or(0, |f| f.subst) + 1;
         if subst > MAX_SUBST_DEPTH {
@@ -212,23 +248,25 @@ impl<'o> Stream<'o> {
             },
             value,
         );
-        let tokens = lexer::lex(&self.map.get(id).text, id, depth, &mut self.diags);
-        self.push_derived(tokens);
+        self.push_derived(id, depth, false);
         if let Some(f) = self.frames.last_mut() {
             f.subst = subst;
         }
     }
 
-    /// Pushes tokens derived from the top frame (substitution or expansion).
-    pub fn push_derived(&mut self, tokens: Vec<Token>) {
+    /// Pushes a source derived from the top frame (substitution or expansion);
+    /// its tokens carry `depth`.
+    pub fn push_derived(&mut self, source: SourceId, depth: u8, expansion: bool) {
         let (chain, dir, subst) = self
             .frames
             .last()
             .map(|f| (f.chain.clone(), f.dir.clone(), f.subst))
             .unwrap_or_default();
         self.frames.push(Frame {
-            tokens,
+            source,
             pos: 0,
+            depth,
+            expansion,
             chain,
             dir,
             main: false,
@@ -418,12 +456,13 @@ impl<'o> Stream<'o> {
                 },
                 text,
             );
-            let tokens = lexer::lex(&self.map.get(id).text, id, 0, &mut self.diags);
             let mut chain = chain.clone();
             chain.push(canon);
             frames.push(Frame {
-                tokens,
+                source: id,
                 pos: 0,
+                depth: 0,
+                expansion: false,
                 chain,
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 main: false,

@@ -2,7 +2,54 @@
 
 use super::ast::*;
 use super::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts the heap each test thread holds, so tests can bound the memory a
+/// config costs to load.
+struct Counting;
+
+thread_local! {
+    static HELD: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = HELD.try_with(|h| {
+        let now = h.get() + delta;
+        h.set(now);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+    });
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// The most heap `f` held at once on this thread, beyond what was held before.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let base = HELD.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let out = f();
+    let peak = PEAK.with(Cell::get) - base;
+    (peak.max(0) as usize, out)
+}
 
 fn opts() -> LoadOptions {
     LoadOptions::default()
@@ -968,4 +1015,31 @@ fn a_megabyte_word_is_shortened_in_the_message() {
     let text = err(&format!("{word};\nsource s {{ {word} }};\n"));
     assert!(text.len() < 5_000, "{} bytes", text.len());
     assert!(text.contains("error: unknown statement `www"), "{text}");
+}
+
+#[test]
+fn a_big_config_is_not_lexed_into_a_token_vector_twenty_times_its_size() {
+    // 400 KB of `;` were 400,000 tokens of 48 bytes before the first was parsed.
+    let text = ";".repeat(400_000);
+    let (peak, loaded) = peak_heap(|| load_str("main.conf", &text, &opts()).is_ok());
+    assert!(loaded);
+    assert!(
+        peak < 4 * text.len(),
+        "{peak} bytes held for {} bytes",
+        text.len()
+    );
+}
+
+#[test]
+fn a_megabyte_of_mistakes_keeps_a_thousand_errors_and_counts_the_rest() {
+    let text = "% x; ".repeat(50_000);
+    let (peak, e) = peak_heap(|| load_str("main.conf", &text, &opts()).unwrap_err());
+    assert!(e.diagnostics.len() <= 1001, "{}", e.diagnostics.len());
+    assert_eq!(e.diagnostics.len() + e.unkept, 100_000);
+    assert!(
+        peak < 10 * text.len(),
+        "{peak} bytes held for {} bytes",
+        text.len()
+    );
+    assert!(e.to_string().ends_with("... and 99950 more errors\n"));
 }
