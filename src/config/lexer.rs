@@ -249,65 +249,77 @@ pub fn next_token(
 /// `` `name` `` references; ``` `` ``` is a literal backtick.
 fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagnostic> {
     let bytes = text.as_bytes();
-    let quote = bytes.get(start).copied().unwrap_or(b'"');
-    let dq = quote == b'"';
+    let quote = bytes.get(start).copied().unwrap_or(b'"') as char;
+    let dq = quote == '"';
     let mut segs = Vec::new();
     let mut cur = String::new();
-    let mut chars = text
-        .get(start + 1..)
-        .unwrap_or("")
-        .char_indices()
-        .peekable();
     let base = start + 1;
+    let body = text.get(base..).unwrap_or("");
     let unterminated = || Diagnostic::error(Span::new(id, start, start + 1), "unterminated string");
-    while let Some((j, c)) = chars.next() {
+    // Bytes that end a run of plain text (all ASCII, so never inside a character).
+    let special = |rest: &str| {
+        let b = rest.as_bytes();
+        if dq {
+            memchr::memchr3(b'"', b'`', b'\\', b)
+        } else {
+            memchr::memchr2(quote as u8, b'`', b)
+        }
+    };
+    // `k` is the byte offset in `body` of what comes next.
+    let mut k = 0;
+    loop {
+        // Plain text is copied a run at a time: strings can be megabytes.
+        let run = special(&body[k..]).unwrap_or(body.len() - k);
+        cur.push_str(&body[k..k + run]);
+        k += run;
+        let Some(c) = body[k..].chars().next() else {
+            return Err(unterminated());
+        };
+        let j = k;
+        k += c.len_utf8();
         match c {
-            c if c as u32 == quote as u32 => {
+            c if c == quote => {
                 if !cur.is_empty() || segs.is_empty() {
                     segs.push(Seg::Text(cur));
                 }
                 return Ok((
-                    base + j + 1,
+                    base + k,
                     Tok::Str {
                         segs,
-                        quoted: quote as char,
+                        quoted: quote,
                     },
                 ));
             }
             '`' => {
-                let name_start = base + j + 1;
-                let mut name = String::new();
-                let mut closed = false;
-                for (_, c) in chars.by_ref() {
-                    if c == '`' {
-                        closed = true;
-                        break;
-                    }
-                    if c == '\n' {
-                        break;
-                    }
-                    name.push(c);
-                }
-                if !closed {
+                let rest = &body[k..];
+                let Some(close) = rest
+                    .find(['`', '\n'])
+                    .filter(|&i| rest[i..].starts_with('`'))
+                else {
                     return Err(Diagnostic::error(
                         Span::new(id, base + j, base + j + 1),
                         "unterminated backtick reference",
                     ));
-                }
+                };
+                let name = &rest[..close];
+                k += close + 1;
                 if name.is_empty() {
                     cur.push('`');
                 } else {
                     if !cur.is_empty() {
                         segs.push(Seg::Text(std::mem::take(&mut cur)));
                     }
-                    let span = Span::new(id, base + j, name_start + name.len() + 1);
-                    segs.push(Seg::Ref(name, span));
+                    let span = Span::new(id, base + j, base + k);
+                    segs.push(Seg::Ref(name.to_string(), span));
                 }
             }
-            '\\' if dq => {
-                let Some((k, e)) = chars.next() else {
+            _ => {
+                // A backslash in a double-quoted string.
+                let Some(e) = body[k..].chars().next() else {
                     return Err(unterminated());
                 };
+                let esc = k;
+                k += e.len_utf8();
                 match e {
                     'n' => cur.push('\n'),
                     't' => cur.push('\t'),
@@ -318,26 +330,19 @@ fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagno
                     'v' => cur.push('\x0b'),
                     '\\' | '"' | '\'' => cur.push(e),
                     '\n' => {}
-                    '\r' if chars.peek().map(|p| p.1) == Some('\n') => {
-                        chars.next();
-                    }
+                    '\r' if body[k..].starts_with('\n') => k += 1,
                     'x' => {
-                        let h: String = text
-                            .get(base + k + 1..)
-                            .unwrap_or("")
-                            .chars()
-                            .take(2)
-                            .take_while(|c| c.is_ascii_hexdigit())
-                            .collect();
-                        match u8::from_str_radix(&h, 16) {
-                            Ok(v) if h.len() == 2 => {
+                        let h = body
+                            .get(k..k + 2)
+                            .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+                        match h.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                            Some(v) => {
                                 cur.push(v as char);
-                                chars.next();
-                                chars.next();
+                                k += 2;
                             }
-                            _ => {
+                            None => {
                                 return Err(Diagnostic::error(
-                                    Span::new(id, base + j, base + k + 1),
+                                    Span::new(id, base + j, base + esc + 1),
                                     "`\\x` must be followed by two hex digits",
                                 ));
                             }
@@ -351,10 +356,8 @@ fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagno
                     }
                 }
             }
-            c => cur.push(c),
         }
     }
-    Err(unterminated())
 }
 
 #[cfg(test)]

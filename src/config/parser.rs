@@ -11,7 +11,7 @@ use super::ast::{
 use super::block::{self, BlockDef, BlockKind, CallArgs, CallError, Param};
 use super::diagnostic::{Diagnostic, nearest};
 use super::lexer::{Tok, Token};
-use super::preprocess::Stream;
+use super::preprocess::{MAX_EXPANSION, Stream, size};
 use super::source::{Origin, Span};
 use crate::template::Comparison;
 use std::collections::HashMap;
@@ -871,7 +871,31 @@ impl<'o> Parser<'o> {
             }
             return Ok(());
         }
-        let text = block::expand_body(&def, &args, &mut self.s);
+        let text = match block::expand_body(&def, &args, &mut self.s, MAX_EXPANSION) {
+            Ok(text) => text,
+            Err(reached) => {
+                let biggest = args.named.iter().max_by_key(|(_, t)| t.len());
+                let mut d = Diagnostic::error(
+                    call,
+                    format!(
+                        "block `{name}` expands to more than {} here ({} before it stopped)",
+                        size(MAX_EXPANSION),
+                        size(reached)
+                    ),
+                );
+                if let Some((arg, t)) = biggest {
+                    d = d.with_help(format!(
+                        "its longest argument, `{arg}()`, is {}",
+                        size(t.len())
+                    ));
+                }
+                self.s.diags.push(d);
+                return Err(Reported);
+            }
+        };
+        if !self.s.charge(text.len(), call) {
+            return Err(Reported);
+        }
         let id = self.s.map.add(
             Origin::Expansion {
                 block: def.name.name.clone(),

@@ -25,6 +25,29 @@ pub const MAX_INCLUDE_DEPTH: usize = 64;
 /// while staying under every depth limit.
 const EXPANSION_BUDGET: usize = 20_000;
 
+/// The most text substitution may add to one string, a `@define` included,
+/// and the longest value a backtick may substitute. syslog-ng caps a define at
+/// 8 KiB; ours are larger so a long template fits. Without a cap, 22 defines
+/// that each use the previous one twice took 2.6 GB.
+pub const MAX_VALUE: usize = 64 << 10;
+
+/// The most text one SCL block call may expand to: a block calling itself with
+/// its argument doubled needed more than 4 GiB within the depth limit.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
+/// The most text substitution and SCL expansion may produce in one load, all
+/// together. Expanded text is kept for diagnostics, so this bounds memory.
+pub const MAX_GENERATED: usize = 32 << 20;
+
+/// A size for a message: `64 KiB`, `1 MiB`, `300 bytes`.
+pub fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// Diagnostics kept per load; more are only counted. Rendering shows fewer
 /// still, but a megabyte of mistakes must not become a million kept errors.
 const MAX_KEPT: usize = 1000;
@@ -57,10 +80,13 @@ pub struct Stream<'o> {
     pub unkept: usize,
     pub version: Option<(String, Span)>,
     frames: Vec<Frame>,
-    defines: HashMap<String, String>,
+    /// `@define`d values, with the span of the name they were defined under.
+    defines: HashMap<String, (String, Span)>,
     opts: &'o LoadOptions,
     last: Span,
     budget: usize,
+    /// Bytes of text substitution and expansion produced so far.
+    generated: usize,
 }
 
 impl<'o> Stream<'o> {
@@ -98,6 +124,7 @@ impl<'o> Stream<'o> {
             opts,
             last: Span::new(id, 0, 0),
             budget: EXPANSION_BUDGET,
+            generated: 0,
         }
     }
 
@@ -127,6 +154,40 @@ impl<'o> Stream<'o> {
         }
     }
 
+    /// Counts `bytes` of generated text against [`MAX_GENERATED`]; false
+    /// (reported once, and no more expansion after it) past the limit.
+    pub fn charge(&mut self, bytes: usize, at: Span) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        if self.generated + bytes > MAX_GENERATED {
+            self.budget = 0;
+            self.error(
+                at,
+                format!(
+                    "substitutions and block expansions produced more than {} of text: \
+                     a definition probably expands into several copies of itself",
+                    size(MAX_GENERATED)
+                ),
+            );
+            return false;
+        }
+        self.generated += bytes;
+        true
+    }
+
+    /// Where `` `name` `` gets its value: a `@define`'s location, or the place
+    /// outside the config.
+    pub fn origin_of(&self, name: &str) -> String {
+        if let Some((_, at)) = self.defines.get(name) {
+            format!("defined at {}", self.map.location(*at))
+        } else if self.opts.defines.iter().any(|(n, _)| n == name) {
+            "given to the loader".into()
+        } else {
+            "from the environment".into()
+        }
+    }
+
     pub fn undefined(&mut self, at: Span, name: &str) {
         self.diags.push(
             Diagnostic::error(at, format!("undefined name `{name}`")).with_help(format!(
@@ -138,7 +199,7 @@ impl<'o> Stream<'o> {
     /// The value of `` `name` `` outside any block: `@define`, then
     /// `LoadOptions.defines`, then the environment (as syslog-ng does).
     pub fn lookup(&self, name: &str) -> Option<String> {
-        if let Some(v) = self.defines.get(name) {
+        if let Some((v, _)) = self.defines.get(name) {
             return Some(v.clone());
         }
         if let Some((_, v)) = self.opts.defines.iter().rev().find(|(n, _)| n == name) {
@@ -241,6 +302,21 @@ impl<'o> Stream<'o> {
             self.undefined(at, name);
             return;
         };
+        if value.len() > MAX_VALUE {
+            let origin = self.origin_of(name);
+            self.error(
+                at,
+                format!(
+                    "`{name}` ({origin}) is {} long, more than the {} a value may be",
+                    size(value.len()),
+                    size(MAX_VALUE)
+                ),
+            );
+            return;
+        }
+        if !self.charge(value.len(), at) {
+            return;
+        }
         let id = self.map.add(
             Origin::Substitution {
                 name: name.to_string(),
@@ -274,24 +350,65 @@ impl<'o> Stream<'o> {
         });
     }
 
+    /// A string token with its `` `name` `` references replaced. Past
+    /// [`MAX_VALUE`] of substituted text the string is refused, naming what
+    /// made it long, and comes out empty.
     fn resolve_str(&mut self, mut tok: Token) -> Token {
-        if let Tok::Str { segs, .. } = &mut tok.tok
-            && segs.iter().any(|s| matches!(s, Seg::Ref(..)))
-        {
-            let mut text = String::new();
-            for seg in segs.iter() {
-                match seg {
-                    Seg::Text(t) => text.push_str(t),
-                    Seg::Ref(name, span) => match self.lookup(name) {
-                        Some(v) => text.push_str(&v),
-                        None => {
-                            self.undefined(*span, name);
-                        }
-                    },
-                }
-            }
-            *segs = vec![Seg::Text(text)];
+        let Tok::Str { segs, .. } = &mut tok.tok else {
+            return tok;
+        };
+        if !segs.iter().any(|s| matches!(s, Seg::Ref(..))) {
+            return tok;
         }
+        let mut text = String::new();
+        let mut added = 0usize;
+        // Each name used, with its length and how often, for the error.
+        let mut used: Vec<(String, usize, usize)> = Vec::new();
+        for seg in segs.iter() {
+            match seg {
+                Seg::Text(t) => text.push_str(t),
+                Seg::Ref(name, span) => match self.lookup(name) {
+                    Some(v) => {
+                        added += v.len();
+                        match used.iter_mut().find(|u| u.0 == *name) {
+                            Some(u) => u.2 += 1,
+                            None => used.push((name.clone(), v.len(), 1)),
+                        }
+                        if added <= MAX_VALUE {
+                            text.push_str(&v);
+                        }
+                    }
+                    None => self.undefined(*span, name),
+                },
+            }
+        }
+        if added > MAX_VALUE || !self.charge(added.min(MAX_VALUE), tok.span) {
+            if added > MAX_VALUE {
+                used.sort_by_key(|u| std::cmp::Reverse(u.1 * u.2));
+                let parts: Vec<String> = used
+                    .iter()
+                    .take(3)
+                    .map(|(name, len, n)| {
+                        let times = if *n == 1 {
+                            String::new()
+                        } else {
+                            format!(" {n} times")
+                        };
+                        format!("`{name}` ({}, {}){times}", size(*len), self.origin_of(name))
+                    })
+                    .collect();
+                self.error(
+                    tok.span,
+                    format!(
+                        "substitution makes this string longer than {}: it uses {}",
+                        size(MAX_VALUE),
+                        parts.join(", ")
+                    ),
+                );
+            }
+            text.clear();
+        }
+        *segs = vec![Seg::Text(text)];
         tok
     }
 
@@ -332,8 +449,9 @@ impl<'o> Stream<'o> {
                 let Some(name) = self.directive_arg(d, at) else {
                     return;
                 };
+                let name_span = name.span;
                 let Tok::Word(name) = name.tok else {
-                    self.error(name.span, "expected a name after `@define`");
+                    self.error(name_span, "expected a name after `@define`");
                     return;
                 };
                 let Some(v) = self.directive_arg(d, at) else {
@@ -343,7 +461,7 @@ impl<'o> Stream<'o> {
                     Tok::Word(w) => w,
                     other => other.str_text().unwrap_or_default(),
                 };
-                self.defines.insert(name, v);
+                self.defines.insert(name, (v, name_span));
             }
             "include" => {
                 let Some(t) = self.directive_arg(d, at) else {

@@ -120,12 +120,7 @@ pub struct SourceMap {
 impl SourceMap {
     pub fn add(&mut self, origin: Origin, text: String) -> SourceId {
         let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i as u32 + 1),
-        );
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1));
         self.sources.push(Source {
             origin,
             text,

@@ -1043,3 +1043,89 @@ fn a_megabyte_of_mistakes_keeps_a_thousand_errors_and_counts_the_rest() {
     );
     assert!(e.to_string().ends_with("... and 99950 more errors\n"));
 }
+
+/// `@define aN "`aN-1``aN-1`"` for N up to 22.
+fn doubling_defines(levels: usize, sep: &str) -> String {
+    let mut text = String::from("@define a0 \"x\"\n");
+    for n in 1..=levels {
+        text += &format!("@define a{n} \"`a{}`{sep}`a{}`\"\n", n - 1, n - 1);
+    }
+    text + &format!("source s {{ x(`a{levels}`); }};\n")
+}
+
+#[test]
+fn twenty_two_doubling_defines_took_gigabytes() {
+    for sep in ["", " "] {
+        let text = doubling_defines(22, sep);
+        let (peak, e) = peak_heap(|| err(&text));
+        assert!(peak < 4 << 20, "{peak} bytes");
+        let (line, used) = if sep.is_empty() { (18, 16) } else { (17, 15) };
+        assert!(
+            e.starts_with(&format!(
+                "main.conf:{line}:13: error: substitution makes this string longer than 64 KiB: \
+                 it uses `a{used}` ("
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("defined at main.conf:{}:9) 2 times", line - 1)),
+            "{e}"
+        );
+        assert_eq!(e.matches("error:").count(), 1, "{e}");
+    }
+}
+
+#[test]
+fn a_block_calling_itself_with_doubled_arguments_needed_4_gib() {
+    let text = "block source r(a(\"x\")) { r(a(\"`a``a`\")); };\nsource s { r(); };\n";
+    let (peak, e) = peak_heap(|| err(text));
+    assert!(peak < 32 << 20, "{peak} bytes");
+    assert!(
+        e.starts_with("main.conf:1:26: error: block `r` expands to more than 1 MiB here"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: its longest argument, `a()`, is 524290 bytes"),
+        "{e}"
+    );
+    assert!(
+        e.contains("note: in block `r` defined at main.conf:1:25, called here"),
+        "{e}"
+    );
+    assert!(e.contains("main.conf:2:12: note: in block `r`"), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+}
+
+#[test]
+fn substitutions_stop_at_the_generated_text_limit() {
+    // Each name is a few bytes, but the 60 KB value at the bottom of the chain
+    // is substituted 2^30 times.
+    let mut text = format!("@define b0 \"'{}'\"\n", "x".repeat(60_000));
+    for n in 1..=30 {
+        text += &format!("@define b{n} \"``b{}`` ``b{}``\"\n", n - 1, n - 1);
+    }
+    text += "source s { x(`b30`); };\n";
+    let (peak, e) = peak_heap(|| err(&text));
+    assert!(peak < 96 << 20, "{peak} bytes");
+    assert!(
+        e.contains("error: substitutions and block expansions produced more than 32 MiB of text"),
+        "{e}"
+    );
+    assert!(e.contains("note: from `b1` substituted here"), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+}
+
+#[test]
+fn a_value_from_outside_longer_than_the_limit_is_refused() {
+    let o = LoadOptions {
+        defines: vec![("big".into(), "y ".repeat(40_000))],
+        ..opts()
+    };
+    let e = err_with("source s { x(`big`); };\n", &o);
+    assert!(
+        e.starts_with(
+            "main.conf:1:14: error: `big` (given to the loader) is 80000 bytes long, more than the 64 KiB a value may be"
+        ),
+        "{e}"
+    );
+}
