@@ -73,8 +73,9 @@ impl Diagnostic {
                 } => {
                     let _ = writeln!(
                         note,
-                        "{}: note: in block `{block}` defined at {}, called here",
+                        "{}: note: in block `{}` defined at {}, called here",
                         map.location(*call),
+                        shorten(block, 60),
                         map.location(*definition)
                     );
                     snippet(&mut note, map, *call);
@@ -83,8 +84,9 @@ impl Diagnostic {
                 Origin::Substitution { name, at } => {
                     let _ = writeln!(
                         note,
-                        "{}: note: from `{name}` substituted here",
-                        map.location(*at)
+                        "{}: note: from `{}` substituted here",
+                        map.location(*at),
+                        shorten(name, 60)
                     );
                     snippet(&mut note, map, *at);
                     *at

@@ -9,7 +9,7 @@ use super::LoadOptions;
 use super::diagnostic::Diagnostic;
 use super::lexer::{self, Seg, Tok, Token};
 use super::source::{Origin, SourceId, SourceMap, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Substitutions nested deeper than this are assumed to refer to themselves.
@@ -78,6 +78,11 @@ pub struct Stream<'o> {
     pub diags: Vec<Diagnostic>,
     /// Errors past [`MAX_KEPT`], counted only.
     pub unkept: usize,
+    /// Lexical errors kept, by message and place: an SCL expansion lexes text
+    /// that was lexed once where the block was defined, so the same complaint
+    /// at the same place is not news. (Comparing with every kept error instead
+    /// was quadratic.)
+    lexed: HashSet<(String, String, usize, usize)>,
     pub version: Option<(String, Span)>,
     frames: Vec<Frame>,
     /// `@define`d values, with the span of the name they were defined under.
@@ -109,6 +114,7 @@ impl<'o> Stream<'o> {
             map,
             diags: Vec::new(),
             unkept: 0,
+            lexed: HashSet::new(),
             version: None,
             frames: vec![Frame {
                 source: id,
@@ -226,24 +232,21 @@ impl<'o> Stream<'o> {
         f.pos = pos;
         let expansion = f.expansion;
         for d in found {
-            if expansion && self.seen(&d) {
+            if self.diags.len() >= MAX_KEPT {
+                self.unkept += 1;
                 continue;
             }
-            self.diags.push(d);
+            let (name, line, col) = self.map.place(d.span.source, d.span.start, 0);
+            let fresh = self.lexed.insert((d.message.clone(), name, line, col));
+            if fresh || !expansion {
+                self.diags.push(d);
+            }
         }
         if self.diags.len() > MAX_KEPT {
             self.unkept += self.diags.len() - MAX_KEPT;
             self.diags.truncate(MAX_KEPT);
         }
         t
-    }
-
-    /// The same complaint at the same place is already reported.
-    fn seen(&self, d: &Diagnostic) -> bool {
-        let at = self.map.location(d.span);
-        self.diags
-            .iter()
-            .any(|e| e.message == d.message && self.map.location(e.span) == at)
     }
 
     fn eof(&self) -> Token {

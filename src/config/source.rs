@@ -3,6 +3,7 @@
 //! diagnostic can name the file, line and column, and for text that came out of an
 //! SCL block, the call site that expanded it.
 
+use super::diagnostic::shorten;
 use std::path::PathBuf;
 
 /// An index into the [`SourceMap`].
@@ -73,8 +74,8 @@ impl Source {
     pub fn name(&self) -> String {
         match &self.origin {
             Origin::File { path, .. } => path.display().to_string(),
-            Origin::Expansion { block, .. } => format!("<block {block}>"),
-            Origin::Substitution { name, .. } => format!("<`{name}`>"),
+            Origin::Expansion { block, .. } => format!("<block {}>", shorten(block, 60)),
+            Origin::Substitution { name, .. } => format!("<`{}`>", shorten(name, 60)),
             Origin::Builtin { name } => name.clone(),
         }
     }

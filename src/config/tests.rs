@@ -1129,3 +1129,290 @@ fn a_value_from_outside_longer_than_the_limit_is_refused() {
         "{e}"
     );
 }
+
+// --- fuzzing: random and mutated configs through the whole front end ---
+
+/// A deterministic xorshift generator, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Pieces of config, valid and not, that random texts are made of.
+const PIECES: &[&str] = &[
+    "source",
+    "destination",
+    "filter",
+    "parser",
+    "log",
+    "options",
+    "block",
+    "root",
+    "flags",
+    "flow-control",
+    "file",
+    "network",
+    "port(5514)",
+    "s",
+    "d",
+    "r",
+    "a",
+    "x",
+    "and",
+    "or",
+    "not",
+    "==",
+    "!=",
+    "lt",
+    "{",
+    "}",
+    "(",
+    ")",
+    ";",
+    ",",
+    " ",
+    "\n",
+    "\t",
+    "# comment\n",
+    "\"",
+    "'",
+    "`",
+    "``",
+    "`a`",
+    "`b`",
+    "`__VARARGS__`",
+    "...",
+    "@define",
+    "@include",
+    "@version:",
+    "@",
+    "\"str\"",
+    "'raw'",
+    "\"a\\\"b\"",
+    "\"\\x41\\x4\"",
+    "\"\\\\\"",
+    "\"\\\n\"",
+    "\"`a``a`\"",
+    "\"``\"",
+    "program(\"^x$\")",
+    "level(err)",
+    "a(b(c(d)))",
+    "é",
+    "\u{0}",
+    "\r",
+    "\u{feff}",
+    "1.0",
+    "100MiB",
+    "::1",
+    "/tmp/x",
+];
+
+/// Structures the random texts put the pieces in.
+fn fragment(rng: &mut Rng, out: &mut String) {
+    match rng.below(12) {
+        0 => {
+            let n = rng.below(3 * parser::MAX_NESTING as usize);
+            let open = rng.pick(&["log { ", "(", "a(", "not ", "{"]);
+            out.push_str(&open.repeat(n));
+            out.push_str(rng.pick(PIECES));
+            out.push_str(&rng.pick(&["};", ")", "}"]).repeat(n));
+        }
+        1 => {
+            let (a, b) = (rng.pick(&["a", "b", "x"]), rng.pick(&["a", "b", "x"]));
+            let sep = rng.pick(&["", " ", "``"]);
+            out.push_str(&format!("@define {a} \"`{b}`{sep}`{b}`\"\n"));
+        }
+        2 => {
+            let kind = rng.pick(&["source", "destination", "root", "log", "options", "parser"]);
+            let body = rng.pick(&[
+                "r(a(\"`a``a`\"));",
+                "r(); r();",
+                "file(`a`) `__VARARGS__`;",
+                "x(\"`a`\");",
+                "`b`",
+                "source s { r(); };",
+            ]);
+            out.push_str(&format!("block {kind} r(a(\"x\") b() ...) {{ {body} }};\n"));
+        }
+        3 => {
+            let ctx = rng.pick(&[
+                "source s { ",
+                "destination d { ",
+                "",
+                "log { ",
+                "options { ",
+            ]);
+            let arg = rng.pick(&["a(\"y\")", "b(1) a(2)", "", "a(", "q(x)"]);
+            out.push_str(&format!("{ctx}r({arg}); }};\n"));
+        }
+        4 => {
+            // A long line.
+            let piece = rng.pick(PIECES);
+            out.push_str(&piece.repeat(1 + rng.below(20_000 / piece.len().max(1))));
+        }
+        5 => {
+            // Garbage bytes, as characters.
+            for _ in 0..rng.below(64) {
+                let c = char::from_u32((rng.next() % 0x11_0000) as u32).unwrap_or('\u{fffd}');
+                out.push(c);
+            }
+        }
+        6 => out.push_str("@include \"/nonexistent/*.conf\"\n@include \"nope.conf\"\n"),
+        _ => {
+            for _ in 0..rng.below(30) {
+                out.push_str(rng.pick(PIECES));
+                if rng.below(2) == 0 {
+                    out.push(' ');
+                }
+            }
+        }
+    }
+}
+
+/// `base` with a few random edits: pieces and fragments inserted, spans
+/// deleted or duplicated.
+fn mutate(rng: &mut Rng, base: &str) -> String {
+    let mut chars: Vec<char> = base.chars().collect();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(chars.len() + 1);
+        match rng.below(4) {
+            0 => {
+                let end = (at + rng.below(40)).min(chars.len());
+                chars.drain(at..end);
+            }
+            1 => {
+                let end = (at + rng.below(200)).min(chars.len());
+                let copy: Vec<char> = chars[at..end].to_vec();
+                let times = 1 + rng.below(8);
+                for _ in 0..times {
+                    chars.splice(at..at, copy.iter().copied());
+                }
+            }
+            2 => {
+                let mut s = String::new();
+                fragment(rng, &mut s);
+                chars.splice(at..at, s.chars());
+            }
+            _ => {
+                let piece = rng.pick(PIECES);
+                chars.splice(at..at, piece.chars());
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Loads `text` and renders what comes out; checks the output and memory
+/// bounds. Returns whether it loaded.
+fn survive(text: &str) -> bool {
+    let (peak, (loaded, rendered)) = peak_heap(|| match load_str("fuzz.conf", text, &opts()) {
+        Ok(l) => {
+            let rendered = match plan::build(&l.config, &l.map) {
+                Ok(_) => print(&l.config),
+                Err(d) => diagnostic::render_all(&d, &l.map),
+            };
+            (true, rendered)
+        }
+        Err(e) => (false, e.to_string()),
+    });
+    let excerpt: String = text.chars().take(300).collect();
+    // Expanded text may reach MAX_GENERATED; beyond that, a small multiple of
+    // the input.
+    let allowed = preprocess::MAX_GENERATED * 3 + 64 * text.len() + (1 << 20);
+    assert!(peak < allowed, "{peak} bytes held for:\n{excerpt}");
+    if !loaded {
+        let notes = 64 * 4;
+        let lines = rendered.lines().count();
+        assert!(
+            lines <= diagnostic::MAX_SHOWN * (5 + notes) + 1,
+            "{lines} lines for:\n{excerpt}"
+        );
+        let longest = rendered
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        assert!(longest <= 700, "a {longest}-character line for:\n{excerpt}");
+    }
+    loaded
+}
+
+/// 1.5 s of cases by default (about 1,000 in a debug build); `SLUICE_FUZZ_MS`
+/// and `SLUICE_FUZZ_SEED` run it longer or elsewhere.
+#[test]
+fn random_and_mutated_configs_never_panic_and_stay_bounded() {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let budget = std::time::Duration::from_millis(env("SLUICE_FUZZ_MS").unwrap_or(1500));
+    let mut rng = Rng(env("SLUICE_FUZZ_SEED").unwrap_or(0x2545_f491_4f6c_dd1d) | 1);
+    let seeds = [
+        DESIGN.to_string(),
+        format!("{S3_BLOCK}destination d {{ s3(bucket(\"b\") url(\"u\")); }};\n"),
+        "block root r(a(\"x\")) { source `a` { x(); }; };\nr(a(q));\n".to_string(),
+        "filter f { (program(\"a\") and not level(err)) or \"$HOST\" == \"h\"; };\n\
+         log { source(s); filter(f); log { destination(d); flags(final); }; };\n"
+            .to_string(),
+    ];
+    let start = std::time::Instant::now();
+    let (mut cases, mut loaded) = (0, 0);
+    while start.elapsed() < budget {
+        let text = if rng.below(3) == 0 {
+            let mut t = String::new();
+            for _ in 0..1 + rng.below(8) {
+                fragment(&mut rng, &mut t);
+            }
+            t
+        } else {
+            let seed = &seeds[rng.below(seeds.len())];
+            mutate(&mut rng, seed)
+        };
+        let mut scratch = Vec::new();
+        let _ = lexer::lex(&text, source::SourceId(0), 0, &mut scratch);
+        let t0 = std::time::Instant::now();
+        loaded += usize::from(survive(&text));
+        // `SLUICE_FUZZ_SLOW=DIR` keeps the cases that took long, to look at.
+        if let Ok(dir) = std::env::var("SLUICE_FUZZ_SLOW")
+            && t0.elapsed() > std::time::Duration::from_millis(300)
+        {
+            let _ = std::fs::write(format!("{dir}/slow-{cases}.conf"), &text);
+        }
+        cases += 1;
+    }
+    eprintln!("{cases} cases, {loaded} loaded, in {:?}", start.elapsed());
+    // Enough cases ran, and some got through, so the generator is not all noise.
+    assert!(cases >= 300, "only {cases} cases in the time");
+    assert!(loaded > 0, "none of {cases} cases loaded");
+}
+
+#[test]
+fn lexical_errors_repeated_by_expansions_are_dropped_without_quadratic_time() {
+    // Found by the fuzz test: each repeated error was compared with every kept
+    // one by rendered location, 16 s for this 10 KB config.
+    let text = format!(
+        "block root r() {{ {} }};\n{}",
+        "``".repeat(500),
+        "r();\n".repeat(30)
+    );
+    let start = std::time::Instant::now();
+    let e = load_str("main.conf", &text, &opts()).unwrap_err();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // Reported where the block is defined, not again per call.
+    assert_eq!(e.diagnostics.len() + e.unkept, 500);
+}
