@@ -26,9 +26,8 @@ pub const MAX_INCLUDE_DEPTH: usize = 64;
 const EXPANSION_BUDGET: usize = 20_000;
 
 /// The most text substitution may add to one string, a `@define` included,
-/// and the longest value a backtick may substitute. syslog-ng caps a define at
-/// 8 KiB; ours are larger so a long template fits. Without a cap, 22 defines
-/// that each use the previous one twice took 2.6 GB.
+/// and the longest value a backtick may substitute: room for a long template.
+/// Without a cap, 22 defines that each use the previous one twice took 2.6 GB.
 pub const MAX_VALUE: usize = 64 << 10;
 
 /// The most text one SCL block call may expand to: a block calling itself with

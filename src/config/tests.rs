@@ -1416,3 +1416,24 @@ fn lexical_errors_repeated_by_expansions_are_dropped_without_quadratic_time() {
     // Reported where the block is defined, not again per call.
     assert_eq!(e.diagnostics.len() + e.unkept, 500);
 }
+
+/// sluice.conf(5) states every limit with the value the code uses.
+#[test]
+fn man_page_states_the_limits() {
+    let page = include_str!("../../man/sluice.conf.5").replace("\\-", "-");
+    let section = &page[page.find(".SS Limits").expect("no Limits section")..];
+    for stated in [
+        format!("{} levels of nesting", parser::MAX_NESTING),
+        format!("{} files deep", preprocess::MAX_INCLUDE_DEPTH),
+        preprocess::size(preprocess::MAX_VALUE),
+        preprocess::size(preprocess::MAX_EXPANSION),
+        format!("{} SCL blocks deep", parser::MAX_BLOCK_DEPTH),
+        format!(
+            "and {} of text",
+            preprocess::size(preprocess::MAX_GENERATED)
+        ),
+        format!("At most {} errors", diagnostic::MAX_SHOWN),
+    ] {
+        assert!(section.contains(&stated), "sluice.conf(5) lacks `{stated}`");
+    }
+}
