@@ -138,8 +138,8 @@ pub enum LogItem {
     Inline(Object),
     /// `flags(flow-control final ...);`
     Flags(Vec<Ident>, Span),
-    /// `filter { EXPR; };` inside the log path.
-    InlineFilter(FilterExpr, Span),
+    /// `filter { EXPR; };` inside the log path. Boxed, as in [`FilterDef`].
+    InlineFilter(Box<FilterExpr>, Span),
     /// A nested `log { ... };`
     Log(LogPath),
 }
@@ -148,7 +148,9 @@ pub enum LogItem {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterDef {
     pub name: Ident,
-    pub expr: FilterExpr,
+    /// Boxed: a comparison is 120 bytes, and every item and log path element
+    /// would be that large in a config of thousands of them.
+    pub expr: Box<FilterExpr>,
     pub span: Span,
 }
 

@@ -136,8 +136,14 @@ fn unquote(text: &str) -> &str {
 
 /// The body of `def` with every `` `name` `` replaced: parameters (the call's
 /// argument or the default), `__VARARGS__`, then the stream's lookup. Undefined
-/// names are reported at the reference inside the definition.
-pub fn expand_body(def: &BlockDef, args: &CallArgs, stream: &mut Stream) -> String {
+/// names are reported at the reference inside the definition. `Err` with the
+/// length reached once the text would pass `limit` bytes (then it is dropped).
+pub fn expand_body(
+    def: &BlockDef,
+    args: &CallArgs,
+    stream: &mut Stream,
+    limit: usize,
+) -> Result<String, usize> {
     let mut bound: HashMap<String, String> = def
         .params
         .iter()
@@ -163,6 +169,10 @@ pub fn expand_body(def: &BlockDef, args: &CallArgs, stream: &mut Stream) -> Stri
     let mut quote: Option<char> = None;
     let mut escaped = false;
     while let Some(c) = rest.chars().next() {
+        // Checked per step: one step adds at most a comment or one value.
+        if out.len() > limit {
+            return Err(out.len());
+        }
         let len = c.len_utf8();
         if quote.is_none() && c == '#' {
             let end = rest.find('\n').unwrap_or(rest.len());
@@ -209,5 +219,8 @@ pub fn expand_body(def: &BlockDef, args: &CallArgs, stream: &mut Stream) -> Stri
         rest = &rest[len..];
         offset += len;
     }
-    out
+    if out.len() > limit {
+        return Err(out.len());
+    }
+    Ok(out)
 }

@@ -70,10 +70,10 @@ impl Tok {
     /// How the token is named in "expected X, found Y" messages.
     pub fn describe(&self) -> String {
         match self {
-            Tok::Word(w) => format!("`{w}`"),
+            Tok::Word(w) => format!("`{}`", super::diagnostic::shorten(w, 40)),
             Tok::Str { .. } => "a string".into(),
-            Tok::Tick(n) => format!("`` `{n}` ``"),
-            Tok::Directive(d) => format!("`@{d}`"),
+            Tok::Tick(n) => format!("`` `{}` ``", super::diagnostic::shorten(n, 40)),
+            Tok::Directive(d) => format!("`@{}`", super::diagnostic::shorten(d, 40)),
             Tok::LBrace => "`{`".into(),
             Tok::RBrace => "`}`".into(),
             Tok::LParen => "`(`".into(),
@@ -141,44 +141,65 @@ fn punct(i: &str) -> IResult<&str, Tok> {
     Ok((rest, tok))
 }
 
-/// Lexes a whole source. Errors are pushed to `diags`; lexing continues past a
-/// stray character, but an unterminated string ends it.
+/// Lexes a whole source (tests and tools; the preprocessor lexes one token at a
+/// time with [`next_token`], so a big file never exists as a token vector).
 pub fn lex(text: &str, id: SourceId, depth: u8, diags: &mut Vec<Diagnostic>) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut i = text;
+    let mut pos = 0;
+    while let (Some(t), next) = next_token(text, pos, id, depth, diags) {
+        out.push(t);
+        pos = next;
+    }
+    out
+}
+
+/// Could `c` start a token (or whitespace or a comment)? A run of characters
+/// that cannot is reported as one error.
+fn starts_something(c: char) -> bool {
+    is_word_char(c) || c.is_whitespace() || "{}();,=!<>@`\"'#".contains(c)
+}
+
+/// The token of `text` at or after byte `pos`, and the offset lexing goes on
+/// from. `None` at the end, or after an unterminated string, which ends the
+/// source. Errors are pushed to `diags`; lexing goes on past a stray character.
+pub fn next_token(
+    text: &str,
+    pos: usize,
+    id: SourceId,
+    depth: u8,
+    diags: &mut Vec<Diagnostic>,
+) -> (Option<Token>, usize) {
+    let mut i = text.get(pos..).unwrap_or("");
     let off = |rest: &str| text.len() - rest.len();
     loop {
         if let Ok((rest, ())) = ws(i) {
             i = rest;
         }
         if i.is_empty() {
-            break;
+            return (None, text.len());
         }
         let start = off(i);
-        let push = |out: &mut Vec<Token>, tok: Tok, rest: &str| {
-            out.push(Token {
+        let token = |tok: Tok, rest: &str| {
+            let end = off(rest);
+            let t = Token {
                 tok,
-                span: Span::new(id, start, off(rest)),
+                span: Span::new(id, start, end),
                 depth,
-            })
+            };
+            (Some(t), end)
         };
         if let Ok((rest, t)) = punct(i) {
-            push(&mut out, t, rest);
-            i = rest;
+            return token(t, rest);
         } else if let Ok((rest, w)) = word(i) {
-            push(&mut out, Tok::Word(w.to_string()), rest);
-            i = rest;
+            return token(Tok::Word(w.to_string()), rest);
         } else if let Ok((rest, op)) = operator(i) {
-            push(&mut out, Tok::Word(op.to_string()), rest);
-            i = rest;
+            return token(Tok::Word(op.to_string()), rest);
         } else if let Ok((rest, d)) = directive(i) {
-            push(&mut out, Tok::Directive(d.to_string()), rest);
-            i = rest;
+            return token(Tok::Directive(d.to_string()), rest);
         } else if i.starts_with('`') {
             match tick(i) {
                 Ok((rest, name)) if !name.is_empty() => {
-                    push(&mut out, Tok::Tick(name.to_string()), rest);
-                    i = rest;
+                    return token(Tok::Tick(name.to_string()), rest);
                 }
                 Ok((rest, _)) => {
                     diags.push(Diagnostic::error(
@@ -196,31 +217,31 @@ pub fn lex(text: &str, id: SourceId, depth: u8, diags: &mut Vec<Diagnostic>) -> 
                 }
             }
         } else if i.starts_with('"') || i.starts_with('\'') {
-            match string(text, start, id) {
-                Ok((end, tok)) => {
-                    out.push(Token {
-                        tok,
-                        span: Span::new(id, start, end),
-                        depth,
-                    });
-                    i = text.get(end..).unwrap_or("");
-                }
+            return match string(text, start, id) {
+                Ok((end, tok)) => token(tok, text.get(end..).unwrap_or("")),
                 Err(d) => {
                     diags.push(d);
-                    break;
+                    (None, text.len())
                 }
-            }
+            };
         } else {
-            let c = i.chars().next().unwrap_or(' ');
-            let len = c.len_utf8();
-            diags.push(Diagnostic::error(
-                Span::new(id, start, start + len),
-                format!("unexpected character `{c}`"),
-            ));
-            i = i.get(len..).unwrap_or("");
+            // The first character may be one that starts something elsewhere
+            // (a lone `@`); the rest of the run cannot.
+            let first = i.chars().next().map_or(1, char::len_utf8);
+            let len = first + i[first..].find(starts_something).unwrap_or(i.len() - first);
+            let run = &i[..len];
+            let msg = if run.chars().nth(1).is_some() {
+                format!(
+                    "unexpected characters `{}`",
+                    super::diagnostic::shorten(run, 40)
+                )
+            } else {
+                format!("unexpected character `{run}`")
+            };
+            diags.push(Diagnostic::error(Span::new(id, start, start + len), msg));
+            i = &i[len..];
         }
     }
-    out
 }
 
 /// A string literal starting at byte `start` of `text`. Returns the end offset.
@@ -228,65 +249,77 @@ pub fn lex(text: &str, id: SourceId, depth: u8, diags: &mut Vec<Diagnostic>) -> 
 /// `` `name` `` references; ``` `` ``` is a literal backtick.
 fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagnostic> {
     let bytes = text.as_bytes();
-    let quote = bytes.get(start).copied().unwrap_or(b'"');
-    let dq = quote == b'"';
+    let quote = bytes.get(start).copied().unwrap_or(b'"') as char;
+    let dq = quote == '"';
     let mut segs = Vec::new();
     let mut cur = String::new();
-    let mut chars = text
-        .get(start + 1..)
-        .unwrap_or("")
-        .char_indices()
-        .peekable();
     let base = start + 1;
+    let body = text.get(base..).unwrap_or("");
     let unterminated = || Diagnostic::error(Span::new(id, start, start + 1), "unterminated string");
-    while let Some((j, c)) = chars.next() {
+    // Bytes that end a run of plain text (all ASCII, so never inside a character).
+    let special = |rest: &str| {
+        let b = rest.as_bytes();
+        if dq {
+            memchr::memchr3(b'"', b'`', b'\\', b)
+        } else {
+            memchr::memchr2(quote as u8, b'`', b)
+        }
+    };
+    // `k` is the byte offset in `body` of what comes next.
+    let mut k = 0;
+    loop {
+        // Plain text is copied a run at a time: strings can be megabytes.
+        let run = special(&body[k..]).unwrap_or(body.len() - k);
+        cur.push_str(&body[k..k + run]);
+        k += run;
+        let Some(c) = body[k..].chars().next() else {
+            return Err(unterminated());
+        };
+        let j = k;
+        k += c.len_utf8();
         match c {
-            c if c as u32 == quote as u32 => {
+            c if c == quote => {
                 if !cur.is_empty() || segs.is_empty() {
                     segs.push(Seg::Text(cur));
                 }
                 return Ok((
-                    base + j + 1,
+                    base + k,
                     Tok::Str {
                         segs,
-                        quoted: quote as char,
+                        quoted: quote,
                     },
                 ));
             }
             '`' => {
-                let name_start = base + j + 1;
-                let mut name = String::new();
-                let mut closed = false;
-                for (_, c) in chars.by_ref() {
-                    if c == '`' {
-                        closed = true;
-                        break;
-                    }
-                    if c == '\n' {
-                        break;
-                    }
-                    name.push(c);
-                }
-                if !closed {
+                let rest = &body[k..];
+                let Some(close) = rest
+                    .find(['`', '\n'])
+                    .filter(|&i| rest[i..].starts_with('`'))
+                else {
                     return Err(Diagnostic::error(
                         Span::new(id, base + j, base + j + 1),
                         "unterminated backtick reference",
                     ));
-                }
+                };
+                let name = &rest[..close];
+                k += close + 1;
                 if name.is_empty() {
                     cur.push('`');
                 } else {
                     if !cur.is_empty() {
                         segs.push(Seg::Text(std::mem::take(&mut cur)));
                     }
-                    let span = Span::new(id, base + j, name_start + name.len() + 1);
-                    segs.push(Seg::Ref(name, span));
+                    let span = Span::new(id, base + j, base + k);
+                    segs.push(Seg::Ref(name.to_string(), span));
                 }
             }
-            '\\' if dq => {
-                let Some((k, e)) = chars.next() else {
+            _ => {
+                // A backslash in a double-quoted string.
+                let Some(e) = body[k..].chars().next() else {
                     return Err(unterminated());
                 };
+                let esc = k;
+                k += e.len_utf8();
                 match e {
                     'n' => cur.push('\n'),
                     't' => cur.push('\t'),
@@ -297,26 +330,19 @@ fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagno
                     'v' => cur.push('\x0b'),
                     '\\' | '"' | '\'' => cur.push(e),
                     '\n' => {}
-                    '\r' if chars.peek().map(|p| p.1) == Some('\n') => {
-                        chars.next();
-                    }
+                    '\r' if body[k..].starts_with('\n') => k += 1,
                     'x' => {
-                        let h: String = text
-                            .get(base + k + 1..)
-                            .unwrap_or("")
-                            .chars()
-                            .take(2)
-                            .take_while(|c| c.is_ascii_hexdigit())
-                            .collect();
-                        match u8::from_str_radix(&h, 16) {
-                            Ok(v) if h.len() == 2 => {
+                        let h = body
+                            .get(k..k + 2)
+                            .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+                        match h.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                            Some(v) => {
                                 cur.push(v as char);
-                                chars.next();
-                                chars.next();
+                                k += 2;
                             }
-                            _ => {
+                            None => {
                                 return Err(Diagnostic::error(
-                                    Span::new(id, base + j, base + k + 1),
+                                    Span::new(id, base + j, base + esc + 1),
                                     "`\\x` must be followed by two hex digits",
                                 ));
                             }
@@ -330,10 +356,8 @@ fn string(text: &str, start: usize, id: SourceId) -> Result<(usize, Tok), Diagno
                     }
                 }
             }
-            c => cur.push(c),
         }
     }
-    Err(unterminated())
 }
 
 #[cfg(test)]
@@ -420,5 +444,20 @@ tinued" """#,
         let (t, d) = toks("a % b");
         assert_eq!(d.len(), 1);
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn a_run_of_stray_characters_is_one_error() {
+        // 171,000 `%` were 171,000 errors, each holding its own message.
+        let (t, d) = toks(&format!("a {}b @ é%$", "%".repeat(171_000)));
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert_eq!((d[0].span.start, d[0].span.end), (2, 171_002));
+        assert_eq!(
+            d[0].message,
+            format!("unexpected characters `{}...`", "%".repeat(37))
+        );
+        assert_eq!(d[1].message, "unexpected character `@`");
+        assert_eq!(d[2].message, "unexpected characters `é%$`");
     }
 }

@@ -48,11 +48,17 @@ pub struct Loaded {
 pub struct ConfigError {
     pub map: SourceMap,
     pub diagnostics: Vec<Diagnostic>,
+    /// Errors found past the ones kept, counted only.
+    pub unkept: usize,
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&diagnostic::render_all(&self.diagnostics, &self.map))
+        f.write_str(&diagnostic::render_counted(
+            &self.diagnostics,
+            self.unkept,
+            &self.map,
+        ))
     }
 }
 
@@ -82,6 +88,7 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
                     Span::new(id, 0, 0),
                     format!("cannot read config file: {e}"),
                 )],
+                unkept: 0,
             })
         }
     }
@@ -106,7 +113,7 @@ fn load(
     let id = map.add(origin, text);
     let stream = preprocess::Stream::new(map, id, path, opts);
     let (config, stream) = parser::Parser::new(stream).parse_config();
-    if stream.diags.is_empty() {
+    if stream.diags.is_empty() && stream.unkept == 0 {
         Ok(Loaded {
             map: stream.map,
             config,
@@ -115,6 +122,7 @@ fn load(
         Err(ConfigError {
             map: stream.map,
             diagnostics: stream.diags,
+            unkept: stream.unkept,
         })
     }
 }

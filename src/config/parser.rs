@@ -10,8 +10,8 @@ use super::ast::{
 };
 use super::block::{self, BlockDef, BlockKind, CallArgs, CallError, Param};
 use super::diagnostic::{Diagnostic, nearest};
-use super::lexer::{self, Tok, Token};
-use super::preprocess::Stream;
+use super::lexer::{Tok, Token};
+use super::preprocess::{MAX_EXPANSION, Stream, size};
 use super::source::{Origin, Span};
 use super::unsupported::{self, Place};
 use crate::template::Comparison;
@@ -30,9 +30,13 @@ fn operand(t: &Token) -> Value {
     }
 }
 
-/// Parentheses and `not`s nested deeper than this in a filter are refused, so
-/// no expression can exhaust the stack when it is compiled or evaluated.
-const MAX_FILTER_DEPTH: u8 = 64;
+/// Log paths, and parentheses and `not`s in a filter or an option's arguments,
+/// nested deeper than this are refused. Parsing, planning, printing and dropping
+/// the AST all recurse once per level, and a reload parses on a tokio blocking
+/// thread (2 MiB of stack): 3,000 nested `log {}` overflowed it. Each kind counts
+/// on its own (an option inside a filter counts with the filter), so the deepest
+/// recursion is a log path at the limit holding a filter at the limit.
+pub const MAX_NESTING: u8 = 64;
 
 /// SCL expansions nested deeper than this are assumed to be recursive.
 pub const MAX_BLOCK_DEPTH: u8 = 32;
@@ -244,7 +248,7 @@ impl<'o> Parser<'o> {
                 items.push(Item::Options { opts, span });
             }
             "log" => {
-                let log = self.log_path()?;
+                let log = self.log_path(0)?;
                 items.push(Item::Log(log));
             }
             "block" => self.block_def()?,
@@ -281,6 +285,7 @@ impl<'o> Parser<'o> {
                 let expr = self.filter_body()?;
                 let span = kw.span.to(self.prev_end);
                 self.semi("`}`");
+                let expr = Box::new(expr);
                 items.push(Item::Filter(FilterDef { name, expr, span }));
             }
             _ => {
@@ -379,6 +384,7 @@ impl<'o> Parser<'o> {
             match self.peek_tok() {
                 Tok::RBrace => {
                     self.bump();
+                    drivers.shrink_to_fit();
                     return Ok(drivers);
                 }
                 Tok::Semi => {
@@ -439,12 +445,8 @@ impl<'o> Parser<'o> {
     fn filter_unary(&mut self, depth: u8) -> PResult<FilterExpr> {
         let t = self.peek().clone();
         let nests = t.tok == Tok::LParen || matches!(&t.tok, Tok::Word(w) if w == "not");
-        if nests && depth >= MAX_FILTER_DEPTH {
-            self.s.error(
-                t.span,
-                format!("filter expression nested more than {MAX_FILTER_DEPTH} deep"),
-            );
-            return Err(Reported);
+        if nests {
+            self.nesting(depth, t.span, "filter expression")?;
         }
         match &t.tok {
             Tok::Word(w) if w == "not" => {
@@ -468,7 +470,7 @@ impl<'o> Parser<'o> {
                         name: w.clone(),
                         span: t.span,
                     };
-                    return Ok(FilterExpr::Call(self.opt_rest(name)?));
+                    return Ok(FilterExpr::Call(self.opt_rest(name, depth)?));
                 }
                 self.filter_compare(operand(&t))
             }
@@ -504,10 +506,13 @@ impl<'o> Parser<'o> {
     fn opt(&mut self) -> PResult<Opt> {
         let name = self.ident("a name")?;
         self.expect(Tok::LParen, &format!("`(` after `{}`", name.name))?;
-        self.opt_rest(name)
+        self.opt_rest(name, 0)
     }
 
-    fn opt_rest(&mut self, name: Ident) -> PResult<Opt> {
+    /// The arguments of `name(` up to its `)`; `depth` counts the enclosing
+    /// parentheses.
+    fn opt_rest(&mut self, name: Ident, depth: u8) -> PResult<Opt> {
+        self.nesting(depth, name.span, "option arguments")?;
         let mut args = Vec::new();
         loop {
             let t = self.peek().clone();
@@ -515,6 +520,9 @@ impl<'o> Parser<'o> {
                 Tok::RParen => {
                     self.bump();
                     let span = name.span.to(t.span);
+                    // Kept for the whole load: a growth reserve of 80-byte
+                    // arguments per option was a third of a big config's AST.
+                    args.shrink_to_fit();
                     return Ok(Opt { name, args, span });
                 }
                 Tok::Comma | Tok::Semi => {
@@ -528,7 +536,7 @@ impl<'o> Parser<'o> {
                             name: w.clone(),
                             span: t.span,
                         };
-                        args.push(Arg::Opt(self.opt_rest(inner)?));
+                        args.push(Arg::Opt(self.opt_rest(inner, depth + 1)?));
                     } else {
                         args.push(Arg::Value(Value {
                             text: w.clone(),
@@ -554,8 +562,21 @@ impl<'o> Parser<'o> {
         }
     }
 
-    fn log_path(&mut self) -> PResult<LogPath> {
+    /// Refuses a construct nested `depth` levels deep when that is past
+    /// [`MAX_NESTING`].
+    fn nesting(&mut self, depth: u8, at: Span, what: &str) -> PResult<()> {
+        if depth < MAX_NESTING {
+            return Ok(());
+        }
+        self.s
+            .error(at, format!("{what} nested more than {MAX_NESTING} deep"));
+        Err(Reported)
+    }
+
+    /// `log { ... };`; `depth` counts the enclosing log paths.
+    fn log_path(&mut self, depth: u8) -> PResult<LogPath> {
         let kw = self.bump();
+        self.nesting(depth, kw.span, "log paths")?;
         self.expect(Tok::LBrace, "`{` after `log`")?;
         let mut items = Vec::new();
         loop {
@@ -592,7 +613,7 @@ impl<'o> Parser<'o> {
                                 let expr = self.filter_body()?;
                                 let span = t.span.to(self.prev_end);
                                 self.semi("`}`");
-                                items.push(LogItem::InlineFilter(expr, span));
+                                items.push(LogItem::InlineFilter(Box::new(expr), span));
                             }
                             Tok::LBrace => {
                                 let drivers = self.driver_body(kind)?;
@@ -628,7 +649,7 @@ impl<'o> Parser<'o> {
                         items.push(LogItem::Flags(flags, opt.span));
                         self.item_end("`flags(...)`");
                     } else if w == "log" {
-                        items.push(LogItem::Log(self.log_path()?));
+                        items.push(LogItem::Log(self.log_path(depth + 1)?));
                     } else if self.is_block(BlockKind::Log, w) {
                         self.call_block(BlockKind::Log)?;
                     } else {
@@ -654,6 +675,7 @@ impl<'o> Parser<'o> {
         }
         let span = kw.span.to(self.prev_end);
         self.semi("`}`");
+        items.shrink_to_fit();
         Ok(LogPath { items, span })
     }
 
@@ -898,7 +920,31 @@ impl<'o> Parser<'o> {
             }
             return Ok(());
         }
-        let text = block::expand_body(&def, &args, &mut self.s);
+        let text = match block::expand_body(&def, &args, &mut self.s, MAX_EXPANSION) {
+            Ok(text) => text,
+            Err(reached) => {
+                let biggest = args.named.iter().max_by_key(|(_, t)| t.len());
+                let mut d = Diagnostic::error(
+                    call,
+                    format!(
+                        "block `{name}` expands to more than {} here ({} before it stopped)",
+                        size(MAX_EXPANSION),
+                        size(reached)
+                    ),
+                );
+                if let Some((arg, t)) = biggest {
+                    d = d.with_help(format!(
+                        "its longest argument, `{arg}()`, is {}",
+                        size(t.len())
+                    ));
+                }
+                self.s.diags.push(d);
+                return Err(Reported);
+            }
+        };
+        if !self.s.charge(text.len(), call) {
+            return Err(Reported);
+        }
         let id = self.s.map.add(
             Origin::Expansion {
                 block: def.name.name.clone(),
@@ -907,23 +953,7 @@ impl<'o> Parser<'o> {
             },
             text,
         );
-        let text = self.s.map.get(id).text.clone();
-        let mut lex_diags = Vec::new();
-        let tokens = lexer::lex(&text, id, name_tok.depth + 1, &mut lex_diags);
-        // The body was lexed once already where the block was defined; the same
-        // complaint at the same place is not news.
-        for d in lex_diags {
-            let at = self.s.map.location(d.span);
-            let seen = self
-                .s
-                .diags
-                .iter()
-                .any(|e| e.message == d.message && self.s.map.location(e.span) == at);
-            if !seen {
-                self.s.diags.push(d);
-            }
-        }
-        self.s.push_derived(tokens);
+        self.s.push_derived(id, name_tok.depth + 1, true);
         Ok(())
     }
 }

@@ -9,20 +9,59 @@ use super::LoadOptions;
 use super::diagnostic::Diagnostic;
 use super::lexer::{self, Seg, Tok, Token};
 use super::source::{Origin, SourceId, SourceMap, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Substitutions nested deeper than this are assumed to refer to themselves.
 const MAX_SUBST_DEPTH: usize = 64;
+
+/// Files included inside included files deeper than this are refused (syslog-ng
+/// allows 256): every frame keeps its include chain, so a generated chain of
+/// thousands of files would cost memory quadratic in its length.
+pub const MAX_INCLUDE_DEPTH: usize = 64;
 
 /// Substitutions and SCL expansions allowed in one load: a reference or block
 /// that expands into two copies of itself would otherwise grow exponentially
 /// while staying under every depth limit.
 const EXPANSION_BUDGET: usize = 20_000;
 
+/// The most text substitution may add to one string, a `@define` included,
+/// and the longest value a backtick may substitute: room for a long template.
+/// Without a cap, 22 defines that each use the previous one twice took 2.6 GB.
+pub const MAX_VALUE: usize = 64 << 10;
+
+/// The most text one SCL block call may expand to: a block calling itself with
+/// its argument doubled needed more than 4 GiB within the depth limit.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
+/// The most text substitution and SCL expansion may produce in one load, all
+/// together. Expanded text is kept for diagnostics, so this bounds memory.
+pub const MAX_GENERATED: usize = 32 << 20;
+
+/// A size for a message: `64 KiB`, `1 MiB`, `300 bytes`.
+pub fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Diagnostics kept per load; more are only counted. Rendering shows fewer
+/// still, but a megabyte of mistakes must not become a million kept errors.
+const MAX_KEPT: usize = 1000;
+
+/// One source being read, lexed a token at a time: a token vector of a 5 MB
+/// file took 20 times its size.
 struct Frame {
-    tokens: Vec<Token>,
+    source: SourceId,
+    /// Byte offset lexing goes on from.
     pos: usize,
+    /// The SCL expansion depth its tokens carry.
+    depth: u8,
+    /// An SCL expansion: its text was lexed once already where the block was
+    /// defined, so a lexical error it repeats at the same place is dropped.
+    expansion: bool,
     /// The include chain that led to this frame (canonical paths), for cycles.
     chain: Vec<PathBuf>,
     /// Directory relative includes are resolved against.
@@ -36,12 +75,22 @@ struct Frame {
 pub struct Stream<'o> {
     pub map: SourceMap,
     pub diags: Vec<Diagnostic>,
+    /// Errors past [`MAX_KEPT`], counted only.
+    pub unkept: usize,
+    /// Lexical errors kept, by message and place: an SCL expansion lexes text
+    /// that was lexed once where the block was defined, so the same complaint
+    /// at the same place is not news. (Comparing with every kept error instead
+    /// was quadratic.)
+    lexed: HashSet<(String, String, usize, usize)>,
     pub version: Option<(String, Span)>,
     frames: Vec<Frame>,
-    defines: HashMap<String, String>,
+    /// `@define`d values, with the span of the name they were defined under.
+    defines: HashMap<String, (String, Span)>,
     opts: &'o LoadOptions,
     last: Span,
     budget: usize,
+    /// Bytes of text substitution and expansion produced so far.
+    generated: usize,
 }
 
 impl<'o> Stream<'o> {
@@ -52,8 +101,6 @@ impl<'o> Stream<'o> {
         path: Option<PathBuf>,
         opts: &'o LoadOptions,
     ) -> Stream<'o> {
-        let mut diags = Vec::new();
-        let tokens = lexer::lex(&map.get(id).text, id, 0, &mut diags);
         let dir = path
             .as_deref()
             .and_then(Path::parent)
@@ -64,11 +111,15 @@ impl<'o> Stream<'o> {
             .unwrap_or_default();
         Stream {
             map,
-            diags,
+            diags: Vec::new(),
+            unkept: 0,
+            lexed: HashSet::new(),
             version: None,
             frames: vec![Frame {
-                tokens,
+                source: id,
                 pos: 0,
+                depth: 0,
+                expansion: false,
                 chain,
                 dir,
                 main: true,
@@ -78,6 +129,7 @@ impl<'o> Stream<'o> {
             opts,
             last: Span::new(id, 0, 0),
             budget: EXPANSION_BUDGET,
+            generated: 0,
         }
     }
 
@@ -107,6 +159,40 @@ impl<'o> Stream<'o> {
         }
     }
 
+    /// Counts `bytes` of generated text against [`MAX_GENERATED`]; false
+    /// (reported once, and no more expansion after it) past the limit.
+    pub fn charge(&mut self, bytes: usize, at: Span) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        if self.generated + bytes > MAX_GENERATED {
+            self.budget = 0;
+            self.error(
+                at,
+                format!(
+                    "substitutions and block expansions produced more than {} of text: \
+                     a definition probably expands into several copies of itself",
+                    size(MAX_GENERATED)
+                ),
+            );
+            return false;
+        }
+        self.generated += bytes;
+        true
+    }
+
+    /// Where `` `name` `` gets its value: a `@define`'s location, or the place
+    /// outside the config.
+    pub fn origin_of(&self, name: &str) -> String {
+        if let Some((_, at)) = self.defines.get(name) {
+            format!("defined at {}", self.map.location(*at))
+        } else if self.opts.defines.iter().any(|(n, _)| n == name) {
+            "given to the loader".into()
+        } else {
+            "from the environment".into()
+        }
+    }
+
     pub fn undefined(&mut self, at: Span, name: &str) {
         self.diags.push(
             Diagnostic::error(at, format!("undefined name `{name}`")).with_help(format!(
@@ -115,16 +201,14 @@ impl<'o> Stream<'o> {
         );
     }
 
-    /// The value of `` `name` `` outside any block: `@define`, then
-    /// `LoadOptions.defines`, then the environment (as syslog-ng does).
-    /// A backtick name's value: the command line's `--define` first (so a
-    /// config's @define is a default it can override), then @define, then the
-    /// environment.
+    /// The value of `` `name` `` outside any block: the command line's
+    /// `--define` first (so a config's @define is a default it can override),
+    /// then @define, then the environment.
     pub fn lookup(&self, name: &str) -> Option<String> {
         if let Some((_, v)) = self.opts.defines.iter().rev().find(|(n, _)| n == name) {
             return Some(v.clone());
         }
-        if let Some(v) = self.defines.get(name) {
+        if let Some((v, _)) = self.defines.get(name) {
             return Some(v.clone());
         }
         std::env::var(name).ok()
@@ -132,16 +216,35 @@ impl<'o> Stream<'o> {
 
     /// The next token of the top frame without consuming it, raw. `None` when the
     /// top frame is exhausted.
-    pub fn peek_top_raw(&self) -> Option<&Token> {
+    pub fn peek_top_raw(&self) -> Option<Token> {
         let f = self.frames.last()?;
-        f.tokens.get(f.pos)
+        let text = &self.map.get(f.source).text;
+        // Its errors are reported when it is taken.
+        let mut scratch = Vec::new();
+        lexer::next_token(text, f.pos, f.source, f.depth, &mut scratch).0
     }
 
     fn take_top(&mut self) -> Option<Token> {
         let f = self.frames.last_mut()?;
-        let t = f.tokens.get(f.pos).cloned();
-        if t.is_some() {
-            f.pos += 1;
+        let text = &self.map.get(f.source).text;
+        let mut found = Vec::new();
+        let (t, pos) = lexer::next_token(text, f.pos, f.source, f.depth, &mut found);
+        f.pos = pos;
+        let expansion = f.expansion;
+        for d in found {
+            if self.diags.len() >= MAX_KEPT {
+                self.unkept += 1;
+                continue;
+            }
+            let (name, line, col) = self.map.place(d.span.source, d.span.start, 0);
+            let fresh = self.lexed.insert((d.message.clone(), name, line, col));
+            if fresh || !expansion {
+                self.diags.push(d);
+            }
+        }
+        if self.diags.len() > MAX_KEPT {
+            self.unkept += self.diags.len() - MAX_KEPT;
+            self.diags.truncate(MAX_KEPT);
         }
         t
     }
@@ -161,17 +264,16 @@ impl<'o> Stream<'o> {
     /// executed, so only grammar tokens come out.
     pub fn next(&mut self, expand: bool) -> Token {
         loop {
-            let Some(frame) = self.frames.last_mut() else {
+            if self.frames.is_empty() {
                 return self.eof();
-            };
-            let Some(tok) = frame.tokens.get(frame.pos).cloned() else {
+            }
+            let Some(tok) = self.take_top() else {
                 if self.frames.len() == 1 {
                     return self.eof();
                 }
                 self.frames.pop();
                 continue;
             };
-            frame.pos += 1;
             self.last = tok.span;
             if !expand {
                 return tok;
@@ -185,7 +287,7 @@ impl<'o> Stream<'o> {
         }
     }
 
-    /// Pushes the value of `` `name` `` as a new source, lexed.
+    /// Pushes the value of `` `name` `` as a new source.
     fn substitute(&mut self, name: &str, at: Span, depth: u8) {
         let subst = self.frames.last().map_or(0, |f| f.subst) + 1;
         if subst > MAX_SUBST_DEPTH {
@@ -203,6 +305,21 @@ impl<'o> Stream<'o> {
             self.undefined(at, name);
             return;
         };
+        if value.len() > MAX_VALUE {
+            let origin = self.origin_of(name);
+            self.error(
+                at,
+                format!(
+                    "`{name}` ({origin}) is {} long, more than the {} a value may be",
+                    size(value.len()),
+                    size(MAX_VALUE)
+                ),
+            );
+            return;
+        }
+        if !self.charge(value.len(), at) {
+            return;
+        }
         let id = self.map.add(
             Origin::Substitution {
                 name: name.to_string(),
@@ -210,23 +327,25 @@ impl<'o> Stream<'o> {
             },
             value,
         );
-        let tokens = lexer::lex(&self.map.get(id).text, id, depth, &mut self.diags);
-        self.push_derived(tokens);
+        self.push_derived(id, depth, false);
         if let Some(f) = self.frames.last_mut() {
             f.subst = subst;
         }
     }
 
-    /// Pushes tokens derived from the top frame (substitution or expansion).
-    pub fn push_derived(&mut self, tokens: Vec<Token>) {
+    /// Pushes a source derived from the top frame (substitution or expansion);
+    /// its tokens carry `depth`.
+    pub fn push_derived(&mut self, source: SourceId, depth: u8, expansion: bool) {
         let (chain, dir, subst) = self
             .frames
             .last()
             .map(|f| (f.chain.clone(), f.dir.clone(), f.subst))
             .unwrap_or_default();
         self.frames.push(Frame {
-            tokens,
+            source,
             pos: 0,
+            depth,
+            expansion,
             chain,
             dir,
             main: false,
@@ -234,24 +353,65 @@ impl<'o> Stream<'o> {
         });
     }
 
+    /// A string token with its `` `name` `` references replaced. Past
+    /// [`MAX_VALUE`] of substituted text the string is refused, naming what
+    /// made it long, and comes out empty.
     fn resolve_str(&mut self, mut tok: Token) -> Token {
-        if let Tok::Str { segs, .. } = &mut tok.tok
-            && segs.iter().any(|s| matches!(s, Seg::Ref(..)))
-        {
-            let mut text = String::new();
-            for seg in segs.iter() {
-                match seg {
-                    Seg::Text(t) => text.push_str(t),
-                    Seg::Ref(name, span) => match self.lookup(name) {
-                        Some(v) => text.push_str(&v),
-                        None => {
-                            self.undefined(*span, name);
-                        }
-                    },
-                }
-            }
-            *segs = vec![Seg::Text(text)];
+        let Tok::Str { segs, .. } = &mut tok.tok else {
+            return tok;
+        };
+        if !segs.iter().any(|s| matches!(s, Seg::Ref(..))) {
+            return tok;
         }
+        let mut text = String::new();
+        let mut added = 0usize;
+        // Each name used, with its length and how often, for the error.
+        let mut used: Vec<(String, usize, usize)> = Vec::new();
+        for seg in segs.iter() {
+            match seg {
+                Seg::Text(t) => text.push_str(t),
+                Seg::Ref(name, span) => match self.lookup(name) {
+                    Some(v) => {
+                        added += v.len();
+                        match used.iter_mut().find(|u| u.0 == *name) {
+                            Some(u) => u.2 += 1,
+                            None => used.push((name.clone(), v.len(), 1)),
+                        }
+                        if added <= MAX_VALUE {
+                            text.push_str(&v);
+                        }
+                    }
+                    None => self.undefined(*span, name),
+                },
+            }
+        }
+        if added > MAX_VALUE || !self.charge(added.min(MAX_VALUE), tok.span) {
+            if added > MAX_VALUE {
+                used.sort_by_key(|u| std::cmp::Reverse(u.1 * u.2));
+                let parts: Vec<String> = used
+                    .iter()
+                    .take(3)
+                    .map(|(name, len, n)| {
+                        let times = if *n == 1 {
+                            String::new()
+                        } else {
+                            format!(" {n} times")
+                        };
+                        format!("`{name}` ({}, {}){times}", size(*len), self.origin_of(name))
+                    })
+                    .collect();
+                self.error(
+                    tok.span,
+                    format!(
+                        "substitution makes this string longer than {}: it uses {}",
+                        size(MAX_VALUE),
+                        parts.join(", ")
+                    ),
+                );
+            }
+            text.clear();
+        }
+        *segs = vec![Seg::Text(text)];
         tok
     }
 
@@ -292,8 +452,9 @@ impl<'o> Stream<'o> {
                 let Some(name) = self.directive_arg(d, at) else {
                     return;
                 };
+                let name_span = name.span;
                 let Tok::Word(name) = name.tok else {
-                    self.error(name.span, "expected a name after `@define`");
+                    self.error(name_span, "expected a name after `@define`");
                     return;
                 };
                 let Some(v) = self.directive_arg(d, at) else {
@@ -303,7 +464,7 @@ impl<'o> Stream<'o> {
                     Tok::Word(w) => w,
                     other => other.str_text().unwrap_or_default(),
                 };
-                self.defines.insert(name, v);
+                self.defines.insert(name, (v, name_span));
             }
             // syslog-ng's module loading: the modules whose drivers Sluice has
             // built in are fine; any other names what is missing.
@@ -351,6 +512,13 @@ impl<'o> Stream<'o> {
             .last()
             .map(|f| (f.chain.clone(), f.dir.clone()))
             .unwrap_or_default();
+        if chain.len() >= MAX_INCLUDE_DEPTH {
+            self.error(
+                at,
+                format!("`@include` nested more than {MAX_INCLUDE_DEPTH} files deep"),
+            );
+            return;
+        }
         let is_glob = pat.contains(['*', '?', '[']);
         let given = Path::new(pat);
         let mut bases = vec![];
@@ -442,12 +610,13 @@ impl<'o> Stream<'o> {
                 },
                 text,
             );
-            let tokens = lexer::lex(&self.map.get(id).text, id, 0, &mut self.diags);
             let mut chain = chain.clone();
             chain.push(canon);
             frames.push(Frame {
-                tokens,
+                source: id,
                 pos: 0,
+                depth: 0,
+                expansion: false,
                 chain,
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 main: false,

@@ -3,6 +3,7 @@
 //! diagnostic can name the file, line and column, and for text that came out of an
 //! SCL block, the call site that expanded it.
 
+use super::diagnostic::shorten;
 use std::path::PathBuf;
 
 /// An index into the [`SourceMap`].
@@ -73,8 +74,8 @@ impl Source {
     pub fn name(&self) -> String {
         match &self.origin {
             Origin::File { path, .. } => path.display().to_string(),
-            Origin::Expansion { block, .. } => format!("<block {block}>"),
-            Origin::Substitution { name, .. } => format!("<`{name}`>"),
+            Origin::Expansion { block, .. } => format!("<block {}>", shorten(block, 60)),
+            Origin::Substitution { name, .. } => format!("<`{}`>", shorten(name, 60)),
             Origin::Builtin { name } => name.clone(),
         }
     }
@@ -120,12 +121,7 @@ pub struct SourceMap {
 impl SourceMap {
     pub fn add(&mut self, origin: Origin, text: String) -> SourceId {
         let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i as u32 + 1),
-        );
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1));
         self.sources.push(Source {
             origin,
             text,

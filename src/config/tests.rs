@@ -2,7 +2,54 @@
 
 use super::ast::*;
 use super::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts the heap each test thread holds, so tests can bound the memory a
+/// config costs to load.
+struct Counting;
+
+thread_local! {
+    static HELD: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = HELD.try_with(|h| {
+        let now = h.get() + delta;
+        h.set(now);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+    });
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// The most heap `f` held at once on this thread, beyond what was held before.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let base = HELD.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let out = f();
+    let peak = PEAK.with(Cell::get) - base;
+    (peak.max(0) as usize, out)
+}
 
 fn opts() -> LoadOptions {
     LoadOptions::default()
@@ -661,7 +708,7 @@ fn filter_expressions_parse_with_precedence_and_print_back() {
         panic!("{:?}", c.items[0]);
     };
     // `and` binds tighter than `or`; `not` applies to the call after it.
-    let FilterExpr::Or(terms) = &f.expr else {
+    let FilterExpr::Or(terms) = &*f.expr else {
         panic!("{:?}", f.expr);
     };
     let [left, right] = &terms[..] else {
@@ -688,7 +735,7 @@ fn filter_expressions_parse_with_precedence_and_print_back() {
     );
     assert!(matches!(
         &log.items[1],
-        LogItem::InlineFilter(FilterExpr::And(..), _)
+        LogItem::InlineFilter(e, _) if matches!(**e, FilterExpr::And(..))
     ));
     let printed = print(&c);
     assert!(
@@ -838,4 +885,580 @@ fn grammar_file_names_every_statement() {
             "grammar lacks filter {f}()"
         );
     }
+}
+
+// --- limits: no config may crash or exhaust the process that loads it ---
+
+/// Runs `f` on a thread with tokio's default stack (2 MiB), the stack a reload
+/// parses on; a stack overflow aborts the whole test binary.
+fn on_reload_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Loads, plans and prints `text` on the reload stack; the rendered errors, if any.
+fn load_on_reload_stack(text: String) -> Result<String, String> {
+    on_reload_stack(move || {
+        let loaded = load_str("main.conf", &text, &opts()).map_err(|e| e.to_string())?;
+        let printed = print(&loaded.config);
+        plan::build(&loaded.config, &loaded.map)
+            .map_err(|d| diagnostic::render_all(&d, &loaded.map))?;
+        Ok(printed)
+    })
+}
+
+const LIMIT: usize = parser::MAX_NESTING as usize;
+
+#[test]
+fn three_thousand_nested_log_paths_passed_syntax_only_and_killed_reload() {
+    let deep = format!("{}{}", "log { ".repeat(3000), "};".repeat(3000));
+    let text = load_on_reload_stack(deep).unwrap_err();
+    assert!(
+        text.starts_with("main.conf:1:385: error: log paths nested more than 64 deep"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn deep_option_parentheses_are_refused_before_the_stack_runs_out() {
+    let deep = format!(
+        "destination d {{ file({}{}); }};\n",
+        "a(".repeat(20_000),
+        ")".repeat(20_000)
+    );
+    let text = load_on_reload_stack(deep).unwrap_err();
+    assert!(
+        text.starts_with("main.conf:1:148: error: option arguments nested more than 64 deep"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn deep_filter_parentheses_and_nots_are_refused() {
+    for deep in [
+        format!("{}program(x){}", "(".repeat(20_000), ")".repeat(20_000)),
+        format!("{}program(x)", "not ".repeat(20_000)),
+        format!("program({}{})", "a(".repeat(20_000), ")".repeat(20_000)),
+    ] {
+        let text = load_on_reload_stack(format!("filter f {{ {deep}; }};\n")).unwrap_err();
+        assert!(text.contains("nested more than 64 deep"), "{text}");
+        assert_eq!(text.matches("error:").count(), 1, "{text}");
+    }
+}
+
+/// Everything at the limit at once still loads, plans and prints back on the
+/// reload stack: the limits are low enough, not just present.
+#[test]
+fn nesting_at_every_limit_at_once_loads_plans_and_prints_on_the_reload_stack() {
+    let filter = format!(
+        "{}program(\"x\"){}",
+        "(".repeat(LIMIT - 1),
+        ")".repeat(LIMIT - 1)
+    );
+    let text = format!(
+        "source s {{ network(port(5514)); }};\ndestination d {{ file(\"/tmp/x\"); }};\n\
+         destination e {{ file(\"/tmp/y\" {}y{}); }};\n\
+         log {{ source(s); {} filter {{ {filter} }}; destination(d); {} }};\n",
+        "a(".repeat(LIMIT - 1),
+        ")".repeat(LIMIT - 1),
+        "log { ".repeat(LIMIT - 1),
+        "};".repeat(LIMIT - 1)
+    );
+    if let Err(e) = load_on_reload_stack(text) {
+        // Only planning may object (file() has no option `a`).
+        assert!(!e.contains("nested more than"), "{e}");
+    }
+    let one_more = format!("{}{}", "log { ".repeat(LIMIT + 1), "};".repeat(LIMIT + 1));
+    assert!(load_on_reload_stack(one_more).is_err());
+}
+
+#[test]
+fn include_chains_deeper_than_the_limit_are_refused() {
+    let dir = tmpdir("deepinclude");
+    let n = preprocess::MAX_INCLUDE_DEPTH + 5;
+    for i in 0..n {
+        write(
+            &dir.join(format!("f{i}.conf")),
+            &format!("@include \"f{}.conf\"\n", i + 1),
+        );
+    }
+    write(&dir.join(format!("f{n}.conf")), "");
+    let e = load_file(&dir.join("f0.conf"), &opts()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("error: `@include` nested more than 64 files deep"),
+        "{text}"
+    );
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
+}
+
+#[test]
+fn errors_on_one_long_line_print_kilobytes_not_the_line_squared() {
+    // 7,000 errors on a 21 KB line printed 7,000 copies of the line (300 MB).
+    let line = "x; ".repeat(7000);
+    let text = err(&line);
+    assert!(text.len() < 20_000, "{} bytes", text.len());
+    assert_eq!(text.matches(": error: ").count(), 50, "{text}");
+    assert!(text.ends_with("... and 6950 more errors\n"), "{text}");
+    let second = text.lines().nth(3).unwrap_or_default();
+    assert!(
+        second.starts_with("main.conf:1:4: error: unknown statement `x`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    1 | ...x; x; x; "),
+        "a cut line starts with `...`: {text}"
+    );
+}
+
+#[test]
+fn a_megabyte_word_is_shortened_in_the_message() {
+    let word = "w".repeat(1 << 20);
+    let text = err(&format!("{word};\nsource s {{ {word} }};\n"));
+    assert!(text.len() < 5_000, "{} bytes", text.len());
+    assert!(text.contains("error: unknown statement `www"), "{text}");
+}
+
+#[test]
+fn a_big_config_is_not_lexed_into_a_token_vector_twenty_times_its_size() {
+    // 400 KB of `;` were 400,000 tokens of 48 bytes before the first was parsed.
+    let text = ";".repeat(400_000);
+    let (peak, loaded) = peak_heap(|| load_str("main.conf", &text, &opts()).is_ok());
+    assert!(loaded);
+    assert!(
+        peak < 4 * text.len(),
+        "{peak} bytes held for {} bytes",
+        text.len()
+    );
+}
+
+#[test]
+fn a_megabyte_of_mistakes_keeps_a_thousand_errors_and_counts_the_rest() {
+    let text = "% x; ".repeat(50_000);
+    let (peak, e) = peak_heap(|| load_str("main.conf", &text, &opts()).unwrap_err());
+    assert!(e.diagnostics.len() <= 1001, "{}", e.diagnostics.len());
+    assert_eq!(e.diagnostics.len() + e.unkept, 100_000);
+    assert!(
+        peak < 10 * text.len(),
+        "{peak} bytes held for {} bytes",
+        text.len()
+    );
+    assert!(e.to_string().ends_with("... and 99950 more errors\n"));
+}
+
+/// `@define aN "`aN-1``aN-1`"` for N up to 22.
+fn doubling_defines(levels: usize, sep: &str) -> String {
+    let mut text = String::from("@define a0 \"x\"\n");
+    for n in 1..=levels {
+        text += &format!("@define a{n} \"`a{}`{sep}`a{}`\"\n", n - 1, n - 1);
+    }
+    text + &format!("source s {{ x(`a{levels}`); }};\n")
+}
+
+#[test]
+fn twenty_two_doubling_defines_took_gigabytes() {
+    for sep in ["", " "] {
+        let text = doubling_defines(22, sep);
+        let (peak, e) = peak_heap(|| err(&text));
+        assert!(peak < 4 << 20, "{peak} bytes");
+        let (line, used) = if sep.is_empty() { (18, 16) } else { (17, 15) };
+        assert!(
+            e.starts_with(&format!(
+                "main.conf:{line}:13: error: substitution makes this string longer than 64 KiB: \
+                 it uses `a{used}` ("
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("defined at main.conf:{}:9) 2 times", line - 1)),
+            "{e}"
+        );
+        assert_eq!(e.matches("error:").count(), 1, "{e}");
+    }
+}
+
+#[test]
+fn a_block_calling_itself_with_doubled_arguments_needed_4_gib() {
+    let text = "block source r(a(\"x\")) { r(a(\"`a``a`\")); };\nsource s { r(); };\n";
+    let (peak, e) = peak_heap(|| err(text));
+    assert!(peak < 32 << 20, "{peak} bytes");
+    assert!(
+        e.starts_with("main.conf:1:26: error: block `r` expands to more than 1 MiB here"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: its longest argument, `a()`, is 524290 bytes"),
+        "{e}"
+    );
+    assert!(
+        e.contains("note: in block `r` defined at main.conf:1:25, called here"),
+        "{e}"
+    );
+    assert!(e.contains("main.conf:2:12: note: in block `r`"), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+}
+
+#[test]
+fn substitutions_stop_at_the_generated_text_limit() {
+    // Each name is a few bytes, but the 60 KB value at the bottom of the chain
+    // is substituted 2^30 times.
+    let mut text = format!("@define b0 \"'{}'\"\n", "x".repeat(60_000));
+    for n in 1..=30 {
+        text += &format!("@define b{n} \"``b{}`` ``b{}``\"\n", n - 1, n - 1);
+    }
+    text += "source s { x(`b30`); };\n";
+    let (peak, e) = peak_heap(|| err(&text));
+    assert!(peak < 96 << 20, "{peak} bytes");
+    assert!(
+        e.contains("error: substitutions and block expansions produced more than 32 MiB of text"),
+        "{e}"
+    );
+    assert!(e.contains("note: from `b1` substituted here"), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+}
+
+#[test]
+fn a_value_from_outside_longer_than_the_limit_is_refused() {
+    let o = LoadOptions {
+        defines: vec![("big".into(), "y ".repeat(40_000))],
+        ..opts()
+    };
+    let e = err_with("source s { x(`big`); };\n", &o);
+    assert!(
+        e.starts_with(
+            "main.conf:1:14: error: `big` (given to the loader) is 80000 bytes long, more than the 64 KiB a value may be"
+        ),
+        "{e}"
+    );
+}
+
+// --- fuzzing: random and mutated configs through the whole front end ---
+
+/// A deterministic xorshift generator, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Pieces of config, valid and not, that random texts are made of.
+const PIECES: &[&str] = &[
+    "source",
+    "destination",
+    "filter",
+    "parser",
+    "log",
+    "options",
+    "block",
+    "root",
+    "flags",
+    "flow-control",
+    "file",
+    "network",
+    "port(5514)",
+    "s",
+    "d",
+    "r",
+    "a",
+    "x",
+    "and",
+    "or",
+    "not",
+    "==",
+    "!=",
+    "lt",
+    "{",
+    "}",
+    "(",
+    ")",
+    ";",
+    ",",
+    " ",
+    "\n",
+    "\t",
+    "# comment\n",
+    "\"",
+    "'",
+    "`",
+    "``",
+    "`a`",
+    "`b`",
+    "`__VARARGS__`",
+    "...",
+    "@define",
+    "@include",
+    "@version:",
+    "@",
+    "\"str\"",
+    "'raw'",
+    "\"a\\\"b\"",
+    "\"\\x41\\x4\"",
+    "\"\\\\\"",
+    "\"\\\n\"",
+    "\"`a``a`\"",
+    "\"``\"",
+    "program(\"^x$\")",
+    "level(err)",
+    "a(b(c(d)))",
+    "é",
+    "\u{0}",
+    "\r",
+    "\u{feff}",
+    "1.0",
+    "100MiB",
+    "::1",
+    "/tmp/x",
+];
+
+/// Structures the random texts put the pieces in.
+fn fragment(rng: &mut Rng, out: &mut String) {
+    match rng.below(12) {
+        0 => {
+            let n = rng.below(3 * parser::MAX_NESTING as usize);
+            let open = rng.pick(&["log { ", "(", "a(", "not ", "{"]);
+            out.push_str(&open.repeat(n));
+            out.push_str(rng.pick(PIECES));
+            out.push_str(&rng.pick(&["};", ")", "}"]).repeat(n));
+        }
+        1 => {
+            let (a, b) = (rng.pick(&["a", "b", "x"]), rng.pick(&["a", "b", "x"]));
+            let sep = rng.pick(&["", " ", "``"]);
+            out.push_str(&format!("@define {a} \"`{b}`{sep}`{b}`\"\n"));
+        }
+        2 => {
+            let kind = rng.pick(&["source", "destination", "root", "log", "options", "parser"]);
+            let body = rng.pick(&[
+                "r(a(\"`a``a`\"));",
+                "r(); r();",
+                "file(`a`) `__VARARGS__`;",
+                "x(\"`a`\");",
+                "`b`",
+                "source s { r(); };",
+            ]);
+            out.push_str(&format!("block {kind} r(a(\"x\") b() ...) {{ {body} }};\n"));
+        }
+        3 => {
+            let ctx = rng.pick(&[
+                "source s { ",
+                "destination d { ",
+                "",
+                "log { ",
+                "options { ",
+            ]);
+            let arg = rng.pick(&["a(\"y\")", "b(1) a(2)", "", "a(", "q(x)"]);
+            out.push_str(&format!("{ctx}r({arg}); }};\n"));
+        }
+        4 => {
+            // A long line.
+            let piece = rng.pick(PIECES);
+            out.push_str(&piece.repeat(1 + rng.below(20_000 / piece.len().max(1))));
+        }
+        5 => {
+            // Garbage bytes, as characters.
+            for _ in 0..rng.below(64) {
+                let c = char::from_u32((rng.next() % 0x11_0000) as u32).unwrap_or('\u{fffd}');
+                out.push(c);
+            }
+        }
+        6 => out.push_str("@include \"/nonexistent/*.conf\"\n@include \"nope.conf\"\n"),
+        _ => {
+            for _ in 0..rng.below(30) {
+                out.push_str(rng.pick(PIECES));
+                if rng.below(2) == 0 {
+                    out.push(' ');
+                }
+            }
+        }
+    }
+}
+
+/// `base` with a few random edits: pieces and fragments inserted, spans
+/// deleted or duplicated.
+fn mutate(rng: &mut Rng, base: &str) -> String {
+    let mut chars: Vec<char> = base.chars().collect();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(chars.len() + 1);
+        match rng.below(4) {
+            0 => {
+                let end = (at + rng.below(40)).min(chars.len());
+                chars.drain(at..end);
+            }
+            1 => {
+                let end = (at + rng.below(200)).min(chars.len());
+                let copy: Vec<char> = chars[at..end].to_vec();
+                let times = 1 + rng.below(8);
+                for _ in 0..times {
+                    chars.splice(at..at, copy.iter().copied());
+                }
+            }
+            2 => {
+                let mut s = String::new();
+                fragment(rng, &mut s);
+                chars.splice(at..at, s.chars());
+            }
+            _ => {
+                let piece = rng.pick(PIECES);
+                chars.splice(at..at, piece.chars());
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Loads `text` and renders what comes out; checks the output and memory
+/// bounds. Returns whether it loaded.
+fn survive(text: &str) -> bool {
+    let (peak, (loaded, rendered)) = peak_heap(|| match load_str("fuzz.conf", text, &opts()) {
+        Ok(l) => {
+            let rendered = match plan::build(&l.config, &l.map) {
+                Ok(_) => print(&l.config),
+                Err(d) => diagnostic::render_all(&d, &l.map),
+            };
+            (true, rendered)
+        }
+        Err(e) => (false, e.to_string()),
+    });
+    let excerpt: String = text.chars().take(300).collect();
+    // Expanded text may reach MAX_GENERATED; beyond that, a small multiple of
+    // the input.
+    let allowed = preprocess::MAX_GENERATED * 3 + 64 * text.len() + (1 << 20);
+    assert!(peak < allowed, "{peak} bytes held for:\n{excerpt}");
+    if !loaded {
+        let notes = 64 * 4;
+        let lines = rendered.lines().count();
+        assert!(
+            lines <= diagnostic::MAX_SHOWN * (5 + notes) + 1,
+            "{lines} lines for:\n{excerpt}"
+        );
+        let longest = rendered
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        assert!(longest <= 700, "a {longest}-character line for:\n{excerpt}");
+    }
+    loaded
+}
+
+/// 1.5 s of cases by default (about 1,000 in a debug build); `SLUICE_FUZZ_MS`
+/// and `SLUICE_FUZZ_SEED` run it longer or elsewhere.
+#[test]
+fn random_and_mutated_configs_never_panic_and_stay_bounded() {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let budget = std::time::Duration::from_millis(env("SLUICE_FUZZ_MS").unwrap_or(1500));
+    let mut rng = Rng(env("SLUICE_FUZZ_SEED").unwrap_or(0x2545_f491_4f6c_dd1d) | 1);
+    let seeds = [
+        DESIGN.to_string(),
+        format!("{S3_BLOCK}destination d {{ s3(bucket(\"b\") url(\"u\")); }};\n"),
+        "block root r(a(\"x\")) { source `a` { x(); }; };\nr(a(q));\n".to_string(),
+        "filter f { (program(\"a\") and not level(err)) or \"$HOST\" == \"h\"; };\n\
+         log { source(s); filter(f); log { destination(d); flags(final); }; };\n"
+            .to_string(),
+    ];
+    let start = std::time::Instant::now();
+    let (mut cases, mut loaded) = (0, 0);
+    while start.elapsed() < budget {
+        let text = if rng.below(3) == 0 {
+            let mut t = String::new();
+            for _ in 0..1 + rng.below(8) {
+                fragment(&mut rng, &mut t);
+            }
+            t
+        } else {
+            let seed = &seeds[rng.below(seeds.len())];
+            mutate(&mut rng, seed)
+        };
+        let mut scratch = Vec::new();
+        let _ = lexer::lex(&text, source::SourceId(0), 0, &mut scratch);
+        let t0 = std::time::Instant::now();
+        loaded += usize::from(survive(&text));
+        // `SLUICE_FUZZ_SLOW=DIR` keeps the cases that took long, to look at.
+        if let Ok(dir) = std::env::var("SLUICE_FUZZ_SLOW")
+            && t0.elapsed() > std::time::Duration::from_millis(300)
+        {
+            let _ = std::fs::write(format!("{dir}/slow-{cases}.conf"), &text);
+        }
+        cases += 1;
+    }
+    eprintln!("{cases} cases, {loaded} loaded, in {:?}", start.elapsed());
+    // Enough cases ran, and some got through, so the generator is not all noise.
+    assert!(cases >= 300, "only {cases} cases in the time");
+    assert!(loaded > 0, "none of {cases} cases loaded");
+}
+
+#[test]
+fn lexical_errors_repeated_by_expansions_are_dropped_without_quadratic_time() {
+    // Found by the fuzz test: each repeated error was compared with every kept
+    // one by rendered location, 16 s for this 10 KB config.
+    let text = format!(
+        "block root r() {{ {} }};\n{}",
+        "``".repeat(500),
+        "r();\n".repeat(30)
+    );
+    let start = std::time::Instant::now();
+    let e = load_str("main.conf", &text, &opts()).unwrap_err();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // Reported where the block is defined, not again per call.
+    assert_eq!(e.diagnostics.len() + e.unkept, 500);
+}
+
+/// sluice.conf(5) states every limit with the value the code uses.
+#[test]
+fn man_page_states_the_limits() {
+    let page = include_str!("../../man/sluice.conf.5").replace("\\-", "-");
+    let section = &page[page.find(".SS Limits").expect("no Limits section")..];
+    for stated in [
+        format!("{} levels of nesting", parser::MAX_NESTING),
+        format!("{} files deep", preprocess::MAX_INCLUDE_DEPTH),
+        preprocess::size(preprocess::MAX_VALUE),
+        preprocess::size(preprocess::MAX_EXPANSION),
+        format!("{} SCL blocks deep", parser::MAX_BLOCK_DEPTH),
+        format!(
+            "and {} of text",
+            preprocess::size(preprocess::MAX_GENERATED)
+        ),
+        format!("At most {} errors", diagnostic::MAX_SHOWN),
+    ] {
+        assert!(section.contains(&stated), "sluice.conf(5) lacks `{stated}`");
+    }
+}
+
+#[test]
+fn a_config_of_many_small_statements_parses_in_a_small_multiple_of_its_size() {
+    // 5 MB of log paths held 127 MB after parsing: a growth reserve of 136-byte
+    // elements in every log path, and every item as large as a comparison.
+    let text = format!(
+        "source s {{ network(port(5514)); }};\ndestination d {{ file(\"/tmp/x\"); }};\n{}",
+        "log { source(s); destination(d); };\n".repeat(15_000)
+    );
+    let (peak, loaded) = peak_heap(|| load_str("main.conf", &text, &opts()).is_ok());
+    assert!(loaded);
+    assert!(
+        peak < 12 * text.len(),
+        "{peak} bytes held for {} bytes",
+        text.len()
+    );
 }

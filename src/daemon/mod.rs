@@ -105,6 +105,11 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")
+        // A reload parses on a blocking thread of this runtime: give it the stack
+        // start-up parsed on (the main thread's 8 MiB), not tokio's 2 MiB, so a
+        // config that passed `-s` cannot fail on SIGHUP for want of stack. The
+        // parser's nesting limits are sized to fit 2 MiB as well.
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(rt) => rt,
@@ -144,10 +149,18 @@ fn load(settings: &Settings) -> Result<Loaded, String> {
     let loaded = config::load_file(&settings.cfgfile, &opts).map_err(|e| e.to_string())?;
     let plan = plan::build(&loaded.config, &loaded.map)
         .map_err(|diags| config::diagnostic::render_all(&diags, &loaded.map))?;
-    for w in &plan.warnings {
-        let text = w
-            .render(&loaded.map)
-            .replacen(": error: ", ": warning: ", 1);
+    let shown = config::diagnostic::MAX_SHOWN;
+    let mut rest = String::new();
+    config::diagnostic::more(
+        &mut rest,
+        plan.warnings.len().saturating_sub(shown),
+        "warning",
+    );
+    let texts = plan.warnings.iter().take(shown).map(|w| {
+        w.render(&loaded.map)
+            .replacen(": error: ", ": warning: ", 1)
+    });
+    for text in texts.chain((!rest.is_empty()).then_some(rest)) {
         if settings.mode == Mode::SyntaxOnly {
             eprint!("{text}");
         } else {

@@ -447,6 +447,20 @@ mod tests {
     }
 
     #[test]
+    fn cisco_sequence_and_clock_state_show_in_sdata() {
+        // Regression: SDATA was empty for Cisco lines; syslog-ng 3.38 shows the
+        // pairs the header set (checked against it in compat.rs).
+        let m = p(b"<187>58: *Mar  1 00:00:00.123: %LINK-3-UPDOWN: Interface down");
+        assert_eq!(
+            f(&m, Field::Sdata),
+            Some(r#"[meta sequenceId="58"][timeQuality isSynced="0"]"#)
+        );
+        let m = p(b"<187>.Mar  1 00:00:01.456: %LINK-3-UPDOWN: up");
+        assert_eq!(f(&m, Field::Sdata), Some(r#"[timeQuality isSynced="1"]"#));
+        assert_eq!(f(&p(b"<13>Nov 23 14:07:17 h p: x"), Field::Sdata), None);
+    }
+
+    #[test]
     fn garbage_never_panics() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for n in 0..20_000 {

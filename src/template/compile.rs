@@ -8,6 +8,15 @@
 
 use super::functions::{self, Arg};
 use super::{Element, TemplateError, macros};
+use std::cell::Cell;
+
+/// How deep `$(f $(g ...))` may nest: compiling and rendering recurse once a
+/// level, and rendering runs on destination threads with ordinary stacks.
+pub const MAX_FUNCTION_NESTING: u32 = 32;
+
+thread_local! {
+    static NESTING: Cell<u32> = const { Cell::new(0) };
+}
 
 pub(super) fn compile(text: &str, base: usize) -> Result<(Vec<u8>, Vec<Element>), TemplateError> {
     let b = text.as_bytes();
@@ -70,7 +79,18 @@ pub(super) fn compile(text: &str, base: usize) -> Result<(Vec<u8>, Vec<Element>)
                         "empty function call '$()'",
                     ));
                 };
-                let f = functions::compile(name, rest, base + i, close + 1 - i)?;
+                let depth = NESTING.with(Cell::get);
+                if depth >= MAX_FUNCTION_NESTING {
+                    return Err(TemplateError::new(
+                        base + i,
+                        close + 1 - i,
+                        format!("template functions nested more than {MAX_FUNCTION_NESTING} deep"),
+                    ));
+                }
+                NESTING.with(|n| n.set(depth + 1));
+                let f = functions::compile(name, rest, base + i, close + 1 - i);
+                NESTING.with(|n| n.set(depth));
+                let f = f?;
                 flush(&lits, &mut run_start, &mut elems);
                 elems.push(Element::Function(Box::new(f)));
                 i = close + 1;

@@ -969,3 +969,18 @@ fn unknown_function_suggests_the_nearest() {
     assert!(e.message.contains("did you mean"), "{e}");
     assert_eq!(e.offset, 2);
 }
+
+#[test]
+fn deeply_nested_functions_are_refused_not_a_stack_overflow() {
+    // Regression: `$(echo $(echo ...))` 1,000 deep overflowed the stack of
+    // `-s`, and rendering recursed as deep on a destination thread.
+    let deep = format!("{}x{}", "$(echo ".repeat(1000), ")".repeat(1000));
+    let e = Template::compile(&deep).unwrap_err();
+    assert!(
+        e.message.contains("nested more than 32 deep"),
+        "{}",
+        e.message
+    );
+    let ok = format!("{}x{}", "$(echo ".repeat(32), ")".repeat(32));
+    assert_eq!(render(&ok), "x");
+}

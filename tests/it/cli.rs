@@ -571,3 +571,36 @@ fn unsupported_syslog_ng_features_are_named() {
         assert!(err.contains(want), "{text}: missing {want:?} in:\n{err}");
     }
 }
+
+/// `-s` and start-up refuse what a reload refuses (`reload.rs`): 10,500 nested
+/// log paths overflowed even `-s`, and a one-line config of 57,000 errors
+/// tried to print 11 GB.
+#[test]
+fn syntax_only_refuses_deep_nesting_and_prints_bounded_errors() {
+    let dir = TempDir::new("limits");
+    let deep = dir.write(
+        "deep.conf",
+        &format!("{}{}\n", "log { ".repeat(20_000), "};".repeat(20_000)),
+    );
+    let (code, err) = syntax_check(&deep);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{}:1:385: error: log paths nested more than 64 deep",
+            deep.display()
+        )),
+        "{err}"
+    );
+    let long = dir.write("long.conf", &format!("{}\n", "x; ".repeat(57_000)));
+    let (code, err) = syntax_check(&long);
+    assert_eq!(code, Some(1));
+    assert!(err.len() < 20_000, "{} bytes", err.len());
+    assert!(err.ends_with("... and 56950 more errors\n"), "{err}");
+    let o = sluice(dir.path(), &["-F", "-f", deep.to_str().unwrap_or_default()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("nested more than 64 deep"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -93,6 +93,50 @@ fn a_broken_config_on_reload_keeps_the_old_one_serving() {
     );
 }
 
+/// 3,000 nested `log {}` passed `-s` but overflowed the stack of the thread a
+/// reload parses on, killing the daemon; exponential defines and blocks ate
+/// gigabytes. Each is now an error on reload too, and the old config serves.
+#[test]
+fn a_config_that_passed_syntax_only_no_longer_kills_the_daemon_on_sighup() {
+    let port = free_port();
+    let d = Daemon::start(&config(port, "${MESSAGE}\\n"));
+    let mut defines = String::from("@define a0 \"x\"\n");
+    for n in 1..=22 {
+        defines += &format!("@define a{n} \"`a{}``a{}`\"\n", n - 1, n - 1);
+    }
+    let bad = [
+        (
+            format!("{}{}", "log { ".repeat(3000), "};".repeat(3000)),
+            "log paths nested more than 64 deep",
+        ),
+        (defines, "substitution makes this string longer than 64 KiB"),
+        (
+            "block source r(a(\"x\")) { r(a(\"`a``a`\")); };\nsource s { r(); };\n".into(),
+            "block `r` expands to more than 1 MiB",
+        ),
+    ];
+    for (n, (text, want)) in bad.iter().enumerate() {
+        d.rewrite(text);
+        let o = d.ctl(&["reload"]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{err}");
+        assert!(err.len() < 20_000, "{} bytes of errors", err.len());
+        d.signal(SIGHUP);
+        assert!(
+            wait_until(WAIT, || d.log().matches("reload failed").count()
+                >= 2 * (n + 1)),
+            "{}",
+            d.log()
+        );
+    }
+    send_tcp(port, [sl("still here")]);
+    assert_eq!(
+        wait_lines(&d.dir.join("out.log"), 1, WAIT),
+        vec!["still here"]
+    );
+}
+
 #[test]
 fn a_reload_that_cannot_bind_keeps_the_old_config() {
     let port = free_port();

@@ -140,6 +140,8 @@ fn compile_named(_: &str, args: &[Arg], call: TemplateError) -> Result<Function,
     };
     match crate::template::named::nested(|| Template::compile(&text)) {
         Some(Ok(t)) => Ok(Function::Named(Box::new(t))),
+        // The outermost name says where it started; a chain would repeat it.
+        Some(Err(e)) if e.message.starts_with("in template ") => Err(name.error(e.message)),
         Some(Err(e)) => Err(name.error(format!("in template {:?}: {}", name.text, e.message))),
         None => Err(name.error(format!(
             "$(template {}) nests more than {} deep: does it include itself?",
