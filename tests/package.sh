@@ -39,7 +39,7 @@ size=$(stat -c %s "$bin")
 [ "$size" -lt $((15 << 20)) ] || fail "usr/sbin/sluice is $size bytes"
 # The build folder must not be on an installed daemon's include path.
 ! grep -qF "$PWD/scl" "$bin" || fail "the build folder $PWD/scl is baked into the binary"
-for f in etc/sluice/sluice.conf etc/default/sluice etc/logrotate.d/sluice \
+for f in etc/sluice/sluice.conf etc/default/sluice etc/logrotate.d/sluice var/lib/sluice/README \
          usr/lib/sysusers.d/sluice.conf usr/lib/systemd/system/sluice.service \
          usr/share/sluice/scl/scl.conf usr/share/man/man8/sluice.8.gz; do
     [ -e "$root/$f" ] || fail "$f is not in the package"

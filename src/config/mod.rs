@@ -32,7 +32,7 @@ pub struct LoadOptions {
     /// Searched, in order, for a relative `@include` not found next to the
     /// including file.
     pub include_path: Vec<PathBuf>,
-    /// Values for `` `name` `` after `@define` and before the environment.
+    /// Values for `` `name` `` (`--define`): before `@define` and the environment.
     pub defines: Vec<(String, String)>,
 }
 
@@ -92,6 +92,38 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
             })
         }
     }
+}
+
+/// A filter expression written on its own (`program("sshd") and level(err..emerg)`),
+/// compiled as a `filter { }` block's would be: for `$(grep)`. The error is the
+/// first problem found, in words.
+pub fn compile_filter(text: &str) -> Result<crate::logpath::Filter, String> {
+    let opts = LoadOptions {
+        include_path: Vec::new(),
+        defines: Vec::new(),
+    };
+    let wrapped = format!("filter f {{ {text}\n}};");
+    let loaded = load_str("$(grep)", &wrapped, &opts).map_err(|e| {
+        e.diagnostics
+            .first()
+            .map_or("invalid".into(), |d| d.message.clone())
+    })?;
+    let Some(ast::Item::Filter(def)) = loaded.config.items.first() else {
+        return Err("expected one filter expression".into());
+    };
+    let mut diags = Vec::new();
+    let mut named = |name: &ast::Ident, diags: &mut Vec<diagnostic::Diagnostic>| {
+        diags.push(diagnostic::Diagnostic::error(
+            name.span,
+            format!("filter({}) cannot be referenced inside $(grep)", name.name),
+        ));
+        None
+    };
+    crate::logpath::filter::compile(&def.expr, &mut named, &mut diags).ok_or_else(|| {
+        diags
+            .first()
+            .map_or("invalid".into(), |d| d.message.clone())
+    })
 }
 
 /// Loads config text; `name` is shown in diagnostics, and relative `@include`s are

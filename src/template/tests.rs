@@ -984,3 +984,33 @@ fn deeply_nested_functions_are_refused_not_a_stack_overflow() {
     let ok = format!("{}x{}", "$(echo ".repeat(32), ")".repeat(32));
     assert_eq!(render(&ok), "x");
 }
+
+#[test]
+fn grep_renders_its_templates_when_the_message_matches() {
+    let m = message();
+    assert_eq!(render("$(grep program(app) ${PID} ${MSGID})"), "4242,ID47");
+    assert_eq!(render("[$(grep program(nope) ${PID})]"), "[]");
+    assert_eq!(
+        render_with(
+            "$(grep --max-count 1 ('$HOST' eq 'web01' and not level(debug)) ok)",
+            &m,
+            &ctx()
+        ),
+        "ok"
+    );
+    for (bad, want) in [
+        ("$(grep program(app))", "needs a template"),
+        ("$(grep frobnicate(x) y)", "in the $(grep) filter"),
+        (
+            "$(grep --max-count 0 program(a) y)",
+            "positive whole number",
+        ),
+        (
+            "$(grep filter(f_x) y)",
+            "cannot be referenced inside $(grep)",
+        ),
+    ] {
+        let e = Template::compile(bad).unwrap_err();
+        assert!(e.message.contains(want), "{bad}: {}", e.message);
+    }
+}

@@ -127,6 +127,7 @@ const FIELDS: &[&str] = &[
     "$(+ ${PRI} 1)|$(- ${PRI} 200)|$(* ${FACILITY_NUM} 3)|$(/ ${PRI} 4)|$(% ${PRI} 7)",
     "$(explode ' ' ${MESSAGE})|$(list-count $(explode ' ' ${MESSAGE}))|$(list-nth 1 $(explode ' ' ${MESSAGE}))",
     "$(implode - $(explode ' ' ${MESSAGE}))|$(list-concat ${PROGRAM} ${HOST})",
+    "$(grep program(p) ${MSG})|$(grep --max-count 1 facility(user) ${PID} ${MSGID})|$(grep ('$PROGRAM' eq 'app') x)|$(grep 'level(err..emerg) or host(web)' y)",
 ];
 
 /// Fields whose value is a receive time when the message carries no stamp;

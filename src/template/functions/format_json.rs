@@ -769,6 +769,19 @@ fn emit_kv(bytes: &[u8], entries: &[Entry], cef: bool, out: &mut Vec<u8>) -> boo
     true
 }
 
+/// A control character as `\u00XX`, as both JSON and CEF write it.
+fn push_u_escape(c: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(&[
+        b'\\',
+        b'u',
+        b'0',
+        b'0',
+        HEX[(c >> 4) as usize],
+        HEX[(c & 15) as usize],
+    ]);
+}
+
 /// `tf_cef_append_escaped`: `=`, `\\`, CR and LF escaped, other control characters as
 /// `\uXXXX`, bytes that are not UTF-8 as `\xNN`.
 fn escape_cef(s: &[u8], out: &mut Vec<u8>) {
@@ -780,14 +793,7 @@ fn escape_cef(s: &[u8], out: &mut Vec<u8>) {
         Ok(b"\\") => out.extend_from_slice(b"\\\\"),
         // NUL is no valid UTF-8 to glib: shown as a raw byte, as syslog-ng does.
         Ok(b"\0") => out.extend_from_slice(b"\\x00"),
-        Ok(&[c]) if c < 0x20 => out.extend_from_slice(&[
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[(c >> 4) as usize],
-            HEX[(c & 15) as usize],
-        ]),
+        Ok(&[c]) if c < 0x20 => push_u_escape(c, out),
         Ok(ch) => out.extend_from_slice(ch),
         Err(c) => {
             out.extend_from_slice(&[b'\\', b'x', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])
@@ -898,14 +904,7 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
             0x0c => out.extend_from_slice(b"\\f"),
             // NUL is no valid UTF-8 to glib, so syslog-ng shows it as a raw byte.
             0 => out.extend_from_slice(b"\\\\x00"),
-            1..0x20 => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(c >> 4) as usize],
-                HEX[(c & 15) as usize],
-            ]),
+            1..0x20 => push_u_escape(c, out),
             _ => {
                 let width = match c {
                     0xc2..=0xdf => 2,

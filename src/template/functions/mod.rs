@@ -10,6 +10,7 @@ mod digest;
 mod encoding;
 mod format_json;
 mod getent;
+mod grep;
 #[path = "if.rs"]
 mod if_;
 mod joined;
@@ -62,6 +63,7 @@ pub(in crate::template) enum Function {
     String(string::StringFn),
     /// `$(template NAME)`: a named template, compiled in place.
     Named(Box<Template>),
+    Grep(grep::Grep),
 }
 
 /// How a function compiles: its name as called, its arguments, the whole call's
@@ -87,6 +89,7 @@ const FUNCTIONS: &[(&str, CompileFn)] = &[
     ("format-welf", format_json::compile),
     ("format_json", format_json::compile),
     ("getent", getent::compile),
+    ("grep", grep::compile),
     ("hash", digest::compile),
     ("if", |_, a, call| {
         Ok(Function::If(Box::new(if_::If::compile(a, call)?)))
@@ -182,6 +185,7 @@ impl Function {
             Function::If(f) => return f.set_zone(zone),
             Function::Strftime(_) => return,
             Function::Named(t) => return t.set_zone(zone),
+            Function::Grep(f) => f.args_mut(),
             Function::Digest(f) => &mut f.args,
             Function::Encoding(f) => &mut f.args,
             Function::Getent(f) => &mut f.args,
@@ -212,6 +216,7 @@ impl Function {
             Function::Numeric(f) => f.render(&Args::render(&f.args, msg, ctx, dates), out),
             Function::String(f) => f.render(&Args::render(&f.args, msg, ctx, dates), out),
             Function::Named(t) => t.render_with(msg, ctx, dates, out),
+            Function::Grep(f) => f.render(msg, ctx, dates, out),
         }
     }
 }
