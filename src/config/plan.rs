@@ -2,7 +2,9 @@
 //! no I/O, so `--syntax-only` checks exactly what a start or reload would run,
 //! and every error is reported at once.
 
-use super::ast::{Config, FilterDef, Item, LogItem, LogPath, Object, ObjectKind, Opt};
+use super::ast::{
+    Arg, Config, FilterDef, Ident, Item, LogItem, LogPath, Object, ObjectKind, Opt, Value,
+};
 use super::diagnostic::{Diagnostic, nearest};
 use super::routing::{self, Names};
 pub use super::routing::{Connection, SourceRouting};
@@ -424,6 +426,10 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     for o in &objects {
         for (i, call) in o.drivers.iter().enumerate() {
             let id = format!("{}#{i}", o.name.name);
+            let legacy = (o.kind == ObjectKind::Source)
+                .then(|| legacy_source(call))
+                .flatten();
+            let call = legacy.as_ref().unwrap_or(call);
             let Some(spec) = DRIVERS
                 .iter()
                 .find(|s| s.context == o.kind.keyword() && s.name == call.name.key())
@@ -676,4 +682,45 @@ fn named_templates(
         }
     }
     named.into_iter().map(|(n, (t, _))| (n, t)).collect()
+}
+
+/// syslog-ng's older source drivers `tcp()`, `udp()`, `tcp6()` and `udp6()`:
+/// `network()` with that transport (and `::` for the IPv6 ones unless `ip()`
+/// is given), as syslog-ng reads them.
+fn legacy_source(call: &Opt) -> Option<Opt> {
+    let (transport, v6) = match call.name.key().as_str() {
+        "tcp" => ("tcp", false),
+        "udp" => ("udp", false),
+        "tcp6" => ("tcp", true),
+        "udp6" => ("udp", true),
+        _ => return None,
+    };
+    let span = call.name.span;
+    let opt = |name: &str, value: &str| {
+        Arg::Opt(Opt {
+            name: Ident {
+                name: name.into(),
+                span,
+            },
+            args: vec![Arg::Value(Value {
+                text: value.into(),
+                quoted: true,
+                span,
+            })],
+            span,
+        })
+    };
+    let mut args = vec![opt("transport", transport)];
+    if v6 && !call.opts().any(|o| o.name.key() == "ip") {
+        args.push(opt("ip", "::"));
+    }
+    args.extend(call.args.iter().cloned());
+    Some(Opt {
+        name: Ident {
+            name: "network".into(),
+            span,
+        },
+        args,
+        span: call.span,
+    })
 }

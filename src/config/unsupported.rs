@@ -111,26 +111,6 @@ const FEATURES: &[(Place, &str, &str)] = &[
     ),
     (Place::Source, "snmptrap", "snmptrap() is not supported"),
     (
-        Place::Source,
-        "tcp",
-        "the legacy tcp() driver is not supported: write network(transport(\"tcp\") ...)",
-    ),
-    (
-        Place::Source,
-        "udp",
-        "the legacy udp() driver is not supported: write network(transport(\"udp\") ...)",
-    ),
-    (
-        Place::Source,
-        "tcp6",
-        "the legacy tcp6() driver is not supported: write network(transport(\"tcp\") ip(\"::\") ...)",
-    ),
-    (
-        Place::Source,
-        "udp6",
-        "the legacy udp6() driver is not supported: write network(transport(\"udp\") ip(\"::\") ...)",
-    ),
-    (
         Place::Destination,
         "program",
         "program() destinations are not supported: Sluice runs no external programs",

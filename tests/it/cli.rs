@@ -500,6 +500,9 @@ const ADMIN_GUIDE_EXAMPLES: &[&str] = &[
      destination d { file(\"/var/log/cef.log\" template(\"$(format-cef-extension --subkeys .cef.)\\n\")); };\n\
      destination d_welf { file(\"/var/log/welf.log\" template(\"$(format-welf --scope rfc3164)\\n\")); };\n\
      log { source(s); log { filter { program(\"^sshd$\"); }; destination(d); }; log { destination(d_welf); }; };\n",
+    "source s_old { tcp(ip(\"127.0.0.1\") port(1999) max-connections(10)); udp(ip(\"127.0.0.1\") port(1999)); tcp6(port(2000)); };\n\
+     destination d { file(\"/var/log/old\"); };\n\
+     log { source(s_old); destination(d); };\n",
     "@requires json-plugin\n@module syslogformat\n\
      source s { network(port(5514)); };\n\
      destination d { file(\"/var/log/x\" template(\"$(if (\\\"${PRI}\\\" > \\\"100\\\") high low) $(uppercase ${PROGRAM}) ${MSG}\\n\")); };\n\
@@ -543,10 +546,6 @@ fn unsupported_syslog_ng_features_are_named() {
         (
             "source s { file(\"/var/log/x.log\"); };\n",
             "file() sources (following a file) are not supported",
-        ),
-        (
-            "source s { tcp(ip(127.0.0.1) port(1999)); };\n",
-            "write network(transport(\"tcp\") ...)",
         ),
         (
             "destination d { network(\"10.1.1.1\" port(514)); };\n",

@@ -766,3 +766,20 @@ fn receipt_ids_and_identity_macros() {
         "{persisted}"
     );
 }
+
+#[test]
+fn legacy_tcp_and_udp_source_drivers_listen_like_network() {
+    let port = free_port();
+    let d = Daemon::start(&format!(
+        "source s {{ tcp(ip(\"127.0.0.1\") port({port})); udp(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ file(\"out.log\" template(\"${{PROTO}} ${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); }};\n"
+    ));
+    send_tcp(port, [sl("over tcp")]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(sl("over udp").as_bytes(), ("127.0.0.1", port))
+        .unwrap();
+    let mut got = wait_lines(&d.dir.join("out.log"), 2, WAIT);
+    got.sort();
+    assert_eq!(got, ["17 over udp", "6 over tcp"]);
+}

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 pub const SPEC: DriverSpec = DriverSpec {
     name: "network",
     context: "source",
-    doc: "Receives syslog over TCP, TLS or UDP. Framing (RFC 6587 octet counting or newline) is detected per connection; RFC 3164 and RFC 5424 are told apart per message.",
+    doc: "Receives syslog over TCP, TLS or UDP. Framing (RFC 6587 octet counting or newline) is detected per connection; RFC 3164 and RFC 5424 are told apart per message. syslog-ng's older tcp(), udp(), tcp6() and udp6() sources are read as network() with that transport.",
     positional: None,
     options: &[
         OptionSpec {
