@@ -57,6 +57,12 @@ pub const FLAGS: &[Flag] = &[
         help: "control socket (default /run/sluice/sluice.ctl)",
     },
     Flag {
+        short: None,
+        long: "control-group",
+        value: Some("GROUP"),
+        help: "make the control socket 0660 and give it to GROUP (default: 0600, the daemon's user only)",
+    },
+    Flag {
         short: Some('p'),
         long: "pidfile",
         value: Some("PATH"),
@@ -137,6 +143,8 @@ pub struct Settings {
     pub foreground: bool,
     pub state_dir: PathBuf,
     pub control: PathBuf,
+    /// `--control-group`: the group that may use the control socket too.
+    pub control_group: Option<String>,
     pub pidfile: PathBuf,
     pub stderr: bool,
     /// 0 warnings, 1 info (-v), 2 debug (-d), 3 trace (-dd).
@@ -154,6 +162,7 @@ impl Default for Settings {
             foreground: false,
             state_dir: DEFAULT_STATE_DIR.into(),
             control: DEFAULT_CONTROL.into(),
+            control_group: None,
             pidfile: DEFAULT_PIDFILE.into(),
             stderr: false,
             verbosity: 0,
@@ -195,6 +204,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Settings, lexop
             }
             Long("state-dir") => s.state_dir = p.value()?.into(),
             Short('c') | Long("control") => s.control = p.value()?.into(),
+            Long("control-group") => s.control_group = Some(p.value()?.string()?),
             Short('p') | Long("pidfile") => s.pidfile = p.value()?.into(),
             Short('e') | Long("stderr") => s.stderr = true,
             Short('v') | Long("verbose") => s.verbosity = s.verbosity.max(1),

@@ -486,7 +486,7 @@ pub fn check_value(
 }
 
 /// A user or group id by name or number; -1 for "unchanged" (empty or -1).
-fn resolve_account(which: Account, text: &str) -> Result<i64, String> {
+pub fn resolve_account(which: Account, text: &str) -> Result<i64, String> {
     let what = match which {
         Account::User => "user",
         Account::Group => "group",

@@ -39,10 +39,10 @@ impl Drop for ControlSocket {
     }
 }
 
-/// Binds the control socket with mode 0600. A socket file left by a dead daemon
-/// is replaced; one that still answers means another daemon owns it; anything
-/// that is not a socket is refused, never deleted.
-pub fn bind(path: &Path) -> anyhow::Result<(UnixListener, ControlSocket)> {
+/// Binds the control socket with mode 0600, or 0660 owned by `group`. A socket
+/// file left by a dead daemon is replaced; one that still answers means another
+/// daemon owns it; anything that is not a socket is refused, never deleted.
+pub fn bind(path: &Path, group: Option<u32>) -> anyhow::Result<(UnixListener, ControlSocket)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -76,6 +76,10 @@ pub fn bind(path: &Path) -> anyhow::Result<(UnixListener, ControlSocket)> {
     let bound = UnixListener::bind(&tmp)
         .and_then(|l| {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+            if let Some(gid) = group {
+                std::os::unix::fs::chown(&tmp, None, Some(gid))?;
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
+            }
             std::fs::rename(&tmp, path)?;
             Ok(l)
         })

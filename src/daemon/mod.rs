@@ -216,7 +216,18 @@ async fn serve(
                 settings.state_dir.display()
             )
         })?;
-        let (ctl_listener, ctl_guard) = control::bind(&settings.control)?;
+        let group = match &settings.control_group {
+            Some(name) => {
+                let gid = crate::config::schema::resolve_account(
+                    crate::config::schema::Account::Group,
+                    name,
+                )
+                .map_err(|e| anyhow::anyhow!("--control-group: {e}"))?;
+                u32::try_from(gid).ok()
+            }
+            None => None,
+        };
+        let (ctl_listener, ctl_guard) = control::bind(&settings.control, group)?;
         let pid = notify::PidFile::create(&settings.pidfile)?;
         let persist = persist::Persist::start(&settings.state_dir)?;
         crate::template::set_identity(persist.hostid, persist.runid);

@@ -172,3 +172,61 @@ fn control_socket_is_private_caps_connections_and_times_out_idle_ones() {
     assert!(closed(&mut idle[99]));
     assert!(started.elapsed() < Duration::from_secs(9));
 }
+
+#[test]
+fn control_group_makes_the_socket_0660_for_that_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = TempDir::new("ctl-group");
+    let conf = dir.write("sluice.conf", &config(free_port()));
+    let ctl = dir.join("sluice.ctl");
+    // The daemon's own group: any other needs privileges the test may lack.
+    let gid = std::fs::metadata(dir.path()).unwrap().gid();
+    let mut child = Command::new(SLUICE)
+        .args(["-F", "-f"])
+        .arg(&conf)
+        .arg("-c")
+        .arg(&ctl)
+        .args(["--control-group", &gid.to_string()])
+        .arg("-p")
+        .arg(dir.join("pid"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = wait_until(Duration::from_secs(20), || {
+        Command::new(SLUICE_CTL)
+            .arg("-c")
+            .arg(&ctl)
+            .arg("healthcheck")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let meta = std::fs::metadata(&ctl);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "sluice did not come up");
+    let meta = meta.unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid);
+    // An unknown group is a start-up error that names it.
+    let o = Command::new(SLUICE)
+        .args(["-F", "-f"])
+        .arg(&conf)
+        .arg("-c")
+        .arg(dir.join("other.ctl"))
+        .args(["--control-group", "no-such-group-sluice"])
+        .arg("-p")
+        .arg(dir.join("pid2"))
+        .arg("--state-dir")
+        .arg(dir.join("state2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--control-group: no group `no-such-group-sluice`"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
