@@ -783,3 +783,28 @@ fn legacy_tcp_and_udp_source_drivers_listen_like_network() {
     got.sort();
     assert_eq!(got, ["17 over udp", "6 over tcp"]);
 }
+
+#[test]
+fn idle_timeout_closes_silent_connections_and_frees_their_slot() {
+    let port = free_port();
+    let d = Daemon::start(&tcp_to_file(
+        port,
+        "${MESSAGE}\\n",
+        "idle-timeout(1) max-connections(1)",
+    ));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(sl("before going quiet").as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = std::time::Instant::now();
+    let closed = matches!(s.read(&mut [0u8; 16]), Ok(0) | Err(_));
+    assert!(closed, "the idle connection stayed open");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // Its slot is free again: a new client gets in under max-connections(1).
+    assert!(wait_until(WAIT, || d.stat("source.s#0.open") == 0));
+    send_tcp(port, [sl("after")]);
+    assert_eq!(
+        wait_lines(&d.dir.join("out.log"), 2, WAIT),
+        ["before going quiet", "after"]
+    );
+}

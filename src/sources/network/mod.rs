@@ -150,6 +150,16 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "TCP keepalive on accepted connections, so a peer that vanished without closing (a half-open connection) frees its max-connections() slot.",
         },
         OptionSpec {
+            name: "idle-timeout",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 0,
+                max_ms: 86_400_000,
+            },
+            default: "0",
+            doc: "Close a TCP connection that sent nothing for this long, freeing its max-connections() slot (seconds when bare; 0, the default, never).",
+        },
+        OptionSpec {
             name: "tcp-keepalive-time",
             kind: Kind::Duration {
                 bare: TimeUnit::Seconds,
@@ -224,6 +234,8 @@ pub struct NetworkOptions {
     pub use_fqdn: Option<bool>,
     pub normalize_hostnames: Option<bool>,
     pub dns_cache: Option<bool>,
+    /// Close a connection silent this long (`idle-timeout()`); `None` never.
+    pub idle_timeout: Option<Duration>,
     /// TCP keepalive on accepted connections: (idle, interval, probes).
     pub keepalive: Option<(Duration, Duration, u32)>,
     /// transport("tls"): TCP with a TLS session on every connection.
@@ -291,6 +303,7 @@ impl NetworkOptions {
             use_fqdn: v.bool("use-fqdn"),
             normalize_hostnames: v.bool("normalize-hostnames"),
             dns_cache: v.bool("dns-cache"),
+            idle_timeout: v.duration("idle-timeout").filter(|d| !d.is_zero()),
             keepalive: v.bool("so-keepalive").unwrap_or(true).then(|| {
                 (
                     v.duration("tcp-keepalive-time")

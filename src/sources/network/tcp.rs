@@ -204,10 +204,20 @@ async fn serve<S: AsyncRead + Unpin>(
 ) {
     // Keep only what the connection needs of its first config: holding the whole
     // config would keep a replaced destination's queue alive past a reload.
-    let (mut framer, policy) = {
+    let (mut framer, policy, idle) = {
         let first = config.borrow_and_update();
         tracing::debug!(source = %first.id, %peer, "connection opened");
-        (framer_for(&first), first.options.tls.clone())
+        (
+            framer_for(&first),
+            first.options.tls.clone(),
+            first.options.idle_timeout,
+        )
+    };
+    let silent = || async move {
+        match idle {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
     };
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut frames: Vec<Frame> = Vec::new();
@@ -232,6 +242,10 @@ async fn serve<S: AsyncRead + Unpin>(
                 continue;
             }
             read = stream.read_buf(&mut buf) => read,
+            () = silent() => {
+                tracing::debug!(%peer, "closing a connection idle for idle-timeout()");
+                Ok(0)
+            }
         };
         let eof = match read {
             Ok(n) => n == 0,
