@@ -96,23 +96,20 @@ pub fn parse(
     let second = rfc5424.then(|| frame.clone());
     let mut msg = Message::new(frame, recvd);
     msg.peer = peer;
-    if opts.store_raw {
-        msg.flags.insert(Flags::RAW_KEPT);
-    }
     if opts.no_parse {
         msg.set(Field::Message, Slot::raw(0, len));
     } else if let Some(b) = second {
         if let Err(why) = rfc5424::fill(&b, &mut msg, opts) {
-            let raw_kept = msg.flags.contains(Flags::RAW_KEPT);
             msg = Message::new(b, recvd);
             msg.peer = peer;
-            if raw_kept {
-                msg.flags.insert(Flags::RAW_KEPT);
-            }
             set_error(&mut msg, why);
         }
     } else {
         rfc3164::fill(&mut msg, opts);
+    }
+    // Set once the message is final: a failed RFC 5424 parse starts it over.
+    if opts.store_raw {
+        msg.flags.insert(Flags::RAW_KEPT);
     }
     if let Some(raw) = original {
         msg.push_owned_pair(RAWMSG_PAIR, &raw);
