@@ -11,6 +11,8 @@ const USAGE: &str = "Usage: sluice-ctl [-c PATH] VERB
 Verbs:
   stats [--prometheus]   counters of every source and destination
   reload                 reload the config (the old one keeps running if the new one is bad)
+  retry                  retry what destinations kept after errors retrying cannot fix
+                         (wrong credentials, a missing bucket), once the cause is fixed
   stop                   stop the daemon after flushing
   healthcheck            exit 0 when the daemon answers
 

@@ -171,7 +171,7 @@ mod tests;
 pub fn list_options() -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    for spec in std::iter::once(&plan::GLOBAL_SPEC).chain(plan::DRIVERS.iter().copied()) {
+    for spec in std::iter::once(&plan::GLOBAL_SPEC).chain(plan::drivers()) {
         let _ = writeln!(out, "{} {}(): {}", spec.context, spec.name, spec.doc);
         for o in spec.options {
             let default = if o.default.is_empty() {
@@ -213,7 +213,7 @@ pub fn man_options() -> String {
         }
     }
     let mut out = String::new();
-    for spec in std::iter::once(&plan::GLOBAL_SPEC).chain(plan::DRIVERS.iter().copied()) {
+    for spec in std::iter::once(&plan::GLOBAL_SPEC).chain(plan::drivers()) {
         if spec.name == "options" {
             out.push_str(".SS Global options: options { ... };\n");
         } else {

@@ -11,16 +11,25 @@ pub use super::routing::{Connection, SourceRouting};
 use super::schema::{self, Account, DriverSpec, Kind, OptionSpec, TimeUnit};
 use super::source::{SourceMap, Span};
 use super::unsupported::{self, Place};
-use crate::destinations::file::{self, FileOptions};
+use crate::destinations::{self, Destination, Fingerprint};
 use crate::message::Zone;
 use crate::parse::HostPattern;
 use crate::sources::internal;
 use crate::sources::network::hostname::{HostOptions, UseDns};
 use crate::sources::network::{self, NetworkOptions};
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The source drivers; destinations are in [`destinations::KINDS`].
+const SOURCES: &[&DriverSpec] = &[&network::SPEC, &internal::SPEC];
 
 /// Every driver Sluice has, for lookups, suggestions and the man page.
-pub const DRIVERS: &[&DriverSpec] = &[&network::SPEC, &internal::SPEC, &file::SPEC];
+pub fn drivers() -> impl Iterator<Item = &'static DriverSpec> {
+    SOURCES
+        .iter()
+        .copied()
+        .chain(destinations::KINDS.iter().map(|k| k.spec))
+}
 
 /// `options { ... };`
 pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
@@ -49,6 +58,15 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
             },
             default: "10000",
             doc: "Messages each destination queue holds. On flow-controlled paths a full queue stops the sources; on others, new messages are dropped and counted.",
+        },
+        OptionSpec {
+            name: "log-fifo-bytes",
+            kind: Kind::Size {
+                min: 1 << 20,
+                max: 4 << 30,
+            },
+            default: "32MiB",
+            doc: "Bytes of messages each destination queue holds (a held message keeps its read buffer alive), as a second bound beside log-fifo-size(); a full queue acts as for log-fifo-size().",
         },
         OptionSpec {
             name: "log-msg-size",
@@ -208,6 +226,7 @@ pub struct GlobalOptions {
     pub time_zone: Option<Zone>,
     pub recv_time_zone: Option<Zone>,
     pub log_fifo_size: usize,
+    pub log_fifo_bytes: usize,
     pub log_msg_size: usize,
     pub frac_digits: u8,
     pub bad_hostname: Option<HostPattern>,
@@ -223,6 +242,7 @@ impl Default for GlobalOptions {
             time_zone: None,
             recv_time_zone: None,
             log_fifo_size: 10_000,
+            log_fifo_bytes: 32 << 20,
             log_msg_size: 64 * 1024,
             frac_digits: 0,
             bad_hostname: None,
@@ -259,11 +279,6 @@ pub enum SourceDriver {
     Internal,
 }
 
-#[derive(Clone, Debug)]
-pub enum DestinationDriver {
-    File(FileOptions),
-}
-
 /// One driver of a source object, named `object#index` in counters and logs.
 #[derive(Clone, Debug)]
 pub struct SourceInstance {
@@ -276,7 +291,7 @@ pub struct SourceInstance {
 pub struct DestinationInstance {
     pub id: String,
     pub object: String,
-    pub driver: DestinationDriver,
+    pub driver: Arc<dyn Destination>,
     /// Equal fingerprints mean a reload can keep the running destination.
     pub fingerprint: String,
 }
@@ -331,6 +346,9 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     o.recv_time_zone = globals.zone("recv-time-zone").cloned();
     if let Some(n) = globals.int("log-fifo-size") {
         o.log_fifo_size = n as usize;
+    }
+    if let Some(n) = globals.size("log-fifo-bytes") {
+        o.log_fifo_bytes = n as usize;
     }
     if let Some(n) = globals.size("log-msg-size") {
         o.log_msg_size = n as usize;
@@ -430,12 +448,10 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                 .then(|| legacy_source(call))
                 .flatten();
             let call = legacy.as_ref().unwrap_or(call);
-            let Some(spec) = DRIVERS
-                .iter()
-                .find(|s| s.context == o.kind.keyword() && s.name == call.name.key())
+            let Some(spec) =
+                drivers().find(|s| s.context == o.kind.keyword() && s.name == call.name.key())
             else {
-                let names = DRIVERS
-                    .iter()
+                let names = drivers()
                     .filter(|s| s.context == o.kind.keyword())
                     .map(|s| s.name);
                 let place = match o.kind {
@@ -517,32 +533,44 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
                         .or_default();
                     add_source(&mut plan, instances, id, o, SourceDriver::Internal);
                 }
-                (ObjectKind::Destination, "file") => {
-                    let values = values.with_defaults(&globals, file::FROM_GLOBAL);
-                    let Some(opts) = FileOptions::from_values(&values) else {
-                        diags.push(Diagnostic::error(
-                            call.span,
-                            "file() needs a path, as in file(\"/var/log/messages\")",
-                        ));
+                (ObjectKind::Destination, name) => {
+                    let Some(kind) = destinations::registry::kind(name) else {
                         continue;
+                    };
+                    let values = values.with_defaults(&globals, kind.from_global);
+                    let driver = match (kind.build)(&values) {
+                        Ok(d) => d,
+                        Err(errors) => {
+                            for e in errors {
+                                let span = e.option.and_then(|o| values.span_of(o));
+                                let d = Diagnostic::error(span.unwrap_or(call.span), e.message);
+                                diags.push(match e.help {
+                                    Some(h) => d.with_help(h),
+                                    None => d,
+                                });
+                            }
+                            continue;
+                        }
                     };
                     first_instance
                         .entry((o.kind, o.name.name.as_str()))
                         .or_default()
                         .push(plan.destinations.len());
-                    // The typed options, global defaults included, without spans,
-                    // and the globals the destination renders and queues with
-                    // (not the parse-only ones, so changing those reopens no file).
+                    // The driver's options, global defaults included, and the
+                    // globals the destination renders and queues with (not the
+                    // parse-only ones, so changing those reopens no file).
                     let g = &plan.options;
-                    let fingerprint = format!(
-                        "{opts:?}|{:?}|{}|{}",
-                        g.time_zone, g.frac_digits, g.log_fifo_size
-                    );
+                    let mut fp = Fingerprint::new(name);
+                    driver.fingerprint(&mut fp);
+                    fp.add_debug("time-zone", &g.time_zone)
+                        .add_debug("frac-digits", &g.frac_digits)
+                        .add_debug("log-fifo-size", &g.log_fifo_size)
+                        .add_debug("log-fifo-bytes", &g.log_fifo_bytes);
                     plan.destinations.push(DestinationInstance {
                         id,
                         object: o.name.name.clone(),
-                        fingerprint,
-                        driver: DestinationDriver::File(opts),
+                        fingerprint: fp.finish(),
+                        driver,
                     });
                 }
                 _ => {}

@@ -351,7 +351,7 @@ mod tests {
         let (queues, rxs): (Vec<Queue>, Vec<QueueReceiver>) = p
             .destinations
             .iter()
-            .map(|_| Queue::new(1000, Arc::new(DestinationStats::default())))
+            .map(|_| Queue::new(1000, 64 << 20, Arc::new(DestinationStats::default())))
             .unzip();
         let routes = p.routing[0].routes(&queues, RenderContext::default());
         let msgs = lines
@@ -366,8 +366,8 @@ mod tests {
             })
             .collect();
         routes.dispatch(msgs, &SourceStats::default()).await;
-        rxs.iter()
-            .map(|rx| {
+        rxs.into_iter()
+            .map(|mut rx| {
                 let mut got = Vec::new();
                 while let Ok(d) = rx.try_recv() {
                     for m in d.messages() {

@@ -26,7 +26,7 @@ const MAX_CONNECTIONS: usize = 64;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The verbs the daemon answers; `sluice-ctl` sends them as written here.
-pub const VERBS: &[&str] = &["stats", "reload", "stop", "healthcheck"];
+pub const VERBS: &[&str] = &["stats", "reload", "retry", "stop", "healthcheck"];
 
 /// Removes the socket file when the daemon ends.
 pub struct ControlSocket {
@@ -204,6 +204,10 @@ async fn answer(
                 Ok(Err(e)) => format!("ERROR reload failed, the old config keeps running\n{e}"),
                 Err(_) => "ERROR the daemon is stopping\n".to_string(),
             }
+        }
+        (Some("retry"), None) => {
+            let _ = events.send(Event::Retry);
+            "OK retrying\n".to_string()
         }
         (Some("stop"), None) => {
             let _ = events.send(Event::Stop);

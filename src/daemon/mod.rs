@@ -23,7 +23,6 @@ use running::Running;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -34,6 +33,8 @@ pub enum Event {
     Reload(Option<oneshot::Sender<Result<(), String>>>),
     Stop,
     Reopen,
+    /// Retry what destinations parked (`sluice-ctl retry`).
+    Retry,
 }
 
 /// How long a stop waits for connections to hand on their last batch, and then
@@ -284,8 +285,12 @@ async fn serve(
                 }
             }
             Event::Reopen => {
-                control.reopen.fetch_add(1, Ordering::Relaxed);
+                control.reopen();
                 tracing::info!("reopening destination files");
+            }
+            Event::Retry => {
+                control.retry();
+                tracing::info!("retrying what destinations kept after permanent errors");
             }
             Event::Stop => break,
         }
@@ -303,7 +308,7 @@ async fn serve(
     {
         tracing::warn!("connections did not finish within {STOP_GRACE:?}");
     }
-    control.stopping.store(true, Ordering::Relaxed);
+    control.stop();
     let joined = tokio::task::spawn_blocking(move || {
         for t in threads {
             let _ = t.join();

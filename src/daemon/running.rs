@@ -6,9 +6,9 @@
 //! keep their socket and connections; destinations whose options are unchanged
 //! keep their worker and queue; the rest drain and close.
 
-use crate::config::plan::{DestinationDriver, Plan, SourceDriver};
-use crate::destinations::file::FileDriver;
-use crate::destinations::{self, WorkerControl};
+use crate::config::plan::{Plan, SourceDriver};
+use crate::destinations::worker::Released;
+use crate::destinations::{StartContext, Worker, WorkerControl};
 use crate::logpath::Queue;
 use crate::message::{Origin, OriginId, Proto, Zone};
 use crate::parse::ParseOptions;
@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 struct RunningDestination {
     fingerprint: String,
     queue: Queue,
-    thread: JoinHandle<()>,
+    worker: Worker,
 }
 
 /// Everything that runs for one config.
@@ -109,20 +109,34 @@ impl Running {
         let mut old = std::mem::take(&mut self.destinations);
         let mut queues = Vec::with_capacity(plan.destinations.len());
         for d in &plan.destinations {
+            let mut predecessor = None;
             if let Some(r) = old.remove(&d.id) {
                 if r.fingerprint == d.fingerprint {
                     queues.push(r.queue.clone());
                     self.destinations.insert(d.id.clone(), r);
                     continue;
                 }
-                self.retire(r);
+                // One owner at a time: the new worker starts once this one
+                // has drained and closed.
+                predecessor = self.retire(r);
             }
             let stats = self.stats.destination(&d.id);
-            let DestinationDriver::File(opts) = &d.driver;
-            let fifo = opts.log_fifo_size.unwrap_or(plan.options.log_fifo_size);
-            let (queue, rx) = Queue::new(fifo, stats.clone());
-            let driver = FileDriver::new(opts.clone(), self.render_context(plan));
-            let thread = destinations::spawn(d.id.clone(), driver, rx, stats, self.control.clone())
+            let limits = d.driver.queue_limits();
+            let (queue, rx) = Queue::new(
+                limits.messages.unwrap_or(plan.options.log_fifo_size),
+                limits.bytes.unwrap_or(plan.options.log_fifo_bytes),
+                stats.clone(),
+            );
+            let cx = StartContext {
+                id: d.id.clone(),
+                rx,
+                stats,
+                control: self.control.clone(),
+                predecessor,
+            };
+            let worker = d
+                .driver
+                .start(cx, self.render_context(plan))
                 .context("cannot start a destination thread")?;
             queues.push(queue.clone());
             self.destinations.insert(
@@ -130,12 +144,12 @@ impl Running {
                 RunningDestination {
                     fingerprint: d.fingerprint.clone(),
                     queue,
-                    thread,
+                    worker,
                 },
             );
         }
         for (_, r) in old.drain() {
-            self.retire(r);
+            drop(self.retire(r));
         }
 
         // 3. Routes and listener settings; start new listeners, drop removed ones.
@@ -237,10 +251,13 @@ impl Running {
         }
     }
 
-    fn retire(&mut self, r: RunningDestination) {
-        // The worker ends once the routes that still hold its queue are gone.
+    /// Winds a destination's worker down; it ends once the routes that still
+    /// hold its queue are gone. Returns what a successor waits on.
+    fn retire(&mut self, r: RunningDestination) -> Option<Released> {
         drop(r.queue);
-        self.retired.push(r.thread);
+        let (thread, released) = r.worker.retire();
+        self.retired.push(thread);
+        released
     }
 
     /// Stops listening and hands back every destination thread, to be joined
@@ -251,7 +268,11 @@ impl Running {
         // gone, those destinations cannot finish.
         self.internal.send_replace(None);
         let mut threads = std::mem::take(&mut self.retired);
-        threads.extend(self.destinations.drain().map(|(_, r)| r.thread));
+        threads.extend(
+            self.destinations
+                .drain()
+                .map(|(_, r)| r.worker.into_thread()),
+        );
         threads
     }
 

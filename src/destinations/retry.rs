@@ -131,6 +131,84 @@ impl Backoff {
     }
 }
 
+/// What to do after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Try again at this time.
+    RetryAt(tokio::time::Instant),
+    /// The data concerned is given up.
+    GiveUp,
+    /// Keep the data; try again only when the operator asks (`sluice-ctl
+    /// retry`, a reload).
+    Park,
+}
+
+/// The one retry loop's state for one thing being retried (a destination's
+/// writes, one part upload): the backoff, the counters, and one log line per
+/// failure burst rather than one per attempt.
+#[derive(Debug)]
+pub struct Retrier {
+    what: String,
+    backoff: Backoff,
+}
+
+/// Backoff bounds shared by every destination.
+const BASE: Duration = Duration::from_millis(100);
+const MAX: Duration = Duration::from_secs(30);
+
+impl Retrier {
+    /// `what` names the failing thing in log lines (`destination d_s3#0`).
+    pub fn new(what: impl Into<String>) -> Retrier {
+        Retrier {
+            what: what.into(),
+            backoff: Backoff::new(BASE, MAX),
+        }
+    }
+
+    /// Records a failure and says what comes next. Logs the first failure of a
+    /// burst and then every power-of-two attempt.
+    pub fn failed(&mut self, failure: &Failure, now: tokio::time::Instant) -> Next {
+        match failure {
+            Failure::Retry { retry_after, .. } => {
+                let mut delay = self.backoff.next_delay();
+                if let Some(after) = retry_after {
+                    delay = delay.max((*after).min(MAX * 10));
+                }
+                let attempt = self.backoff.attempts();
+                if attempt == 1 || attempt.is_power_of_two() {
+                    tracing::error!(what = %self.what, attempt, retry_in = ?delay, "failed, will retry: {failure}");
+                }
+                Next::RetryAt(now + delay)
+            }
+            Failure::Permanent { .. } => {
+                self.backoff.reset();
+                Next::GiveUp
+            }
+            Failure::Parked { .. } => {
+                if self.backoff.attempts() == 0 {
+                    tracing::error!(what = %self.what, "failed; data kept until `sluice-ctl retry` or a reload: {failure}");
+                }
+                // Counted as one attempt so a second park in a row stays quiet.
+                self.backoff.next_delay();
+                Next::Park
+            }
+        }
+    }
+
+    /// Records a success; logs the recovery when it ends a burst.
+    pub fn succeeded(&mut self) {
+        if self.backoff.attempts() > 0 {
+            tracing::info!(what = %self.what, attempts = self.backoff.attempts(), "recovered");
+            self.backoff.reset();
+        }
+    }
+
+    /// Failures in a row so far.
+    pub fn attempts(&self) -> u32 {
+        self.backoff.attempts()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +226,31 @@ mod tests {
         assert!(later[9] >= Duration::from_millis(1750));
         b.reset();
         assert!(b.next_delay() < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_wins() {
+        let mut r = Retrier::new("test");
+        let now = tokio::time::Instant::now();
+        let f = Failure::Retry {
+            code: Some("SlowDown".into()),
+            message: "reduce your rate".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(
+            r.failed(&f, now),
+            Next::RetryAt(now + Duration::from_secs(7))
+        );
+        assert_eq!(r.failed(&Failure::permanent("no"), now), Next::GiveUp);
+        let parked = Failure::Parked {
+            code: Some("AccessDenied".into()),
+            message: "denied".into(),
+            hint: Some("check the bucket policy".into()),
+        };
+        assert_eq!(r.failed(&parked, now), Next::Park);
+        assert_eq!(
+            parked.to_string(),
+            "AccessDenied: denied (check the bucket policy)"
+        );
     }
 }

@@ -14,7 +14,7 @@ mod batch;
 pub mod filter;
 mod queue;
 
-pub use batch::{AckState, AckWait, Batch, Delivery};
+pub use batch::{Ack, AckState, AckWait, Batch, Delivery};
 pub use filter::Filter;
 pub use queue::{Queue, QueueReceiver};
 

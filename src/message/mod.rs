@@ -136,6 +136,15 @@ impl Message {
         }
     }
 
+    /// Roughly the memory this message keeps alive: its frame (a share of the
+    /// read block), its own buffers and itself. What queues are bounded by.
+    pub fn held_bytes(&self) -> usize {
+        std::mem::size_of::<Message>()
+            + self.raw.len()
+            + self.extra.capacity()
+            + self.pairs.capacity() * std::mem::size_of::<(Slot, Slot)>()
+    }
+
     /// The frame as received.
     pub fn raw(&self) -> &[u8] {
         &self.raw

@@ -92,11 +92,13 @@ pub struct SourceStats {
 /// Counters of one destination driver instance.
 #[derive(Debug, Default)]
 pub struct DestinationStats {
-    /// Messages written (and synced when `fsync(yes)`).
+    /// Messages made durable by the destination's promise (written, and synced
+    /// when `fsync(yes)`; spooled for object stores).
     pub written: Counter,
-    /// Messages refused because the queue was full and the path had no flow control.
+    /// Messages refused because the queue was full and the path had no flow
+    /// control, or given up after an error retrying cannot fix.
     pub dropped: Counter,
-    /// Messages waiting in the queue (a gauge).
+    /// Messages accepted and not yet durable, in the queue or the driver (a gauge).
     pub queued: Counter,
     /// Write errors (each retried; a message is counted as written only once).
     pub errors: Counter,

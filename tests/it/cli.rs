@@ -266,8 +266,8 @@ fn man_pages_document_every_flag_and_option() {
         );
     }
     let conf = read("man/sluice.conf.5");
-    for spec in std::iter::once(&sluice::config::plan::GLOBAL_SPEC)
-        .chain(sluice::config::plan::DRIVERS.iter().copied())
+    for spec in
+        std::iter::once(&sluice::config::plan::GLOBAL_SPEC).chain(sluice::config::plan::drivers())
     {
         if spec.name != "options" {
             assert!(

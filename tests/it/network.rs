@@ -372,8 +372,10 @@ fn flow_control_pushes_back_on_the_sender_and_loses_nothing() {
         !sender.is_finished(),
         "40 MB went through a destination nobody reads"
     );
+    // The queue, plus the one read (256 KiB, under 1,500 of these lines) that
+    // the driver took and is stuck writing.
     let queued = d.stat("destination.d#0.queued");
-    assert!(queued <= 1000, "queue holds {queued} > log-fifo-size");
+    assert!(queued <= 2500, "{queued} held > log-fifo-size and one read");
     assert_eq!(d.stat("destination.d#0.dropped"), 0);
     // Now read: everything arrives, once.
     let mut reader = std::fs::File::open(d.dir.join("pipe")).unwrap();
@@ -420,10 +422,11 @@ fn without_flow_control_a_full_queue_drops_and_counts() {
     );
     assert!(wait_until(WAIT, || d.stat("source.s#0.received") == 20_000));
     let dropped = d.stat("destination.d#0.dropped");
-    // Nothing reads the pipe: beyond the queue and the batch in the worker's hands,
-    // everything is dropped, and counted.
-    assert!(dropped >= 15_000, "dropped {dropped}");
+    // Nothing reads the pipe: beyond the queue and the read the driver is stuck
+    // writing, everything is dropped, and counted, and nothing is unaccounted.
+    assert!(dropped >= 10_000, "dropped {dropped}");
     assert_eq!(d.stat("source.s#0.dropped"), dropped);
+    assert_eq!(dropped + d.stat("destination.d#0.queued"), 20_000);
 }
 
 /// A full disk (/dev/full answers every write with ENOSPC) is a transient

@@ -8,9 +8,31 @@ mod writer;
 pub use writer::FileDriver;
 
 use crate::config::schema::{Account, DriverSpec, Kind, OptionSpec, TimeUnit, Values};
+use crate::destinations::registry::{
+    BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
+};
+use crate::destinations::worker::{self, StartContext, Worker};
 use crate::message::Zone;
-use crate::template::Template;
+use crate::template::{RenderContext, Template};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// `file()` in the registry.
+pub const KIND: DestinationKind = DestinationKind {
+    spec: &SPEC,
+    from_global: FROM_GLOBAL,
+    build,
+};
+
+fn build(v: &Values) -> Built {
+    match FileOptions::from_values(v) {
+        Some(opts) => Ok(Arc::new(opts)),
+        None => Err(vec![BuildError::new(
+            None,
+            "file() needs a path, as in file(\"/var/log/messages\")",
+        )]),
+    }
+}
 
 /// The options of `file()`, in the order the man page lists them.
 pub const SPEC: DriverSpec = DriverSpec {
@@ -126,6 +148,15 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Messages the destination's queue holds; defaults to the global log-fifo-size().",
         },
         OptionSpec {
+            name: "log-fifo-bytes",
+            kind: Kind::Size {
+                min: 1 << 20,
+                max: 4 << 30,
+            },
+            default: "",
+            doc: "Bytes of messages the destination's queue holds; defaults to the global log-fifo-bytes().",
+        },
+        OptionSpec {
             name: "flush-lines",
             kind: Kind::Int {
                 min: 0,
@@ -170,7 +201,7 @@ pub struct FileOptions {
     pub max_open_files: usize,
     pub time_zone: Option<Zone>,
     pub frac_digits: Option<u8>,
-    pub log_fifo_size: Option<usize>,
+    pub queue: QueueLimits,
 }
 
 impl FileOptions {
@@ -197,7 +228,38 @@ impl FileOptions {
             max_open_files: v.int("max-open-files").unwrap_or(256) as usize,
             time_zone: v.zone("time-zone").cloned(),
             frac_digits: v.int("frac-digits").map(|n| n as u8),
-            log_fifo_size: v.int("log-fifo-size").map(|n| n as usize),
+            queue: QueueLimits::from_values(v),
+        })
+    }
+}
+
+impl Destination for FileOptions {
+    fn fingerprint(&self, fp: &mut Fingerprint) {
+        fp.add("path", self.path.text())
+            .add("template", self.template.text())
+            .add_debug("create-dirs", &self.create_dirs)
+            .add_debug("dir-perm", &self.dir_perm)
+            .add_debug("perm", &self.perm)
+            .add_debug("owner", &self.owner)
+            .add_debug("group", &self.group)
+            .add_debug("dir-owner", &self.dir_owner)
+            .add_debug("dir-group", &self.dir_group)
+            .add_debug("fsync", &self.fsync)
+            .add_debug("time-reap", &self.time_reap)
+            .add_debug("max-open-files", &self.max_open_files)
+            .add_debug("time-zone", &self.time_zone)
+            .add_debug("frac-digits", &self.frac_digits)
+            .add_debug("queue", &self.queue);
+    }
+
+    fn queue_limits(&self) -> QueueLimits {
+        self.queue
+    }
+
+    fn start(&self, cx: StartContext, render: RenderContext) -> std::io::Result<Worker> {
+        let opts = self.clone();
+        worker::spawn(cx, move || {
+            Ok(FileDriver::new(opts.clone(), render.clone()))
         })
     }
 }

@@ -8,7 +8,9 @@
 //! pending bytes in memory, so closing one early never loses a message.
 
 use super::FileOptions;
-use crate::destinations::{Driver, WriteError};
+use crate::destinations::timers::Deadlines;
+use crate::destinations::{Driver, Failure};
+use crate::logpath::{Ack, Delivery};
 use crate::message::Message;
 use crate::template::RenderContext;
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path};
-use std::time::Instant;
+use tokio::time::Instant;
 
 struct Output {
     path: Vec<u8>,
@@ -31,14 +33,23 @@ struct Output {
 pub struct FileDriver {
     opts: FileOptions,
     ctx: RenderContext,
-    outputs: Vec<Output>,
+    /// By a stable id; `None` is a free slot (see `free`).
+    outputs: Vec<Option<Output>>,
+    free: Vec<usize>,
     by_path: HashMap<Vec<u8>, usize>,
+    /// Outputs with pending bytes.
+    dirty: Vec<usize>,
+    /// When each output of a templated path is next checked for `time-reap()`.
+    idle: Deadlines<usize>,
     path_buf: Vec<u8>,
     /// Files open now (outputs whose `file` is set).
     open_files: usize,
     /// `max-open-files()`, within a quarter of the descriptor limit.
     max_open: usize,
-    /// Messages given up since the last report (bad path, permission denied).
+    /// Deliveries rendered but not yet written (and synced).
+    held: Vec<Ack>,
+    /// Messages given up since the held deliveries were taken (bad path,
+    /// permission denied).
     dropped: usize,
     last_error: Option<String>,
 }
@@ -57,13 +68,21 @@ impl FileDriver {
             opts,
             ctx,
             outputs: Vec::new(),
+            free: Vec::new(),
             by_path: HashMap::new(),
+            dirty: Vec::new(),
+            idle: Deadlines::default(),
             path_buf: Vec::new(),
             open_files: 0,
             max_open,
+            held: Vec::new(),
             dropped: 0,
             last_error: None,
         }
+    }
+
+    fn out(&mut self, i: usize) -> &mut Output {
+        self.outputs[i].as_mut().expect("live output id")
     }
 
     /// Closes the least recently used open files, `keep` of them staying open.
@@ -73,36 +92,42 @@ impl FileDriver {
             .outputs
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.file.is_some())
-            .map(|(i, o)| (o.last_used, i))
+            .filter_map(|(i, o)| {
+                o.as_ref()
+                    .filter(|o| o.file.is_some())
+                    .map(|o| (o.last_used, i))
+            })
             .collect();
         if open.len() <= keep {
             return;
         }
         open.sort_unstable();
         for &(_, i) in &open[..open.len() - keep] {
-            self.outputs[i].file = None;
+            self.out(i).file = None;
         }
         self.open_files = keep;
     }
 
     /// Makes sure output `i` has its file open, within the cap.
     fn ensure_open(&mut self, i: usize) -> std::io::Result<()> {
-        if self.outputs[i].file.is_some() {
+        if self.out(i).file.is_some() {
             return Ok(());
         }
         if self.open_files >= self.max_open {
             // A quarter at a time keeps eviction off the per-open path.
             self.close_oldest(self.max_open - self.max_open.div_ceil(4));
         }
-        let file = match Self::open(&self.opts, &self.outputs[i].path) {
+        let path = std::mem::take(&mut self.out(i).path);
+        let opened = match Self::open(&self.opts, &path) {
             Err(e) if out_of_descriptors(&e) && self.open_files > 0 => {
                 self.close_oldest(self.open_files / 2);
-                Self::open(&self.opts, &self.outputs[i].path)?
+                Self::open(&self.opts, &path)
             }
-            other => other?,
+            other => other,
         };
-        self.outputs[i].file = Some(file);
+        let out = self.out(i);
+        out.path = path;
+        out.file = Some(opened?);
         self.open_files += 1;
         Ok(())
     }
@@ -117,16 +142,98 @@ impl FileDriver {
         if let Some(&i) = self.by_path.get(&self.path_buf) {
             return i;
         }
-        self.outputs.push(Output {
+        let out = Output {
             path: self.path_buf.clone(),
             file: None,
             pending: Vec::new(),
             pending_msgs: 0,
             last_used: now,
-        });
-        let i = self.outputs.len() - 1;
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.outputs[i] = Some(out);
+                i
+            }
+            None => {
+                self.outputs.push(Some(out));
+                self.outputs.len() - 1
+            }
+        };
         self.by_path.insert(self.path_buf.clone(), i);
+        if self.opts.path.literal().is_none() {
+            self.idle.set(i, now + self.opts.time_reap);
+        }
         i
+    }
+
+    /// Forgets output `i`, closing its file.
+    fn remove(&mut self, i: usize) {
+        if let Some(out) = self.outputs[i].take() {
+            if out.file.is_some() {
+                self.open_files -= 1;
+            }
+            self.by_path.remove(&out.path);
+            self.free.push(i);
+        }
+    }
+
+    /// Writes every output with pending bytes; settles the held deliveries
+    /// once nothing is left pending.
+    fn flush(&mut self) -> Result<(), Failure> {
+        let mut transient = None;
+        let mut still_dirty = Vec::new();
+        for i in std::mem::take(&mut self.dirty) {
+            let fsync = self.opts.fsync;
+            let result = self.ensure_open(i).and_then(|()| {
+                let Output { file, pending, .. } = self.out(i);
+                let Some(f) = file.as_mut() else {
+                    return Ok(());
+                };
+                write_out(f, pending)?;
+                if fsync {
+                    f.sync_data()?;
+                }
+                Ok(())
+            });
+            let Err(e) = result else {
+                self.out(i).pending_msgs = 0;
+                continue;
+            };
+            let out = self.outputs[i].as_mut().expect("live output id");
+            let what = format!("{}: {e}", String::from_utf8_lossy(&out.path));
+            // An open that can never succeed gives its messages up; a failed
+            // write (disk full, I/O error) keeps them for the retry.
+            if out.file.is_none() && is_permanent(&e) {
+                self.dropped += out.pending_msgs;
+                out.pending.clear();
+                out.pending_msgs = 0;
+                self.last_error = Some(what);
+            } else {
+                // Reopen on retry: the file may have been replaced.
+                if out.file.take().is_some() {
+                    self.open_files -= 1;
+                }
+                still_dirty.push(i);
+                transient = Some(what);
+            }
+        }
+        self.dirty = still_dirty;
+        if let Some(error) = transient {
+            return Err(Failure::retry(error));
+        }
+        // Everything held is written or given up: settle, the given-up
+        // messages counted against the first deliveries (the count is what
+        // matters; the source hears of the failure either way).
+        let mut lost = std::mem::take(&mut self.dropped);
+        for ack in self.held.drain(..) {
+            let here = lost.min(ack.len());
+            lost -= here;
+            ack.settle_partly(here);
+        }
+        match self.last_error.take() {
+            Some(error) => Err(Failure::permanent(error)),
+            None => Ok(()),
+        }
     }
 
     fn open(opts: &FileOptions, raw: &[u8]) -> std::io::Result<File> {
@@ -271,98 +378,139 @@ fn write_out(file: &mut File, buf: &mut Vec<u8>) -> std::io::Result<()> {
 }
 
 impl Driver for FileDriver {
-    fn write(&mut self, messages: &[Message]) -> Result<(), WriteError> {
-        let now = Instant::now();
+    fn accept(&mut self, delivery: Delivery, now: Instant) -> Result<(), Failure> {
         let mut last: Option<usize> = None;
         let literal = self.opts.path.literal().is_some();
-        for msg in messages {
+        for msg in delivery.messages() {
             let i = match last {
                 Some(i) if literal => i,
                 _ => self.output_for(msg, now),
             };
             last = Some(i);
-            let out = &mut self.outputs[i];
+            let out = self.outputs[i].as_mut().expect("live output id");
+            if out.pending.is_empty() {
+                self.dirty.push(i);
+            }
             self.opts.template.render(msg, &self.ctx, &mut out.pending);
             out.pending_msgs += 1;
             out.last_used = now;
         }
+        self.held.push(delivery.release());
         self.flush()
     }
 
-    fn flush(&mut self) -> Result<(), WriteError> {
-        let mut transient = None;
-        for i in 0..self.outputs.len() {
-            if self.outputs[i].pending.is_empty() {
-                continue;
-            }
-            let fsync = self.opts.fsync;
-            let result = self.ensure_open(i).and_then(|()| {
-                let Output { file, pending, .. } = &mut self.outputs[i];
-                let Some(f) = file.as_mut() else {
-                    return Ok(());
-                };
-                write_out(f, pending)?;
-                if fsync {
-                    f.sync_data()?;
-                }
-                Ok(())
-            });
-            let out = &mut self.outputs[i];
-            match result {
-                Ok(()) => out.pending_msgs = 0,
-                Err(e) => {
-                    let what = format!("{}: {e}", String::from_utf8_lossy(&out.path));
-                    // An open that can never succeed gives its messages up; a failed
-                    // write (disk full, I/O error) keeps them for the retry.
-                    if out.file.is_none() && is_permanent(&e) {
-                        self.dropped += out.pending_msgs;
-                        out.pending.clear();
-                        out.pending_msgs = 0;
-                        self.last_error = Some(what);
-                    } else {
-                        // Reopen on retry: the file may have been replaced.
-                        if out.file.take().is_some() {
-                            self.open_files -= 1;
-                        }
-                        transient = Some(what);
-                    }
-                }
-            }
-        }
-        if let Some(error) = transient {
-            return Err(WriteError::Transient(error));
-        }
-        if self.dropped > 0 {
-            let dropped = std::mem::take(&mut self.dropped);
-            let error = self.last_error.take().unwrap_or_default();
-            return Err(WriteError::Permanent { error, dropped });
-        }
-        Ok(())
+    fn retry(&mut self, _now: Instant) -> Result<(), Failure> {
+        self.flush()
     }
 
-    fn tick(&mut self, now: Instant) {
-        if self.opts.path.literal().is_some() {
-            return;
-        }
+    fn next_deadline(&self) -> Option<Instant> {
+        self.idle.next()
+    }
+
+    /// Closes the files of a templated path unused for `time-reap()`.
+    fn on_time(&mut self, now: Instant) {
         let reap = self.opts.time_reap;
-        let before = self.outputs.len();
-        self.outputs
-            .retain(|o| !o.pending.is_empty() || now.duration_since(o.last_used) < reap);
-        self.open_files = self.outputs.iter().filter(|o| o.file.is_some()).count();
-        if self.outputs.len() != before {
-            self.by_path = self
-                .outputs
-                .iter()
-                .enumerate()
-                .map(|(i, o)| (o.path.clone(), i))
-                .collect();
+        while let Some(i) = self.idle.pop_due(now) {
+            let Some(out) = self.outputs[i].as_ref() else {
+                continue;
+            };
+            let idle_until = out.last_used + reap;
+            if !out.pending.is_empty() {
+                // Unwritten bytes wait for the retry; look again later.
+                self.idle.set(i, now + reap);
+            } else if idle_until <= now {
+                self.remove(i);
+            } else {
+                self.idle.set(i, idle_until);
+            }
         }
     }
 
-    fn reopen(&mut self) {
-        for out in &mut self.outputs {
+    fn reopen(&mut self, _now: Instant) {
+        for out in self.outputs.iter_mut().flatten() {
             out.file = None;
         }
         self.open_files = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logpath::{Batch, Queue};
+    use crate::message::{Timestamp, Zone};
+    use crate::parse::{ParseOptions, parse};
+    use crate::telemetry::DestinationStats;
+    use crate::template::Template;
+    use bytes::Bytes;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn options(dir: &Path, path: &str) -> FileOptions {
+        let text = format!("{}/{path}", dir.display());
+        FileOptions {
+            path: Template::compile(&text).unwrap(),
+            template: Template::compile("${MESSAGE}\n").unwrap(),
+            create_dirs: false,
+            dir_perm: None,
+            perm: None,
+            owner: None,
+            group: None,
+            dir_owner: None,
+            dir_group: None,
+            fsync: false,
+            time_reap: Duration::from_secs(60),
+            max_open_files: 256,
+            time_zone: None,
+            frac_digits: None,
+            queue: Default::default(),
+        }
+    }
+
+    async fn deliver(driver: &mut FileDriver, hosts: &[&str], now: Instant) {
+        let stats = Arc::new(DestinationStats::default());
+        let (q, mut rx) = Queue::new(100, 1 << 20, stats);
+        let msgs = hosts
+            .iter()
+            .map(|h| {
+                let line = format!("<13>Nov 23 14:07:17 {h} app: hello");
+                parse(
+                    Bytes::from(line),
+                    Timestamp::now(&Zone::Local),
+                    None,
+                    &ParseOptions::default(),
+                )
+            })
+            .collect();
+        assert!(q.send(&Arc::new(Batch::new(msgs)), true).await);
+        driver.accept(rx.try_recv().unwrap(), now).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_files_of_a_templated_path_close_after_time_reap() {
+        let dir = std::env::temp_dir().join(format!("sluice-reap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = FileDriver::new(options(&dir, "${HOST}.log"), RenderContext::default());
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        deliver(&mut d, &["a", "b"], t0).await;
+        assert_eq!(d.open_files, 2);
+        deliver(&mut d, &["a"], t0 + s(30)).await;
+        assert_eq!(
+            d.next_deadline(),
+            Some(t0 + s(60)),
+            "time-reap(60) by default"
+        );
+        d.on_time(t0 + s(60));
+        assert_eq!((d.open_files, d.by_path.len()), (1, 1), "b was idle 60 s");
+        assert_eq!(d.next_deadline(), Some(t0 + s(90)), "a was written at 30 s");
+        d.on_time(t0 + s(90));
+        assert_eq!((d.open_files, d.by_path.len()), (0, 0));
+        assert_eq!(d.next_deadline(), None);
+        // A slot freed by the reap is reused, and the file appended to.
+        deliver(&mut d, &["b"], t0 + s(100)).await;
+        let b = std::fs::read_to_string(dir.join("b.log")).unwrap();
+        assert_eq!(b, "hello\nhello\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
