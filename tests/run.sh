@@ -25,7 +25,8 @@ fi
 
 # moto's S3 server, the reference for S3 APIs the in-process server lacks, and
 # boto3, an independent reader of what sluice uploads. A venv keeps them off the
-# system; it is reused while its pins match, so a cached run costs one import.
+# system; it is reused while its pins match, so a cached run costs a tenth of a
+# second.
 venv="$HOME/.cache/sluice/venv"
 pins=("moto[server]==5.2.5" "boto3")
 if ! { [ "$(cat "$venv/.sluice-pins" 2>/dev/null)" = "${pins[*]}" ] &&
