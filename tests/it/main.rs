@@ -1,7 +1,9 @@
 //! Integration tests: the real `sluice` binary on loopback ports, real sockets,
 //! real clients. One test binary with modules, so the suite links once.
 
+mod fault_proxy;
 mod harness;
+mod moto;
 
 mod cli;
 mod compat;
