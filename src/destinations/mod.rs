@@ -8,6 +8,7 @@
 //! blocking I/O and a dedicated thread keeps the source side on the other core.
 
 pub mod file;
+pub mod object_store;
 pub mod retry;
 
 use crate::logpath::QueueReceiver;
