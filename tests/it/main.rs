@@ -2,6 +2,7 @@
 //! real clients. One test binary with modules, so the suite links once.
 
 mod harness;
+mod s3_server;
 
 mod cli;
 mod compat;
@@ -9,4 +10,5 @@ mod control;
 mod filters;
 mod network;
 mod reload;
+mod s3;
 mod tls;
