@@ -153,22 +153,27 @@ async fn multipart_upload_round_trips_and_lists() {
 async fn list_objects_paginates_and_filters_by_prefix() {
     let server = S3Server::start(&[BUCKET]);
     let c = client(&server);
-    // Past one page (1000 keys) would be slow here; s3s-fs pages at max-keys,
-    // which the client leaves at the server's default, so this checks the
-    // prefix filter and order; pagination is exercised by the marker logic.
-    for k in ["a/1", "a/2", "b/1", "a/sub/3"] {
+    for k in ["a/1", "a/2", "b/1", "a/sub/3", "a/4", "a/5"] {
         c.put_object(k, Bytes::from_static(b"x"), false)
             .await
             .unwrap();
     }
-    let keys: Vec<String> = c
+    // Two keys a page: four requests, each resuming from the last token.
+    let mut config = Config::new(
+        BUCKET,
+        Arc::new(Provider::fixed(ACCESS_KEY, SECRET_KEY, None)),
+    );
+    config.endpoint = Some(server.endpoint.clone());
+    config.list_page_size = Some(2);
+    let paged = Client::new(config).unwrap();
+    let keys: Vec<String> = paged
         .list_objects("a/")
         .await
         .unwrap()
         .into_iter()
         .map(|o| o.key)
         .collect();
-    assert_eq!(keys, ["a/1", "a/2", "a/sub/3"]);
+    assert_eq!(keys, ["a/1", "a/2", "a/4", "a/5", "a/sub/3"]);
     assert!(c.list_objects("zzz").await.unwrap().is_empty());
 }
 

@@ -102,6 +102,9 @@ pub struct Config {
     pub checksum: Checksum,
     /// Deadline of one request, from connecting to the last response byte.
     pub timeout: Duration,
+    /// Entries per listing page (`max-keys`, `max-parts`, `max-uploads`);
+    /// `None` leaves the store's default (1000).
+    pub list_page_size: Option<u32>,
 }
 
 impl Config {
@@ -121,6 +124,7 @@ impl Config {
             content_type: None,
             checksum: Checksum::Auto,
             timeout: Duration::from_secs(60),
+            list_page_size: None,
         }
     }
 }
@@ -368,7 +372,11 @@ impl Client {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
+            let page = self.page_size();
             let mut query = vec![("uploadId", upload_id)];
+            if let Some(p) = &page {
+                query.push(("max-parts", p));
+            }
             if let Some(m) = &marker {
                 query.push(("part-number-marker", m));
             }
@@ -399,7 +407,11 @@ impl Client {
         let mut uploads = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
+            let page = self.page_size();
             let mut query = vec![("uploads", ""), ("prefix", prefix)];
+            if let Some(p) = &page {
+                query.push(("max-uploads", p));
+            }
             if let Some((key, id)) = &markers {
                 query.push(("key-marker", key));
                 query.push(("upload-id-marker", id));
@@ -438,7 +450,11 @@ impl Client {
         let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
+            let page = self.page_size();
             let mut query = vec![("list-type", "2"), ("prefix", prefix)];
+            if let Some(p) = &page {
+                query.push(("max-keys", p));
+            }
             if let Some(t) = &token {
                 query.push(("continuation-token", t));
             }
@@ -457,6 +473,10 @@ impl Client {
             }
         }
         Ok(objects)
+    }
+
+    fn page_size(&self) -> Option<String> {
+        self.inner.config.list_page_size.map(|n| n.to_string())
     }
 
     /// Headers that describe a new object (PutObject, CreateMultipartUpload).
