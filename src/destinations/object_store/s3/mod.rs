@@ -225,7 +225,14 @@ impl Client {
             PathStyle::No => false,
             PathStyle::Auto => {
                 let aws = host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
-                let dns_label = config.bucket.bytes().all(|b| b != b'.' || !https);
+                // Capitals, underscores (old buckets) and, over https, dots
+                // make a host name the wildcard certificate does not cover.
+                let dns_label = config.bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'-'
+                        || (b == b'.' && !https)
+                });
                 !(aws && ip.is_none() && authority.port().is_none() && dns_label)
             }
         };
@@ -833,6 +840,11 @@ mod tests {
         assert_eq!(
             aws.request(Method::GET, Some("k"), &[]).url,
             "https://logs.s3.eu-west-1.amazonaws.com/k"
+        );
+        let legacy = client(None, "Old_Logs", PathStyle::Auto);
+        assert_eq!(
+            legacy.request(Method::GET, None, &[]).url,
+            "https://s3.eu-west-1.amazonaws.com/Old_Logs/"
         );
         let dotted = client(None, "my.logs", PathStyle::Auto);
         assert_eq!(
