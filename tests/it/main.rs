@@ -4,6 +4,7 @@
 mod fault_proxy;
 mod harness;
 mod moto;
+mod s3_server;
 
 mod cli;
 mod compat;
@@ -11,4 +12,5 @@ mod control;
 mod filters;
 mod network;
 mod reload;
+mod s3;
 mod tls;
