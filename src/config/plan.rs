@@ -578,6 +578,29 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
         }
     }
 
+    // One owner per spool: two destinations writing one would corrupt it.
+    let mut owners: HashMap<String, &str> = HashMap::new();
+    for d in &plan.destinations {
+        if let Some(owner) = d.driver.owner()
+            && let Some(first) = owners.insert(owner, &d.object)
+        {
+            let span = objects
+                .iter()
+                .find(|o| o.name.name == d.object)
+                .map_or(Span::default(), |o| o.name.span);
+            diags.push(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "destination `{}` would share its spool with `{first}`",
+                        d.object
+                    ),
+                )
+                .with_help("give one of them its own persist-name()"),
+            );
+        }
+    }
+
     // Log paths.
     let mut used = std::collections::HashSet::new();
     let names = Names {

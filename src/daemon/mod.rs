@@ -239,6 +239,7 @@ async fn serve(
             stop_rx.clone(),
             alive_tx.clone(),
             internal_tx,
+            settings.state_dir.clone(),
         );
         running.apply(&loaded.plan)?;
         anyhow::Ok((ctl_listener, ctl_guard, pid, running, persist))

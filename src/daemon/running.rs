@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, watch};
 
 struct RunningDestination {
     fingerprint: String,
+    /// What it owns on disk (or its id): the key of handovers.
+    owner: String,
     queue: Queue,
     worker: Worker,
 }
@@ -42,6 +44,7 @@ pub struct Running {
     retired: Vec<JoinHandle<()>>,
     /// Where the `internal()` source of the current config is published.
     internal: watch::Sender<Option<Arc<InternalConfig>>>,
+    state_dir: std::path::PathBuf,
 }
 
 /// A socket bound for a new listener, not yet serving.
@@ -57,9 +60,11 @@ impl Running {
         stop: watch::Receiver<bool>,
         alive: mpsc::Sender<()>,
         internal: watch::Sender<Option<Arc<InternalConfig>>>,
+        state_dir: std::path::PathBuf,
     ) -> Running {
         Running {
             internal,
+            state_dir,
             stats,
             control,
             stop,
@@ -108,18 +113,41 @@ impl Running {
         // 2. Destinations: keep unchanged ones, start new ones.
         let mut old = std::mem::take(&mut self.destinations);
         let mut queues = Vec::with_capacity(plan.destinations.len());
-        for d in &plan.destinations {
-            let mut predecessor = None;
-            if let Some(r) = old.remove(&d.id) {
-                if r.fingerprint == d.fingerprint {
-                    queues.push(r.queue.clone());
-                    self.destinations.insert(d.id.clone(), r);
-                    continue;
+        let owner_of = |d: &crate::config::plan::DestinationInstance| {
+            d.driver.owner().unwrap_or_else(|| format!("id:{}", d.id))
+        };
+        // Retire what changed or went first, so that a new destination that
+        // owns the same spool waits for the old one to let go of it.
+        let mut released: HashMap<String, Released> = HashMap::new();
+        let kept: std::collections::HashSet<&str> = plan
+            .destinations
+            .iter()
+            .filter(|d| {
+                old.get(&d.id)
+                    .is_some_and(|r| r.fingerprint == d.fingerprint)
+            })
+            .map(|d| d.id.as_str())
+            .collect();
+        let leaving: Vec<String> = old
+            .keys()
+            .filter(|id| !kept.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in leaving {
+            if let Some(r) = old.remove(&id) {
+                let owner = r.owner.clone();
+                if let Some(rel) = self.retire(r) {
+                    released.insert(owner, rel);
                 }
-                // One owner at a time: the new worker starts once this one
-                // has drained and closed.
-                predecessor = self.retire(r);
             }
+        }
+        for d in &plan.destinations {
+            if let Some(r) = old.remove(&d.id) {
+                queues.push(r.queue.clone());
+                self.destinations.insert(d.id.clone(), r);
+                continue;
+            }
+            let owner = owner_of(d);
             let stats = self.stats.destination(&d.id);
             let limits = d.driver.queue_limits();
             let (queue, rx) = Queue::new(
@@ -132,7 +160,8 @@ impl Running {
                 rx,
                 stats,
                 control: self.control.clone(),
-                predecessor,
+                predecessor: released.remove(&owner),
+                state_dir: self.state_dir.clone(),
             };
             let worker = d
                 .driver
@@ -143,6 +172,7 @@ impl Running {
                 d.id.clone(),
                 RunningDestination {
                     fingerprint: d.fingerprint.clone(),
+                    owner,
                     queue,
                     worker,
                 },

@@ -62,6 +62,11 @@ pub trait Driver: Send + 'static {
         None
     }
 
+    /// `sluice-ctl retry`: try again what the driver parked itself (uploads
+    /// waiting for fixed credentials). The worker's own parked state is
+    /// retried besides.
+    fn on_retry(&mut self) {}
+
     /// Close and reopen outputs (SIGUSR1, after log rotation).
     fn reopen(&mut self, _now: Instant) {}
 

@@ -24,7 +24,7 @@ pub struct DestinationKind {
 pub type Built = Result<Arc<dyn Destination>, Vec<BuildError>>;
 
 /// Every destination driver.
-pub const KINDS: &[DestinationKind] = &[super::file::KIND];
+pub const KINDS: &[DestinationKind] = &[super::file::KIND, super::object_store::KIND];
 
 /// The driver `name`, if there is one.
 pub fn kind(name: &str) -> Option<&'static DestinationKind> {
@@ -61,6 +61,13 @@ pub trait Destination: Send + Sync + fmt::Debug {
     /// Feeds every option that changes what the destination does. Equal
     /// fingerprints across a reload keep the running worker.
     fn fingerprint(&self, fp: &mut Fingerprint);
+
+    /// What the destination owns on disk (its spool), when anything: two
+    /// destinations may not own the same, and a destination replaced on reload
+    /// hands it to the one that owns it next.
+    fn owner(&self) -> Option<String> {
+        None
+    }
 
     /// `log-fifo-size()` and `log-fifo-bytes()` when set on the destination.
     fn queue_limits(&self) -> QueueLimits;

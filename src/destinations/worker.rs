@@ -74,6 +74,8 @@ pub struct StartContext {
     pub control: WorkerControl,
     /// The worker this one replaces, if any: it starts once that one is done.
     pub predecessor: Option<Released>,
+    /// `--state-dir`, where spools live.
+    pub state_dir: std::path::PathBuf,
 }
 
 /// Resolves once a retired worker has closed its driver.
@@ -137,6 +139,7 @@ where
                 stats,
                 control,
                 predecessor,
+                ..
             } = cx;
             if let Some(p) = predecessor {
                 p.wait().await;
@@ -297,8 +300,11 @@ impl<D: Driver> Loop<D> {
         if now.reopen != self.seen.reopen {
             self.driver.reopen(Instant::now());
         }
-        if now.retry != self.seen.retry && self.state == State::Parked {
-            self.state = State::RetryAt(Instant::now());
+        if now.retry != self.seen.retry {
+            self.driver.on_retry();
+            if self.state == State::Parked {
+                self.state = State::RetryAt(Instant::now());
+            }
         }
         self.seen = now;
     }
@@ -542,6 +548,7 @@ mod tests {
                 stats: stats.clone(),
                 control: WorkerControl::default(),
                 predecessor,
+                state_dir: std::env::temp_dir(),
             };
             (queue, cx)
         };

@@ -11,6 +11,7 @@ mod compat;
 mod control;
 mod filters;
 mod network;
+mod objects;
 mod reload;
 mod s3;
 mod tls;

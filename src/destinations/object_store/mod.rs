@@ -1,6 +1,650 @@
-//! Object-store wire clients (S3 and S3-compatible stores) and the small HTTP
-//! client under them. The driver that spools, rolls objects over and runs the
-//! upload pool lives elsewhere and talks to these clients only.
+//! Object-store destinations: `object-store()`, the core driver under the
+//! shipped `s3()` block (and any `minio()` or `wasabi()` a user writes), for
+//! S3 and S3-compatible stores and for a local directory (`url("file:///dir")`).
+//!
+//! The data path, one module each: messages are rendered into the open object
+//! their key names ([`driver`]: keys and rollover, with [`key`] for indexes),
+//! encoded ([`encode`]: plain or one gzip stream), appended to a crash-safe
+//! [`spool`] and acknowledged once synced; parts then go to the store through
+//! the [`upload`] pool, over [`store`]: the [`s3`] wire client (with [`http`])
+//! or the [`local`] directory.
 
+pub mod driver;
+pub mod encode;
 pub mod http;
+pub mod key;
+pub mod local;
 pub mod s3;
+pub mod spool;
+pub mod store;
+pub mod upload;
+
+use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
+use crate::destinations::registry::{
+    BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
+};
+use crate::destinations::worker::{self, StartContext, Worker};
+use crate::message::Zone;
+use crate::template::{RenderContext, Template};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+
+/// `object-store()` in the registry.
+pub const KIND: DestinationKind = DestinationKind {
+    spec: &SPEC,
+    from_global: &[],
+    build,
+};
+
+const TLS: DriverSpec = DriverSpec {
+    name: "tls",
+    context: "object-store",
+    doc: "TLS settings of the connection to the store.",
+    positional: None,
+    options: &[OptionSpec {
+        name: "ca-file",
+        kind: Kind::Str,
+        default: "",
+        doc: "CA certificates (PEM) trusted besides the system's, for a store with a private CA.",
+    }],
+};
+
+/// The options, with syslog-ng's s3() names and defaults where it has them.
+pub const SPEC: DriverSpec = DriverSpec {
+    name: "object-store",
+    context: "destination",
+    doc: "Writes messages into objects of an S3-compatible store or a local directory, through a crash-safe spool. The s3() block of scl.conf is this driver with S3's defaults.",
+    positional: None,
+    options: &[
+        OptionSpec {
+            name: "url",
+            kind: Kind::Str,
+            default: "",
+            doc: "The store: http(s)://host[:port] of an S3-compatible service, or file:///dir for a local directory. Empty means AWS S3 in region().",
+        },
+        OptionSpec {
+            name: "bucket",
+            kind: Kind::Str,
+            default: "",
+            doc: "The bucket (required for S3; for file:// a subdirectory, optional).",
+        },
+        OptionSpec {
+            name: "region",
+            kind: Kind::Str,
+            default: "us-east-1",
+            doc: "The bucket's region, for signing.",
+        },
+        OptionSpec {
+            name: "access-key",
+            kind: Kind::Str,
+            default: "",
+            doc: "Access key id; without it the AWS chain is used (environment, ~/.aws files with AWS_PROFILE, web identity, the ECS endpoint, IMDSv2).",
+        },
+        OptionSpec {
+            name: "secret-key",
+            kind: Kind::Str,
+            default: "",
+            doc: "Secret access key, with access-key().",
+        },
+        OptionSpec {
+            name: "session-token",
+            kind: Kind::Str,
+            default: "",
+            doc: "Session token of temporary credentials.",
+        },
+        OptionSpec {
+            name: "role",
+            kind: Kind::Str,
+            default: "",
+            doc: "A role ARN to assume (STS AssumeRole) with the credentials found; refreshed before it expires.",
+        },
+        OptionSpec {
+            name: "object-key",
+            kind: Kind::Template,
+            default: "",
+            doc: "The key of the objects, as a template (required). Values from messages cannot leave its prefix.",
+        },
+        OptionSpec {
+            name: "object-key-timestamp",
+            kind: Kind::Template,
+            default: "",
+            doc: "A template appended to the key; a message with a newer value completes the object and starts one under the new key; an older one starts a new indexed object.",
+        },
+        OptionSpec {
+            name: "object-key-suffix",
+            kind: Kind::Str,
+            default: ".log",
+            doc: "Appended after the index (-1, -2, ...); .gz follows it when compressed.",
+        },
+        OptionSpec {
+            name: "template",
+            kind: Kind::Template,
+            default: "${MESSAGE}\\n",
+            doc: "How each message is written into the object.",
+        },
+        OptionSpec {
+            name: "compression",
+            kind: Kind::Enum(&["yes", "no", "gzip"]),
+            default: "no",
+            doc: "Compress each object as one gzip stream (yes or gzip).",
+        },
+        OptionSpec {
+            name: "compresslevel",
+            kind: Kind::Int { min: 0, max: 9 },
+            default: "6",
+            doc: "The gzip level, 0 (store) to 9 (smallest).",
+        },
+        OptionSpec {
+            name: "chunk-size",
+            kind: Kind::Size {
+                min: 5 << 20,
+                max: 5 << 30,
+            },
+            default: "5MiB",
+            doc: "The size of each uploaded part; S3 requires at least 5 MiB. An object smaller than one part is written with one PutObject.",
+        },
+        OptionSpec {
+            name: "max-object-size",
+            kind: Kind::Size {
+                min: 1,
+                max: 5120 << 30,
+            },
+            default: "5120GiB",
+            doc: "Complete an object at this size and continue with the next index.",
+        },
+        OptionSpec {
+            name: "upload-threads",
+            kind: Kind::Int { min: 1, max: 64 },
+            default: "8",
+            doc: "Parts of one object uploaded at once.",
+        },
+        OptionSpec {
+            name: "max-pending-uploads",
+            kind: Kind::Int { min: 1, max: 1024 },
+            default: "32",
+            doc: "Objects uploaded at once.",
+        },
+        OptionSpec {
+            name: "flush-grace-period",
+            kind: Kind::Duration {
+                bare: TimeUnit::Minutes,
+                min_ms: 1000,
+                max_ms: 7 * 86_400_000,
+            },
+            default: "60",
+            doc: "Complete an object no message was written to for this long (minutes when bare); the next message starts an indexed one.",
+        },
+        OptionSpec {
+            name: "storage-class",
+            kind: Kind::Enum(&[
+                "STANDARD",
+                "REDUCED_REDUNDANCY",
+                "STANDARD_IA",
+                "ONEZONE_IA",
+                "INTELLIGENT_TIERING",
+                "GLACIER",
+                "DEEP_ARCHIVE",
+                "GLACIER_IR",
+                "OUTPOSTS",
+                "SNOW",
+                "EXPRESS_ONEZONE",
+            ]),
+            default: "",
+            doc: "The storage class of new objects; the bucket's default when empty.",
+        },
+        OptionSpec {
+            name: "canned-acl",
+            kind: Kind::Enum(&[
+                "private",
+                "public-read",
+                "public-read-write",
+                "aws-exec-read",
+                "authenticated-read",
+                "bucket-owner-read",
+                "bucket-owner-full-control",
+                "log-delivery-write",
+            ]),
+            default: "",
+            doc: "A canned ACL for new objects.",
+        },
+        OptionSpec {
+            name: "server-side-encryption",
+            kind: Kind::Enum(&["AES256", "aws:kms"]),
+            default: "",
+            doc: "Server-side encryption of new objects.",
+        },
+        OptionSpec {
+            name: "kms-key",
+            kind: Kind::Str,
+            default: "",
+            doc: "The KMS key of server-side-encryption(aws:kms); the bucket's default key when empty.",
+        },
+        OptionSpec {
+            name: "content-type",
+            kind: Kind::Str,
+            default: "",
+            doc: "The Content-Type of new objects.",
+        },
+        OptionSpec {
+            name: "use-checksum",
+            kind: Kind::Enum(&["when_supported", "when_required", "sha256", "md5", "none"]),
+            default: "when_supported",
+            doc: "How the store checks each body: when_supported signs the SHA-256 over plain http to other hosts and relies on TLS otherwise; sha256 and md5 always send that digest; when_required and none send none.",
+        },
+        OptionSpec {
+            name: "path-style",
+            kind: Kind::Enum(&["yes", "no", "auto"]),
+            default: "auto",
+            doc: "Address the bucket in the path (yes) or the host name (no); auto uses the path for custom endpoints.",
+        },
+        OptionSpec {
+            name: "tls",
+            kind: Kind::Group(&TLS),
+            default: "",
+            doc: "TLS settings of the connection to the store.",
+        },
+        OptionSpec {
+            name: "persist-name",
+            kind: Kind::Str,
+            default: "",
+            doc: "Names the spool; by default it is made of the url, bucket and object key, so renaming the destination keeps its spool.",
+        },
+        OptionSpec {
+            name: "spool-size",
+            kind: Kind::Size {
+                min: 1 << 20,
+                max: 1 << 50,
+            },
+            default: "",
+            doc: "Bytes the spool may hold; by default a quarter of the free space of the state directory when the destination starts.",
+        },
+        OptionSpec {
+            name: "spool-full",
+            kind: Kind::Enum(&["block", "drop-newest"]),
+            default: "block",
+            doc: "What a full spool does: block holds the sources back (flow control), drop-newest drops and counts new messages.",
+        },
+        OptionSpec {
+            name: "max-open-objects",
+            kind: Kind::Int {
+                min: 1,
+                max: 1_000_000,
+            },
+            default: "1024",
+            doc: "Objects open at once; beyond it the least recently written is completed.",
+        },
+        OptionSpec {
+            name: "frac-digits",
+            kind: Kind::Int { min: 0, max: 9 },
+            default: "",
+            doc: "Digits of the fraction of a second in this destination's timestamps.",
+        },
+        OptionSpec {
+            name: "time-zone",
+            kind: Kind::Zone,
+            default: "",
+            doc: "Render dates in this zone instead of the global time-zone().",
+        },
+        OptionSpec {
+            name: "log-fifo-size",
+            kind: Kind::Int {
+                min: 1,
+                max: 100_000_000,
+            },
+            default: "",
+            doc: "Messages the destination's queue holds; defaults to the global log-fifo-size().",
+        },
+        OptionSpec {
+            name: "log-fifo-bytes",
+            kind: Kind::Size {
+                min: 1 << 20,
+                max: 4 << 30,
+            },
+            default: "",
+            doc: "Bytes of messages the destination's queue holds; defaults to the global log-fifo-bytes().",
+        },
+    ],
+};
+
+/// Where the objects go.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Local(PathBuf),
+    S3(Box<S3Target>),
+}
+
+/// An S3-compatible store and how to write to it.
+#[derive(Clone, Debug)]
+pub struct S3Target {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: Option<String>,
+    pub secret_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    pub role: Option<String>,
+    pub path_style: s3::PathStyle,
+    pub ca_file: Option<PathBuf>,
+    pub storage_class: Option<String>,
+    pub canned_acl: Option<String>,
+    pub sse: Option<s3::Sse>,
+    pub content_type: Option<String>,
+    pub checksum: s3::Checksum,
+}
+
+/// A credential: never printed, compared only through the fingerprint.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// `object-store()`'s options, typed.
+#[derive(Clone, Debug)]
+pub struct ObjectOptions {
+    pub target: Target,
+    pub object_key: Template,
+    pub object_key_timestamp: Option<Template>,
+    pub object_key_suffix: String,
+    pub template: Template,
+    pub gzip: bool,
+    pub compress_level: u32,
+    pub chunk_size: u64,
+    pub max_object_size: u64,
+    pub upload_threads: usize,
+    pub max_pending_uploads: usize,
+    pub flush_grace: Duration,
+    pub persist_name: String,
+    /// `None`: a quarter of the free space at start.
+    pub spool_size_option: Option<u64>,
+    /// Resolved at start.
+    pub spool_size: u64,
+    pub spool_full_drops: bool,
+    pub max_open_objects: usize,
+    pub time_zone: Option<Zone>,
+    pub frac_digits: Option<u8>,
+    pub queue: QueueLimits,
+}
+
+impl ObjectOptions {
+    /// What follows the index in a key.
+    pub fn suffix(&self) -> String {
+        if self.gzip {
+            format!("{}.gz", self.object_key_suffix)
+        } else {
+            self.object_key_suffix.clone()
+        }
+    }
+}
+
+fn build(v: &Values) -> Built {
+    let mut errors = Vec::new();
+    let url = v.str("url").unwrap_or("");
+    let target = if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            errors.push(BuildError::new(Some("url"), format!("url(\"{url}\"): a file:// url needs an absolute path, as in file:///var/spool/objects")));
+        }
+        let mut root = PathBuf::from(path);
+        if let Some(b) = v.str("bucket").filter(|b| !b.is_empty()) {
+            root.push(b);
+        }
+        Target::Local(root)
+    } else {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            errors.push(BuildError::new(
+                Some("url"),
+                format!("url(\"{url}\"): expected http://, https:// or file://"),
+            ));
+        }
+        let bucket = v.str("bucket").unwrap_or("").to_string();
+        if bucket.is_empty() {
+            errors.push(BuildError::new(
+                None,
+                "object-store() needs bucket() for an S3 store",
+            ));
+        }
+        let nonempty = |name: &str| v.str(name).filter(|s| !s.is_empty()).map(str::to_string);
+        let (ak, sk) = (nonempty("access-key"), nonempty("secret-key"));
+        if ak.is_some() != sk.is_some() {
+            errors.push(BuildError::new(
+                Some(if ak.is_some() {
+                    "access-key"
+                } else {
+                    "secret-key"
+                }),
+                "access-key() and secret-key() go together",
+            ));
+        }
+        let sse = match v.str("server-side-encryption") {
+            Some("AES256") => Some(s3::Sse::Aes256),
+            Some("aws:kms") => Some(s3::Sse::Kms {
+                key_id: nonempty("kms-key"),
+            }),
+            _ => None,
+        };
+        if sse.is_none() && nonempty("kms-key").is_some() {
+            errors.push(BuildError::new(
+                Some("kms-key"),
+                "kms-key() needs server-side-encryption(\"aws:kms\")",
+            ));
+        }
+        Target::S3(Box::new(S3Target {
+            endpoint: (!url.is_empty()).then(|| url.to_string()),
+            bucket,
+            region: v.str("region").unwrap_or("us-east-1").to_string(),
+            access_key: ak,
+            secret_key: sk.map(Secret),
+            session_token: nonempty("session-token").map(Secret),
+            role: nonempty("role"),
+            path_style: match v.str("path-style") {
+                Some("yes") => s3::PathStyle::Yes,
+                Some("no") => s3::PathStyle::No,
+                _ => s3::PathStyle::Auto,
+            },
+            ca_file: v
+                .group("tls")
+                .and_then(|t| t.str("ca-file"))
+                .map(PathBuf::from),
+            storage_class: nonempty("storage-class"),
+            canned_acl: nonempty("canned-acl"),
+            sse,
+            content_type: nonempty("content-type"),
+            checksum: match v.str("use-checksum") {
+                Some("sha256") => s3::Checksum::Sha256,
+                Some("md5") => s3::Checksum::Md5,
+                Some("none") | Some("when_required") => s3::Checksum::None,
+                _ => s3::Checksum::Auto,
+            },
+        }))
+    };
+    let Some(object_key) = v.template("object-key").cloned() else {
+        errors.push(BuildError::new(
+            None,
+            "object-store() needs object-key(), as in object-key(\"logs/${HOST}\")",
+        ));
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let persist_name = match v.str("persist-name").filter(|p| !p.is_empty()) {
+        Some(p) => p.to_string(),
+        None => format!(
+            "object-store,{url},{},{}",
+            v.str("bucket").unwrap_or(""),
+            object_key.text()
+        ),
+    };
+    let template = match v.template("template") {
+        Some(t) => t.clone(),
+        None => Template::compile("${MESSAGE}\n").expect("built-in template compiles"),
+    };
+    Ok(Arc::new(ObjectOptions {
+        target,
+        object_key,
+        object_key_timestamp: v.template("object-key-timestamp").cloned(),
+        object_key_suffix: v.str("object-key-suffix").unwrap_or(".log").to_string(),
+        template,
+        gzip: matches!(v.str("compression"), Some("yes" | "gzip")),
+        compress_level: v.int("compresslevel").unwrap_or(6) as u32,
+        chunk_size: v.size("chunk-size").unwrap_or(5 << 20),
+        max_object_size: v.size("max-object-size").unwrap_or(5120 << 30),
+        upload_threads: v.int("upload-threads").unwrap_or(8) as usize,
+        max_pending_uploads: v.int("max-pending-uploads").unwrap_or(32) as usize,
+        flush_grace: v
+            .duration("flush-grace-period")
+            .unwrap_or(Duration::from_secs(3600)),
+        persist_name,
+        spool_size_option: v.size("spool-size"),
+        spool_size: 0,
+        spool_full_drops: v.str("spool-full") == Some("drop-newest"),
+        max_open_objects: v.int("max-open-objects").unwrap_or(1024) as usize,
+        time_zone: v.zone("time-zone").cloned(),
+        frac_digits: v.int("frac-digits").map(|n| n as u8),
+        queue: QueueLimits::from_values(v),
+    }))
+}
+
+impl Destination for ObjectOptions {
+    fn fingerprint(&self, fp: &mut Fingerprint) {
+        match &self.target {
+            Target::Local(root) => {
+                fp.add("local", root.as_os_str().as_encoded_bytes());
+            }
+            Target::S3(t) => {
+                fp.add_debug("endpoint", &t.endpoint)
+                    .add("bucket", &t.bucket)
+                    .add("region", &t.region)
+                    .add_debug("access-key", &t.access_key)
+                    // Secrets feed the digest as bytes, never through a formatter.
+                    .add(
+                        "secret-key",
+                        t.secret_key.as_ref().map_or("", |s| s.0.as_str()),
+                    )
+                    .add(
+                        "session-token",
+                        t.session_token.as_ref().map_or("", |s| s.0.as_str()),
+                    )
+                    .add_debug("role", &t.role)
+                    .add_debug("path-style", &t.path_style)
+                    .add_debug("ca-file", &t.ca_file)
+                    .add_debug("storage-class", &t.storage_class)
+                    .add_debug("canned-acl", &t.canned_acl)
+                    .add_debug("sse", &t.sse)
+                    .add_debug("content-type", &t.content_type)
+                    .add_debug("checksum", &t.checksum);
+            }
+        }
+        fp.add("object-key", self.object_key.text())
+            .add(
+                "object-key-timestamp",
+                self.object_key_timestamp.as_ref().map_or("", |t| t.text()),
+            )
+            .add("object-key-suffix", &self.object_key_suffix)
+            .add("template", self.template.text())
+            .add_debug("gzip", &(self.gzip, self.compress_level))
+            .add_debug("sizes", &(self.chunk_size, self.max_object_size))
+            .add_debug("uploads", &(self.upload_threads, self.max_pending_uploads))
+            .add_debug("flush-grace-period", &self.flush_grace)
+            .add("persist-name", &self.persist_name)
+            .add_debug("spool", &(self.spool_size_option, self.spool_full_drops))
+            .add_debug("max-open-objects", &self.max_open_objects)
+            .add_debug("time-zone", &self.time_zone)
+            .add_debug("frac-digits", &self.frac_digits)
+            .add_debug("queue", &self.queue);
+    }
+
+    fn queue_limits(&self) -> QueueLimits {
+        self.queue
+    }
+
+    fn owner(&self) -> Option<String> {
+        Some(format!("spool:{}", self.persist_name))
+    }
+
+    fn start(&self, cx: StartContext, render: RenderContext) -> std::io::Result<Worker> {
+        let dir = spool_dir(&cx.state_dir, &self.persist_name);
+        let mut opts = self.clone();
+        opts.spool_size = self
+            .spool_size_option
+            .unwrap_or_else(|| free_space(&cx.state_dir) / 4)
+            .max(1 << 20);
+        let opts = Arc::new(opts);
+        let id = cx.id.clone();
+        worker::spawn(cx, move || {
+            let store = make_store(&opts)?;
+            let pool = Arc::new(upload::Pool::new(
+                store,
+                id.clone(),
+                opts.upload_threads,
+                opts.max_pending_uploads,
+            ));
+            driver::ObjectDriver::start(opts.clone(), render.clone(), dir.clone(), pool)
+        })
+    }
+}
+
+fn make_store(opts: &ObjectOptions) -> Result<Store, crate::destinations::Failure> {
+    use crate::destinations::Failure;
+    match &opts.target {
+        Target::Local(root) => Ok(Store::Local(local::LocalStore::new(root.clone()))),
+        Target::S3(t) => {
+            let creds = s3::credentials::Options {
+                access_key: t.access_key.clone(),
+                secret_key: t.secret_key.as_ref().map(|s| s.0.clone()),
+                session_token: t.session_token.as_ref().map(|s| s.0.clone()),
+                role: t.role.clone().map(s3::credentials::AssumeRole::new),
+                region: t.region.clone(),
+            };
+            let provider =
+                s3::credentials::Provider::new(creds, s3::credentials::Inputs::from_process())
+                    .map_err(|e| Failure::permanent(e.to_string()))?;
+            let mut config = s3::Config::new(t.bucket.clone(), Arc::new(provider));
+            config.endpoint = t.endpoint.clone();
+            config.region = t.region.clone();
+            config.path_style = t.path_style;
+            config.ca_file = t.ca_file.clone();
+            config.storage_class = t.storage_class.clone();
+            config.canned_acl = t.canned_acl.clone();
+            config.server_side_encryption = t.sse.clone();
+            config.content_type = t.content_type.clone();
+            config.checksum = t.checksum;
+            let client = s3::Client::new(config).map_err(|e| Failure::Parked {
+                code: None,
+                message: e.to_string(),
+                hint: None,
+            })?;
+            Ok(Store::S3(client))
+        }
+    }
+}
+
+/// The spool directory of a destination: flat, named by a digest of its
+/// persist name (which any text may be).
+fn spool_dir(state: &std::path::Path, persist_name: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(persist_name.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    state.join("spool").join(format!("object-store-{hex}"))
+}
+
+/// Free bytes on the file system of `dir`; 4 GiB when it cannot be told.
+fn free_space(dir: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    const UNKNOWN: u64 = 4 << 30;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return UNKNOWN;
+    };
+    // SAFETY: statvfs only writes into the struct we pass; the path is
+    // NUL-terminated.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return UNKNOWN;
+    }
+    (s.f_bavail as u64).saturating_mul(s.f_frsize as u64)
+}

@@ -1,0 +1,523 @@
+//! The running object-store destination: renders each message into the open
+//! object its key names, appends to that object's spool segment, syncs the
+//! touched segments once per batch and only then acknowledges the batch.
+//! Objects complete on size (`max-object-size()`), on a newer timestamp, after
+//! `flush-grace-period()` without messages, when `max-open-objects()` needs
+//! room (least recently written first), and on stop; each then goes to its
+//! upload task ([`super::upload`]).
+
+use super::ObjectOptions;
+use super::encode::Encoder;
+use super::spool::{self, Manifest, Paths, RawState};
+use super::upload::{Cmd, ObjectTask, Pool};
+use crate::destinations::timers::Deadlines;
+use crate::destinations::{Driver, Failure};
+use crate::logpath::{Ack, Delivery};
+use crate::message::Message;
+use crate::template::RenderContext;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Bases of completed objects remembered for the older-timestamp rule.
+const REMEMBERED: usize = 65_536;
+
+struct Open {
+    paths: Paths,
+    base: Vec<u8>,
+    /// Rendered `object-key()`: the objects of one prefix roll over together.
+    prefix: Vec<u8>,
+    encoder: Encoder,
+    segment: u32,
+    file: File,
+    /// Object bytes in the current segment, and in the whole object.
+    segment_bytes: u64,
+    size: u64,
+    /// Rendered this batch, not yet spooled.
+    pending: Vec<u8>,
+    last_write: Instant,
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+pub struct ObjectDriver {
+    opts: Arc<ObjectOptions>,
+    ctx: RenderContext,
+    dir: PathBuf,
+    pool: Arc<Pool>,
+    open: HashMap<u64, Open>,
+    by_base: HashMap<Vec<u8>, u64>,
+    by_prefix: HashMap<Vec<u8>, Vec<u64>>,
+    completed: HashSet<Vec<u8>>,
+    completed_order: VecDeque<Vec<u8>>,
+    grace: Deadlines<u64>,
+    next_id: u64,
+    /// Per base, the sequence number of its next object this run.
+    seqs: HashMap<Vec<u8>, u64>,
+    /// Objects touched this batch.
+    dirty: Vec<u64>,
+    tasks: JoinSet<()>,
+    key_buf: Vec<u8>,
+    prefix_buf: Vec<u8>,
+    record: Vec<u8>,
+    run_id: String,
+    /// A delivery a spool failure interrupted, and the message to go on from.
+    stalled: Option<(Delivery, usize)>,
+    /// Deliveries spooled, waiting for the sync.
+    held: Vec<Ack>,
+}
+
+impl ObjectDriver {
+    /// Opens the spool in `dir` and hands every object a crash left there to
+    /// its upload task, completed.
+    pub fn start(
+        opts: Arc<ObjectOptions>,
+        ctx: RenderContext,
+        dir: PathBuf,
+        pool: Arc<Pool>,
+    ) -> Result<ObjectDriver, Failure> {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Failure::retry(format!(
+                "cannot create the spool directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let mut ctx = ctx;
+        if let Some(zone) = &opts.time_zone {
+            ctx.zone = Some(zone.clone());
+        }
+        if let Some(digits) = opts.frac_digits {
+            ctx.frac_digits = digits;
+        }
+        let mut d = ObjectDriver {
+            opts,
+            ctx,
+            dir,
+            pool,
+            open: HashMap::new(),
+            by_base: HashMap::new(),
+            by_prefix: HashMap::new(),
+            completed: HashSet::new(),
+            completed_order: VecDeque::new(),
+            grace: Deadlines::default(),
+            next_id: 0,
+            seqs: HashMap::new(),
+            dirty: Vec::new(),
+            tasks: JoinSet::new(),
+            key_buf: Vec::new(),
+            prefix_buf: Vec::new(),
+            record: Vec::new(),
+            run_id: run_id(),
+            stalled: None,
+            held: Vec::new(),
+        };
+        d.recover()?;
+        Ok(d)
+    }
+
+    /// Finishes what an earlier run left in the spool: every object is
+    /// completed (a torn last record cut off), and uploaded.
+    fn recover(&mut self) -> Result<(), Failure> {
+        let found = spool::scan(&self.dir).map_err(|e| {
+            Failure::retry(format!("cannot read the spool {}: {e}", self.dir.display()))
+        })?;
+        for (id, segments) in found {
+            let paths = Paths::new(&self.dir, &id);
+            let mut manifest = match Manifest::load(&paths.meta()) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(destination = %self.pool.destination, "spool object {id} has no usable manifest, left in place: {e}");
+                    continue;
+                }
+            };
+            let last = segments.last().copied().unwrap_or(1);
+            let mut bytes = 0;
+            for &n in &segments {
+                bytes += std::fs::metadata(paths.segment(n)).map_or(0, |m| m.len());
+            }
+            if manifest.key.is_none() {
+                // Numbered in the earlier run; this run's numbering comes
+                // first for the objects it found, the oldest.
+                manifest.seq = self.next_seq(manifest.base.as_bytes());
+            }
+            if !manifest.complete {
+                let state = self.cut_torn_tail(&paths, &segments);
+                let level = manifest.gzip.then_some(self.opts.compress_level);
+                let mut enc = Encoder::resume(level, state);
+                let mut tail = Vec::new();
+                enc.finish(&mut tail);
+                let end = state.unwrap_or_default();
+                let appended = paths.open_segment(last).and_then(|mut f| {
+                    if !tail.is_empty() {
+                        spool::append(&mut f, &tail, 0, end)?;
+                    }
+                    f.sync_all()
+                });
+                manifest.complete = true;
+                if let Err(e) = appended.and_then(|()| manifest.save(&paths.meta())) {
+                    tracing::error!(destination = %self.pool.destination, "cannot finish spool object {id}: {e}");
+                    continue;
+                }
+            }
+            self.pool.spool_bytes.fetch_add(bytes, Ordering::Relaxed);
+            tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
+            let (tx, rx) = mpsc::unbounded_channel();
+            let _ = tx.send(Cmd::Complete { last });
+            self.tasks.spawn(
+                ObjectTask {
+                    pool: self.pool.clone(),
+                    paths,
+                    manifest,
+                    rx,
+                }
+                .run(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Truncates the last segment to its whole records; the state after them.
+    fn cut_torn_tail(&self, paths: &Paths, segments: &[u32]) -> Option<RawState> {
+        let mut state = None;
+        for &n in segments {
+            let Ok(c) = spool::read(&paths.segment(n)) else {
+                continue;
+            };
+            if c.last.is_some() {
+                state = c.last;
+            }
+            if let Ok(f) = std::fs::OpenOptions::new()
+                .write(true)
+                .open(paths.segment(n))
+            {
+                let _ = f.set_len(c.valid);
+            }
+        }
+        state
+    }
+
+    /// The open object for the message's key, opening one if needed.
+    fn object_for(&mut self, msg: &Message, now: Instant) -> Result<u64, Failure> {
+        self.key_buf.clear();
+        self.opts
+            .object_key
+            .render(msg, &self.ctx, &mut self.key_buf);
+        self.prefix_buf.clear();
+        self.prefix_buf.extend_from_slice(&self.key_buf);
+        if let Some(ts) = &self.opts.object_key_timestamp {
+            ts.render(msg, &self.ctx, &mut self.key_buf);
+        }
+        if let Some(&id) = self.by_base.get(&self.key_buf) {
+            return Ok(id);
+        }
+        let base = self.key_buf.clone();
+        let prefix = self.prefix_buf.clone();
+        if !self.completed.contains(&base) {
+            // A newer timestamp: what the prefix had open is done.
+            for id in self.by_prefix.get(&prefix).cloned().unwrap_or_default() {
+                self.complete(id)?;
+            }
+        }
+        // Otherwise an older timestamp: a new indexed object beside the open ones.
+        if self.open.len() >= self.opts.max_open_objects {
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, o)| o.last_write)
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                self.complete(id)?;
+            }
+        }
+        self.open_object(base, prefix, now)
+    }
+
+    fn open_object(
+        &mut self,
+        base: Vec<u8>,
+        prefix: Vec<u8>,
+        now: Instant,
+    ) -> Result<u64, Failure> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let paths = Paths::new(&self.dir, &format!("{}-{id:08x}", self.run_id));
+        let seq = self.next_seq(&base);
+        let manifest = Manifest {
+            seq,
+            base: String::from_utf8_lossy(&base).into_owned(),
+            suffix: self.opts.suffix(),
+            gzip: self.opts.gzip,
+            ..Manifest::default()
+        };
+        manifest
+            .save(&paths.meta())
+            .map_err(|e| spool_failure(&paths.meta(), &e))?;
+        let file = paths
+            .open_segment(1)
+            .map_err(|e| spool_failure(&paths.segment(1), &e))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.tasks.spawn(
+            ObjectTask {
+                pool: self.pool.clone(),
+                paths: paths.clone(),
+                manifest,
+                rx,
+            }
+            .run(),
+        );
+        let level = self.opts.gzip.then_some(self.opts.compress_level);
+        self.by_base.insert(base.clone(), id);
+        self.by_prefix.entry(prefix.clone()).or_default().push(id);
+        self.grace.set(id, now + self.opts.flush_grace);
+        self.open.insert(
+            id,
+            Open {
+                paths,
+                base,
+                prefix,
+                encoder: Encoder::new(level),
+                segment: 1,
+                file,
+                segment_bytes: 0,
+                size: 0,
+                pending: Vec::new(),
+                last_write: now,
+                tx,
+            },
+        );
+        Ok(id)
+    }
+
+    fn next_seq(&mut self, base: &[u8]) -> u64 {
+        let n = self.seqs.entry(base.to_vec()).or_insert(0);
+        *n += 1;
+        *n - 1
+    }
+
+    /// Encodes an object's pending bytes into one record of its segment.
+    fn spool_pending(&mut self, id: u64) -> Result<(), Failure> {
+        let Some(o) = self.open.get_mut(&id) else {
+            return Ok(());
+        };
+        if o.pending.is_empty() {
+            return Ok(());
+        }
+        self.record.clear();
+        let state = o.encoder.encode(&o.pending, &mut self.record);
+        let raw = o.pending.len() as u32;
+        spool::append(&mut o.file, &self.record, raw, state)
+            .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+        o.pending.clear();
+        let n = self.record.len() as u64;
+        o.segment_bytes += n;
+        o.size += n;
+        self.pool.spool_bytes.fetch_add(n + 24, Ordering::Relaxed);
+        if o.segment_bytes >= self.opts.chunk_size {
+            // A full part: the next bytes start the next segment.
+            o.file
+                .sync_data()
+                .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+            let _ = o.tx.send(Cmd::Sealed(o.segment));
+            o.segment += 1;
+            o.segment_bytes = 0;
+            o.file = o
+                .paths
+                .open_segment(o.segment)
+                .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+        }
+        Ok(())
+    }
+
+    /// Ends object `id`: its last record (the gzip trailer), synced, then its
+    /// task completes it in the store.
+    fn complete(&mut self, id: u64) -> Result<(), Failure> {
+        self.spool_pending(id)?;
+        let Some(mut o) = self.open.remove(&id) else {
+            return Ok(());
+        };
+        self.record.clear();
+        o.encoder.finish(&mut self.record);
+        let done = (|| {
+            if !self.record.is_empty() {
+                spool::append(&mut o.file, &self.record, 0, RawState::default())?;
+                self.pool
+                    .spool_bytes
+                    .fetch_add(self.record.len() as u64 + 24, Ordering::Relaxed);
+            }
+            o.file.sync_data()
+        })();
+        if let Err(e) = done {
+            // Keep it open: the worker retries the batch.
+            let f = spool_failure(&o.paths.segment(o.segment), &e);
+            self.open.insert(id, o);
+            return Err(f);
+        }
+        self.by_base.remove(&o.base);
+        if let Some(ids) = self.by_prefix.get_mut(&o.prefix) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.by_prefix.remove(&o.prefix);
+            }
+        }
+        self.grace.cancel(id);
+        self.remember(o.base);
+        let _ = o.tx.send(Cmd::Complete { last: o.segment });
+        Ok(())
+    }
+
+    fn remember(&mut self, base: Vec<u8>) {
+        if self.completed.insert(base.clone()) {
+            self.completed_order.push_back(base);
+            if self.completed_order.len() > REMEMBERED
+                && let Some(old) = self.completed_order.pop_front()
+            {
+                self.completed.remove(&old);
+            }
+        }
+    }
+
+    /// Spools the batch's pending bytes and syncs every touched segment.
+    fn flush(&mut self) -> Result<(), Failure> {
+        for id in std::mem::take(&mut self.dirty) {
+            if let Err(e) = self.spool_pending(id) {
+                self.dirty.push(id);
+                return Err(e);
+            }
+            if let Some(o) = self.open.get_mut(&id) {
+                if let Err(e) = o.file.sync_data() {
+                    self.dirty.push(id);
+                    return Err(spool_failure(&o.paths.segment(o.segment), &e));
+                }
+                if o.size >= self.opts.max_object_size {
+                    self.complete(id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn spool_failure(path: &std::path::Path, e: &std::io::Error) -> Failure {
+    Failure::retry(format!("spool {}: {e}", path.display()))
+}
+
+/// Distinguishes this run's spool files from an earlier run's.
+fn run_id() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{:x}{:04x}", t, std::process::id() & 0xffff)
+}
+
+impl ObjectDriver {
+    /// Renders one message into its object, rolling over on size first.
+    fn place(&mut self, msg: &Message, now: Instant) -> Result<(), Failure> {
+        let mut id = self.object_for(msg, now)?;
+        let o = &self.open[&id];
+        let held = o.size + o.pending.len() as u64;
+        // Plain bytes roll over at the message; gzip ones, whose size is known
+        // once compressed, when the batch is spooled.
+        if !self.opts.gzip && held > 0 && held >= self.opts.max_object_size {
+            self.complete(id)?;
+            let (base, prefix) = (self.key_buf.clone(), self.prefix_buf.clone());
+            id = self.open_object(base, prefix, now)?;
+        }
+        let Some(o) = self.open.get_mut(&id) else {
+            return Ok(());
+        };
+        if o.pending.is_empty() {
+            self.dirty.push(id);
+        }
+        self.opts.template.render(msg, &self.ctx, &mut o.pending);
+        if o.last_write < now {
+            o.last_write = now;
+        }
+        Ok(())
+    }
+
+    /// Places what is left of a stalled delivery, spools and syncs, then
+    /// acknowledges every delivery that is now durable.
+    fn resume(&mut self, now: Instant) -> Result<(), Failure> {
+        if let Some((delivery, mut next)) = self.stalled.take() {
+            while next < delivery.len() {
+                if let Err(e) = self.place(&delivery.messages()[next], now) {
+                    self.stalled = Some((delivery, next));
+                    return Err(e);
+                }
+                next += 1;
+            }
+            self.held.push(delivery.release());
+        }
+        self.flush()?;
+        self.held.drain(..).for_each(Ack::ack);
+        Ok(())
+    }
+}
+
+impl Driver for ObjectDriver {
+    fn accept(&mut self, delivery: Delivery, now: Instant) -> Result<(), Failure> {
+        if self.opts.spool_full_drops && !self.ready() {
+            // spool-full(drop-newest): counted as dropped.
+            delivery.release().give_up();
+            return Ok(());
+        }
+        self.stalled = Some((delivery, 0));
+        self.resume(now)
+    }
+
+    fn retry(&mut self, now: Instant) -> Result<(), Failure> {
+        self.resume(now)
+    }
+
+    fn ready(&self) -> bool {
+        self.pool.spool_bytes.load(Ordering::Relaxed) < self.opts.spool_size
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.grace.next()
+    }
+
+    fn on_time(&mut self, now: Instant) {
+        while let Some(id) = self.grace.pop_due(now) {
+            let Some(o) = self.open.get(&id) else {
+                continue;
+            };
+            let due = o.last_write + self.opts.flush_grace;
+            if due > now {
+                self.grace.set(id, due);
+            } else if let Err(e) = self.complete(id) {
+                tracing::error!(destination = %self.pool.destination, "cannot complete an idle object: {e}");
+                self.grace.set(id, now + std::time::Duration::from_secs(1));
+            }
+        }
+        // Reap finished upload tasks.
+        while self.tasks.try_join_next().is_some() {}
+    }
+
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        Some(self.pool.wake.clone())
+    }
+
+    fn on_retry(&mut self) {
+        self.pool.retry.send_modify(|g| *g += 1);
+    }
+
+    async fn close(&mut self, deadline: Instant) {
+        let ids: Vec<u64> = self.open.keys().copied().collect();
+        for id in ids {
+            if let Err(e) = self.complete(id) {
+                tracing::error!(destination = %self.pool.destination, "cannot complete an object on stop, it stays in the spool: {e}");
+            }
+        }
+        // Uploads get until the deadline; what is left stays in the spool for
+        // the next start.
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout_at(deadline, all).await.is_err() {
+            tracing::warn!(destination = %self.pool.destination, objects = self.tasks.len(), "stopping with uploads unfinished; they resume from the spool at the next start");
+        }
+    }
+}

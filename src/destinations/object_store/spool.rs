@@ -1,0 +1,306 @@
+//! The on-disk spool of an object-store destination: what was accepted and not
+//! yet in the store, in files under `--state-dir` with opaque, flat names (the
+//! key lives in the manifest, never in a file name, so no key can make a spool
+//! file unfindable).
+//!
+//! Each open object has a manifest `<id>.meta` and segments `<id>.<n>.seg`,
+//! segment `n` being part `n` of the upload. A segment is a sequence of
+//! records, each framed with its length and a CRC32, appended and synced in
+//! groups before the messages in it are acknowledged. After a crash the
+//! records up to the first torn or corrupt one are the object's bytes; the
+//! rest were never acknowledged.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// `payload_len, raw_len, raw_crc, record_crc` (u32) and `raw_total` (u64).
+const HEADER: usize = 24;
+
+/// The running state of the uncompressed bytes after a record: what a gzip
+/// trailer needs, kept in every record so a restart can finish the stream
+/// without reading it back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawState {
+    pub crc: u32,
+    pub total: u64,
+}
+
+/// Appends one record to a segment file.
+pub fn append(file: &mut File, payload: &[u8], raw_len: u32, after: RawState) -> io::Result<()> {
+    let mut head = [0u8; HEADER];
+    head[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    head[4..8].copy_from_slice(&raw_len.to_le_bytes());
+    head[8..12].copy_from_slice(&after.crc.to_le_bytes());
+    head[16..24].copy_from_slice(&after.total.to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&head[0..12]);
+    h.update(&head[16..24]);
+    h.update(payload);
+    head[12..16].copy_from_slice(&h.finalize().to_le_bytes());
+    // One write for small records keeps a torn write to one record.
+    if payload.len() <= 64 * 1024 {
+        let mut buf = Vec::with_capacity(HEADER + payload.len());
+        buf.extend_from_slice(&head);
+        buf.extend_from_slice(payload);
+        file.write_all(&buf)
+    } else {
+        file.write_all(&head)?;
+        file.write_all(payload)
+    }
+}
+
+/// What a segment file holds, read back.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// The records' payloads, concatenated: the part's bytes.
+    pub payload: Vec<u8>,
+    /// The state after the last whole record.
+    pub last: Option<RawState>,
+    /// Bytes of the file that are whole records; beyond is a torn tail.
+    pub valid: u64,
+}
+
+/// Reads a segment, stopping at the first torn or corrupt record.
+pub fn read(path: &Path) -> io::Result<Contents> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    let mut out = Contents::default();
+    let mut at = 0usize;
+    while data.len() - at >= HEADER {
+        let head = &data[at..at + HEADER];
+        let u32_at =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let len = u32_at(0) as usize;
+        let Some(payload) = data.get(at + HEADER..at + HEADER + len) else {
+            break;
+        };
+        let mut h = crc32fast::Hasher::new();
+        h.update(&head[0..12]);
+        h.update(&head[16..24]);
+        h.update(payload);
+        if h.finalize() != u32_at(12) {
+            break;
+        }
+        let mut total = [0u8; 8];
+        total.copy_from_slice(&head[16..24]);
+        out.payload.extend_from_slice(payload);
+        out.last = Some(RawState {
+            crc: u32_at(8),
+            total: u64::from_le_bytes(total),
+        });
+        at += HEADER + len;
+    }
+    out.valid = at as u64;
+    Ok(out)
+}
+
+/// Where an object's files are.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    dir: PathBuf,
+    id: String,
+}
+
+impl Paths {
+    pub fn new(dir: &Path, id: &str) -> Paths {
+        Paths {
+            dir: dir.to_path_buf(),
+            id: id.to_string(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn meta(&self) -> PathBuf {
+        self.dir.join(format!("{}.meta", self.id))
+    }
+
+    pub fn segment(&self, n: u32) -> PathBuf {
+        self.dir.join(format!("{}.{n:05}.seg", self.id))
+    }
+
+    /// Opens segment `n` for appending, creating it.
+    pub fn open_segment(&self, n: u32) -> io::Result<File> {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.segment(n))
+    }
+
+    /// Removes the object's files.
+    pub fn remove(&self, segments: impl IntoIterator<Item = u32>) {
+        for n in segments {
+            let _ = fs::remove_file(self.segment(n));
+        }
+        let _ = fs::remove_file(self.meta());
+    }
+}
+
+/// The manifest: what a restart needs to finish the object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    /// Rendered `object-key()` + `object-key-timestamp()`.
+    pub base: String,
+    /// What follows the index: `object-key-suffix()` and `.gz`.
+    pub suffix: String,
+    pub gzip: bool,
+    /// The object's place among this run's objects of the same base: its
+    /// index is this plus where the store's indexes ended when the run began.
+    pub seq: u64,
+    /// The final key, once its index is chosen.
+    pub key: Option<String>,
+    pub upload_id: Option<String>,
+    /// Uploaded parts: number, ETag, size.
+    pub parts: Vec<(u32, String, u64)>,
+    /// No more records will be added.
+    pub complete: bool,
+}
+
+impl Manifest {
+    fn text(&self) -> String {
+        let mut t = format!(
+            "sluice-object 1\nbase {}\nsuffix {}\ngzip {}\nseq {}\n",
+            self.base, self.suffix, self.gzip as u8, self.seq
+        );
+        if let Some(k) = &self.key {
+            t += &format!("key {k}\n");
+        }
+        if let Some(u) = &self.upload_id {
+            t += &format!("upload {u}\n");
+        }
+        for (n, etag, size) in &self.parts {
+            t += &format!("part {n} {size} {etag}\n");
+        }
+        if self.complete {
+            t += "complete\n";
+        }
+        t
+    }
+
+    /// Writes the manifest atomically and durably.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let tmp = path.with_extension("meta.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(self.text().as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> io::Result<Manifest> {
+        let text = fs::read_to_string(path)?;
+        let bad = |line: &str| {
+            io::Error::new(
+                ErrorKind::InvalidData,
+                format!("{}: bad line {line:?}", path.display()),
+            )
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some("sluice-object 1") {
+            return Err(bad("header"));
+        }
+        let mut m = Manifest::default();
+        for line in lines {
+            let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match word {
+                "base" => m.base = rest.to_string(),
+                "suffix" => m.suffix = rest.to_string(),
+                "gzip" => m.gzip = rest == "1",
+                "seq" => m.seq = rest.parse().map_err(|_| bad(line))?,
+                "key" => m.key = Some(rest.to_string()),
+                "upload" => m.upload_id = Some(rest.to_string()),
+                "part" => {
+                    let mut f = rest.splitn(3, ' ');
+                    let (Some(n), Some(size), Some(etag)) = (f.next(), f.next(), f.next()) else {
+                        return Err(bad(line));
+                    };
+                    let (Ok(n), Ok(size)) = (n.parse(), size.parse()) else {
+                        return Err(bad(line));
+                    };
+                    m.parts.push((n, etag.to_string(), size));
+                }
+                "complete" => m.complete = true,
+                _ => return Err(bad(line)),
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Object ids with files in `dir`, and the segment numbers of each.
+pub fn scan(dir: &Path) -> io::Result<Vec<(String, Vec<u32>)>> {
+    let mut objects: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = name.strip_suffix(".meta") {
+            objects.entry(id.to_string()).or_default();
+        } else if let Some(rest) = name.strip_suffix(".seg")
+            && let Some((id, n)) = rest.rsplit_once('.')
+            && let Ok(n) = n.parse()
+        {
+            objects.entry(id.to_string()).or_default().push(n);
+        }
+    }
+    Ok(objects
+        .into_iter()
+        .map(|(id, mut segs)| {
+            segs.sort_unstable();
+            (id, segs)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_back_up_to_a_torn_tail() {
+        let dir = std::env::temp_dir().join(format!("sluice-spool-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = Paths::new(&dir, "abc");
+        let mut f = p.open_segment(1).unwrap();
+        append(&mut f, b"hello ", 6, RawState { crc: 1, total: 6 }).unwrap();
+        append(&mut f, b"world\n", 6, RawState { crc: 2, total: 12 }).unwrap();
+        let whole = fs::metadata(p.segment(1)).unwrap().len();
+        // A crash in the middle of the third record.
+        append(
+            &mut f,
+            b"lost in the crash",
+            17,
+            RawState { crc: 3, total: 29 },
+        )
+        .unwrap();
+        f.set_len(whole + 30).unwrap();
+        let r = read(&p.segment(1)).unwrap();
+        assert_eq!(r.payload, b"hello world\n");
+        assert_eq!(r.last, Some(RawState { crc: 2, total: 12 }));
+        assert_eq!(r.valid, whole);
+        // A flipped byte ends the records there too.
+        let mut bytes = fs::read(p.segment(1)).unwrap();
+        bytes[HEADER + 2] ^= 1;
+        fs::write(p.segment(1), &bytes).unwrap();
+        assert_eq!(read(&p.segment(1)).unwrap().payload, b"");
+        let m = Manifest {
+            base: "app/web 1/20261130".into(),
+            suffix: ".log.gz".into(),
+            gzip: true,
+            seq: 3,
+            key: Some("app/web 1/20261130-2.log.gz".into()),
+            upload_id: Some("u-1".into()),
+            parts: vec![(1, "\"e1\"".into(), 5 << 20)],
+            complete: true,
+        };
+        m.save(&p.meta()).unwrap();
+        assert_eq!(Manifest::load(&p.meta()).unwrap(), m);
+        assert_eq!(scan(&dir).unwrap(), vec![("abc".to_string(), vec![1])]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,417 @@
+//! The upload pool: one task per object, taking the object's parts from the
+//! spool as they fill and completing it when the driver says so. At most
+//! `upload-threads()` parts of one object and `max-pending-uploads()` objects
+//! are in flight at once, so memory is bounded by the requests in flight,
+//! never by the backlog in the spool.
+//!
+//! Every store call goes through [`Pool::attempt`], the one retry loop:
+//! transient failures are retried with backoff (honouring Retry-After), and
+//! anything retrying cannot fix keeps the object in the spool until `sluice-ctl
+//! retry` or a reload. Nothing spooled is ever given up here.
+
+use super::key;
+use super::spool::{self, Manifest, Paths};
+use super::store::{Store, StoreError};
+use crate::destinations::retry::{Next, Retrier};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// What the driver tells an object's task.
+#[derive(Debug)]
+pub enum Cmd {
+    /// Segment `n` is full: upload it as part `n`.
+    Sealed(u32),
+    /// The object is complete; its last segment is `last`.
+    Complete { last: u32 },
+}
+
+/// State shared by the driver and its upload tasks.
+pub struct Pool {
+    pub store: Store,
+    pub destination: String,
+    pub upload_threads: usize,
+    /// Objects being uploaded at once (`max-pending-uploads()`).
+    pub objects: Arc<Semaphore>,
+    /// Bytes in spool files (all segments of unfinished objects).
+    pub spool_bytes: AtomicU64,
+    /// Woken when spool space is freed or an object finishes.
+    pub wake: Arc<Notify>,
+    /// Bumped by `sluice-ctl retry`: parked uploads try again.
+    pub retry: watch::Sender<u64>,
+    /// Per base and suffix, the next free index.
+    indexes: Mutex<HashMap<String, u64>>,
+    pub counters: Counters,
+}
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub objects: AtomicU64,
+    pub parts: AtomicU64,
+    pub bytes: AtomicU64,
+    pub retries: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl Pool {
+    pub fn new(
+        store: Store,
+        destination: String,
+        upload_threads: usize,
+        max_pending: usize,
+    ) -> Pool {
+        Pool {
+            store,
+            destination,
+            upload_threads: upload_threads.max(1),
+            objects: Arc::new(Semaphore::new(max_pending.max(1))),
+            spool_bytes: AtomicU64::new(0),
+            wake: Arc::new(Notify::new()),
+            retry: watch::Sender::new(0),
+            indexes: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Runs `op` until it succeeds, or fails with what the caller handles
+    /// itself (a taken key, a vanished upload).
+    pub async fn attempt<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut retrier = Retrier::new(format!("destination {} {what}", self.destination));
+        let mut retry_seen = *self.retry.subscribe().borrow();
+        loop {
+            let failure = match op().await {
+                Ok(v) => {
+                    retrier.succeeded();
+                    return Ok(v);
+                }
+                Err(StoreError::Failed(f)) => f,
+                Err(other) => return Err(other),
+            };
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            // Spooled data is never given up: what retrying cannot fix waits
+            // for the operator, as a parked failure does.
+            let failure = match failure {
+                crate::destinations::Failure::Permanent {
+                    code,
+                    message,
+                    hint,
+                } => crate::destinations::Failure::Parked {
+                    code,
+                    message,
+                    hint,
+                },
+                f => f,
+            };
+            match retrier.failed(&failure, tokio::time::Instant::now()) {
+                Next::RetryAt(at) => {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep_until(at).await;
+                }
+                Next::Park | Next::GiveUp => {
+                    let mut rx = self.retry.subscribe();
+                    let _ = rx.wait_for(|g| *g != retry_seen).await;
+                    retry_seen = *rx.borrow();
+                }
+            }
+        }
+    }
+
+    /// The index of this run's object `seq` of `base`: after every index the
+    /// store held when the run first wrote to `base` (listed once), in the
+    /// order the driver opened the objects, whichever finishes first.
+    async fn index_of(&self, base: &str, suffix: &str, seq: u64) -> Result<u64, StoreError> {
+        let mut indexes = self.indexes.lock().await;
+        let id = format!("{base}\n{suffix}");
+        let offset = match indexes.get(&id) {
+            Some(n) => *n,
+            None => {
+                let taken = self
+                    .attempt("listing keys", || self.store.taken_keys(base))
+                    .await?;
+                let n = key::next_index(taken.iter().map(String::as_str), base, suffix);
+                indexes.insert(id, n);
+                n
+            }
+        };
+        Ok(offset + seq)
+    }
+
+    /// After a lost race (the key was taken meanwhile): list the store again,
+    /// so indexes continue after what is there now.
+    async fn forget_index(&self, base: &str, suffix: &str) {
+        self.indexes
+            .lock()
+            .await
+            .remove(&format!("{base}\n{suffix}"));
+    }
+}
+
+/// One object's upload, from its first sealed part to completion.
+pub struct ObjectTask {
+    pub pool: Arc<Pool>,
+    pub paths: Paths,
+    pub manifest: Manifest,
+    pub rx: mpsc::UnboundedReceiver<Cmd>,
+}
+
+impl ObjectTask {
+    /// Runs until the object is in the store (and its spool files are gone),
+    /// or until the driver goes away without completing it (the spool keeps it
+    /// for the next start).
+    pub async fn run(mut self) {
+        let mut sealed: Vec<u32> = Vec::new();
+        let mut last = None;
+        while last.is_none() {
+            match self.rx.recv().await {
+                Some(Cmd::Sealed(n)) => sealed.push(n),
+                Some(Cmd::Complete { last: l }) => last = Some(l),
+                None => return,
+            }
+            while let Ok(cmd) = self.rx.try_recv() {
+                match cmd {
+                    Cmd::Sealed(n) => sealed.push(n),
+                    Cmd::Complete { last: l } => last = Some(l),
+                }
+            }
+            if last.is_none() && !sealed.is_empty() {
+                // Parts go up while the object is still open.
+                let Ok(_permit) = self.pool.objects.clone().acquire_owned().await else {
+                    return;
+                };
+                if self.upload_parts(&sealed).await.is_err() {
+                    return;
+                }
+                sealed.clear();
+            }
+        }
+        let Some(last) = last else { return };
+        let Ok(_permit) = self.pool.objects.clone().acquire_owned().await else {
+            return;
+        };
+        if self.finish(last).await.is_ok() {
+            let freed: u64 = (1..=last)
+                .filter_map(|n| std::fs::metadata(self.paths.segment(n)).ok())
+                .map(|m| m.len())
+                .sum();
+            self.paths.remove(1..=last);
+            self.pool.spool_bytes.fetch_sub(
+                freed.min(self.pool.spool_bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+            self.pool.counters.objects.fetch_add(1, Ordering::Relaxed);
+            self.pool.wake.notify_one();
+        }
+    }
+
+    fn save(&self) -> Result<(), StoreError> {
+        self.manifest.save(&self.paths.meta()).map_err(|e| {
+            StoreError::Failed(crate::destinations::Failure::retry(format!(
+                "cannot write the spool manifest {}: {e}",
+                self.paths.meta().display()
+            )))
+        })
+    }
+
+    /// Chooses the key (once) and starts the multipart upload (once).
+    async fn ensure_upload(&mut self) -> Result<(String, String), StoreError> {
+        if self.manifest.key.is_none() {
+            let index = self
+                .pool
+                .index_of(
+                    &self.manifest.base,
+                    &self.manifest.suffix,
+                    self.manifest.seq,
+                )
+                .await?;
+            self.manifest.key = Some(key::key(&self.manifest.base, index, &self.manifest.suffix));
+            // Recorded before the upload exists, so that a crash in between
+            // finds (and aborts) the upload by its key.
+            self.pool
+                .attempt("saving the manifest", || async { self.save() })
+                .await?;
+        }
+        let key = self.manifest.key.clone().unwrap_or_default();
+        if let Some(id) = &self.manifest.upload_id {
+            return Ok((key, id.clone()));
+        }
+        let id = self
+            .pool
+            .attempt("starting an upload", || self.pool.store.create_upload(&key))
+            .await?;
+        self.manifest.upload_id = Some(id.clone());
+        self.pool
+            .attempt("saving the manifest", || async { self.save() })
+            .await?;
+        Ok((key, id))
+    }
+
+    /// Uploads the segments `numbers` as parts, `upload-threads()` at once.
+    async fn upload_parts(&mut self, numbers: &[u32]) -> Result<(), StoreError> {
+        let (key, id) = self.ensure_upload().await?;
+        let todo: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .filter(|n| !self.manifest.parts.iter().any(|(p, _, _)| p == n))
+            .collect();
+        let mut running = JoinSet::new();
+        let mut todo = todo.into_iter();
+        let mut first_error = None;
+        loop {
+            while running.len() < self.pool.upload_threads {
+                let Some(n) = todo.next() else { break };
+                let (pool, paths, key, id) = (
+                    self.pool.clone(),
+                    self.paths.clone(),
+                    key.clone(),
+                    id.clone(),
+                );
+                running.spawn(async move {
+                    let body = read_segment(&pool, &paths, n).await?;
+                    let size = body.len() as u64;
+                    let etag = pool
+                        .attempt("uploading a part", || {
+                            pool.store.upload_part(&key, &id, n, body.clone())
+                        })
+                        .await?;
+                    pool.counters.parts.fetch_add(1, Ordering::Relaxed);
+                    pool.counters.bytes.fetch_add(size, Ordering::Relaxed);
+                    Ok::<_, StoreError>((n, etag, size))
+                });
+            }
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            match done {
+                Ok(Ok(part)) => {
+                    self.manifest.parts.push(part);
+                    self.manifest.parts.sort_by_key(|p| p.0);
+                    self.pool
+                        .attempt("saving the manifest", || async { self.save() })
+                        .await?;
+                }
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(StoreError::Failed(
+                        crate::destinations::Failure::retry(format!("upload task failed: {e}")),
+                    ));
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Uploads what is left and completes the object, moving to the next
+    /// index if the key was taken meanwhile.
+    async fn finish(&mut self, last: u32) -> Result<(), StoreError> {
+        loop {
+            let result = if self.manifest.upload_id.is_none() && last == 1 {
+                self.put_whole().await
+            } else {
+                self.complete_multipart(last).await
+            };
+            match result {
+                Err(StoreError::KeyExists(key)) => {
+                    tracing::warn!(destination = %self.pool.destination, key, "key taken meanwhile; using the next index");
+                    if let (Some(k), Some(id)) = (&self.manifest.key, &self.manifest.upload_id) {
+                        let _ = self.pool.store.abort_upload(k, id).await;
+                    }
+                    self.pool
+                        .forget_index(&self.manifest.base, &self.manifest.suffix)
+                        .await;
+                    self.restart();
+                }
+                Err(StoreError::NoSuchUpload { .. }) => {
+                    tracing::warn!(destination = %self.pool.destination, "upload vanished; uploading the object again");
+                    self.manifest.upload_id = None;
+                    self.manifest.parts.clear();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        self.manifest.key = None;
+        self.manifest.upload_id = None;
+        self.manifest.parts.clear();
+    }
+
+    async fn put_whole(&mut self) -> Result<(), StoreError> {
+        let body = read_segment(&self.pool, &self.paths, 1).await?;
+        if self.manifest.key.is_none() {
+            let index = self
+                .pool
+                .index_of(
+                    &self.manifest.base,
+                    &self.manifest.suffix,
+                    self.manifest.seq,
+                )
+                .await?;
+            self.manifest.key = Some(key::key(&self.manifest.base, index, &self.manifest.suffix));
+        }
+        let key = self.manifest.key.clone().unwrap_or_default();
+        let size = body.len() as u64;
+        self.pool
+            .attempt("uploading an object", || {
+                self.pool.store.put_object(&key, body.clone())
+            })
+            .await?;
+        self.pool.counters.parts.fetch_add(1, Ordering::Relaxed);
+        self.pool.counters.bytes.fetch_add(size, Ordering::Relaxed);
+        tracing::debug!(destination = %self.pool.destination, key, size, "object written");
+        Ok(())
+    }
+
+    async fn complete_multipart(&mut self, last: u32) -> Result<(), StoreError> {
+        let all: Vec<u32> = (1..=last).collect();
+        self.upload_parts(&all).await?;
+        let (key, id) = self.ensure_upload().await?;
+        let parts: Vec<(u32, String)> = self
+            .manifest
+            .parts
+            .iter()
+            .map(|(n, e, _)| (*n, e.clone()))
+            .collect();
+        self.pool
+            .attempt("completing an upload", || {
+                self.pool.store.complete_upload(&key, &id, &parts)
+            })
+            .await?;
+        tracing::debug!(destination = %self.pool.destination, key, parts = parts.len(), "object written");
+        Ok(())
+    }
+}
+
+/// A segment's bytes, as the part to upload.
+async fn read_segment(pool: &Pool, paths: &Paths, n: u32) -> Result<Bytes, StoreError> {
+    let path = paths.segment(n);
+    pool.attempt("reading the spool", || {
+        let path = path.clone();
+        async move {
+            tokio::task::spawn_blocking(move || spool::read(&path))
+                .await
+                .map_err(|e| {
+                    crate::destinations::Failure::retry(format!("spool read failed: {e}"))
+                })?
+                .map(|c| Bytes::from(c.payload))
+                .map_err(|e| {
+                    StoreError::Failed(crate::destinations::Failure::retry(format!(
+                        "cannot read the spool: {e}"
+                    )))
+                })
+        }
+    })
+    .await
+}

@@ -1,0 +1,247 @@
+//! Object-store destinations end to end: syslog over TCP into `s3()`, the
+//! objects read back from a local directory store (`file://`) and from a real
+//! S3 server checking SigV4 (s3s-fs), by key, byte for byte, decompressed.
+
+use crate::harness::*;
+use crate::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Every file under `root`, by path relative to it, skipping the store's own
+/// bookkeeping directories.
+fn objects(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".sluice-") || name.starts_with(".s3s") {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut out)
+        .expect("a valid gzip stream");
+    out
+}
+
+/// RFC 3164 lines from `host` stamped on `day` of November.
+fn lines(host: &str, day: u32, from: usize, to: usize) -> Vec<String> {
+    (from..to)
+        .map(|n| format!("<13>Nov {day} 14:07:17 {host} app: m{n}"))
+        .collect()
+}
+
+#[test]
+fn keys_follow_timestamps_and_an_older_one_gets_an_index() {
+    let port = free_port();
+    let dir = TempDir::new("objects-ts");
+    let store_dir = TempDir::new("objects-ts-store");
+    let store = store_dir.path().to_path_buf();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"file://{}\") object-key(\"logs/${{HOST}}/\") \
+           object-key-timestamp(\"2026${{MONTH}}${{DAY}}\") template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        store.display()
+    );
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    // Day 23, then 24 (completes 23), then 23 again: never reopens the
+    // completed object, starts 20261123-1 beside the open 20261124.
+    let mut all = lines("web-1", 23, 0, 10);
+    all.extend(lines("web-1", 24, 10, 20));
+    all.extend(lines("web-1", 23, 20, 25));
+    all.extend(lines("web-2", 24, 25, 30));
+    send_tcp(port, all);
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == 30),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    let got = objects(&store);
+    let keys: Vec<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "logs/web-1/20261123-1.log",
+            "logs/web-1/20261123.log",
+            "logs/web-1/20261124.log",
+            "logs/web-2/20261124.log",
+        ]
+    );
+    let text = |k: &str| String::from_utf8(got[k].clone()).unwrap();
+    let want = |a: usize, b: usize| (a..b).map(|n| format!("m{n}\n")).collect::<String>();
+    assert_eq!(text("logs/web-1/20261123.log"), want(0, 10));
+    assert_eq!(text("logs/web-1/20261124.log"), want(10, 20));
+    assert_eq!(text("logs/web-1/20261123-1.log"), want(20, 25));
+    assert_eq!(text("logs/web-2/20261124.log"), want(25, 30));
+}
+
+#[test]
+fn size_rollover_and_a_restart_continue_the_index_and_lose_nothing() {
+    let port = free_port();
+    let dir = TempDir::new("objects-size");
+    let store_dir = TempDir::new("objects-size-store");
+    let store = store_dir.path().to_path_buf();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"file://{}\") object-key(\"app\") max-object-size(100) \
+           flush-grace-period(1s)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        store.display()
+    );
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    send_tcp(port, lines("h", 23, 0, 200));
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == 200),
+        "{}",
+        d.log()
+    );
+    // The grace period completes the last, partial object.
+    let done = wait_until(WAIT, || {
+        objects(&store).values().map(Vec::len).sum::<usize>() >= 890
+    });
+    assert!(done, "{}", d.log());
+    let dir = TempDir::new("objects-size-2");
+    d.stop();
+    // A second run, with an empty state directory (another instance, say):
+    // its indexes continue after what the store holds.
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    send_tcp(port, lines("h", 23, 200, 210));
+    assert!(wait_until(WAIT, || d.stat("destination.d#0.written") == 10));
+    d.stop();
+    let got = objects(&store);
+    let mut indexes: Vec<u64> = got
+        .keys()
+        .map(|k| {
+            let rest = k.strip_prefix("app").unwrap().strip_suffix(".log").unwrap();
+            rest.strip_prefix('-').map_or(0, |n| n.parse().unwrap())
+        })
+        .collect();
+    indexes.sort_unstable();
+    let n = indexes.len() as u64;
+    assert!(n >= 5, "100-byte objects of about 1 KB: {:?}", got.keys());
+    assert_eq!(
+        indexes,
+        (0..n).collect::<Vec<_>>(),
+        "no gaps, no overwrites"
+    );
+    for (k, v) in &got {
+        assert!(v.len() <= 100 + 10, "{k} has {} bytes", v.len());
+    }
+    // Every message exactly once, in order within the store's key order.
+    let mut all: Vec<String> = Vec::new();
+    for i in 0..n {
+        let k = if i == 0 {
+            "app.log".to_string()
+        } else {
+            format!("app-{i}.log")
+        };
+        all.extend(
+            String::from_utf8(got[&k].clone())
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    let want: Vec<String> = (0..210).map(|i| format!("m{i}")).collect();
+    assert_eq!(all, want);
+}
+
+#[test]
+fn gzip_multipart_into_s3_decompresses_to_every_message_once() {
+    let server = S3Server::start(&["logs"]);
+    let port = free_port();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+           secret-key(\"{SECRET_KEY}\") object-key(\"app/${{HOST}}\") compression(yes) \
+           compresslevel(0) chunk-size(5MiB) upload-threads(2)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        server.endpoint
+    );
+    let d = Daemon::start(&conf);
+    // About 14 MiB of level-0 gzip: three parts.
+    const N: usize = 120_000;
+    let pad = "x".repeat(100);
+    send_tcp(
+        port,
+        (0..N).map(|n| format!("<13>Nov 23 14:07:17 web-1 app: m{n} {pad}")),
+    );
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == N as u64),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    let body = std::fs::read(server.object_path("logs", "app/web-1.log.gz")).unwrap_or_else(|e| {
+        panic!(
+            "no object: {e}; bucket holds {:?}",
+            objects(&server.root.join("logs"))
+                .keys()
+                .collect::<Vec<_>>()
+        )
+    });
+    assert!(body.len() > 10 << 20, "{} bytes", body.len());
+    let text = gunzip(&body);
+    let got: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let want: Vec<String> = (0..N).map(|n| format!("m{n}")).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn wrong_secret_keeps_everything_and_a_reload_with_the_right_one_delivers_it_once() {
+    let server = S3Server::start(&["logs"]);
+    let port = free_port();
+    let conf = |secret: &str| {
+        format!(
+            "@include \"scl.conf\"\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+             destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+               secret-key(\"{secret}\") object-key(\"app\") flush-grace-period(1s)); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n",
+            server.endpoint
+        )
+    };
+    let d = Daemon::start(&conf("not-the-secret"));
+    send_tcp(port, lines("h", 23, 0, 50));
+    assert!(
+        wait_until(WAIT, || d.log().contains("SignatureDoesNotMatch")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stat("destination.d#0.written"), 50, "spooled");
+    assert!(!server.object_path("logs", "app.log").exists());
+    d.rewrite(&conf(SECRET_KEY));
+    d.signal(libc::SIGHUP);
+    let path = server.object_path("logs", "app.log");
+    assert!(wait_until(WAIT, || path.exists()), "{}", d.log());
+    d.stop();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
+    assert_eq!(text, want);
+}
