@@ -277,7 +277,11 @@ fn files_under(dir: &std::path::Path) -> Vec<(String, Vec<String>)> {
     let mut found = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        // Not there yet: nothing written.
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
             let p = e.unwrap().path();
             if p.is_dir() {
                 todo.push(p);
