@@ -9,6 +9,7 @@
 //! and the config layer turns them into file positions.
 
 mod compile;
+mod confine;
 mod date;
 mod functions;
 mod macros;
@@ -153,6 +154,35 @@ impl Template {
     pub fn render(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
         let mut dates = Dates::default();
         self.render_with(msg, ctx, &mut dates, out);
+    }
+
+    /// Appends the rendering of `msg` as a file path that stays under the prefix
+    /// the template's literal text names, by the rule in `template/confine.rs`.
+    pub fn render_confined(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+        let mut dates = Dates::default();
+        let zone = self.zone.as_ref().or(ctx.zone.as_ref());
+        let mut path = confine::Confined::new(out);
+        for e in &self.elems {
+            match e {
+                Element::Literal { start, end } => {
+                    path.literal(out, &self.lits[*start as usize..*end as usize])
+                }
+                _ => {
+                    let from = out.len();
+                    self.render_element(e, msg, ctx, zone, &mut dates, out);
+                    path.value(out, from);
+                }
+            }
+        }
+        path.finish(out);
+    }
+
+    /// Appends the rendering of `msg` as an object key: confined as a path is
+    /// ([`Template::render_confined`]), without leading `/`s.
+    pub fn render_object_key(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+        let from = out.len();
+        self.render_confined(msg, ctx, out);
+        confine::trim_key(out, from);
     }
 
     fn render_with(

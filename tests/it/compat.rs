@@ -68,6 +68,10 @@ pub const DELIBERATE: &[(&str, &str)] = &[
         "syslog-ng's rewrites MESSAGE itself, so every ${MESSAGE} of the same template shows the indentation too; Sluice's leaves the message alone (compared in unit tests, not here).",
     ),
     (
+        "../../escape as HOST in file(\"logs/${HOST}.log\")",
+        "syslog-ng refuses a file path with `../` or `/..` in it (\"Spurious path\") and drops the message, and lets a value's `/` make directories; Sluice neutralises the values in a path (template/confine.rs) and writes the message to logs/.._.._escape.log (checked in network.rs, not here).",
+    ),
+    (
         "network() without flags(syslog-protocol)",
         "Sluice tells RFC 5424 from RFC 3164 per message on every network() source, and detects octet counting per connection (`LEN SP <`); syslog-ng needs flags(syslog-protocol) and transport(\"framed\") for that. The comparison gives syslog-ng those options.",
     ),

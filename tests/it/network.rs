@@ -263,9 +263,122 @@ fn templated_paths_create_directories_per_host() {
         wait_lines(&d.dir.join("hosts/beta/202612.log"), 1, WAIT),
         vec!["two"]
     );
-    // A hostile HOST cannot climb out of the directory; the message is counted.
-    assert!(wait_until(WAIT, || d.stat("destination.d#0.dropped") == 1));
+    // A hostile HOST cannot climb out of the directory, and its message is kept.
+    assert_eq!(
+        wait_lines(&d.dir.join("hosts/.._.._escape/202611.log"), 1, WAIT),
+        vec!["nope"]
+    );
+    assert_eq!(d.stat("destination.d#0.dropped"), 0);
     assert!(!d.dir.path().parent().unwrap().join("escape").exists());
+}
+
+/// Every file under `dir`, by path relative to it, with its lines.
+fn files_under(dir: &std::path::Path) -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        // Not there yet: nothing written.
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                found.push((rel, lines(&p)));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Values from the message cannot lead a templated path out of the directory its
+/// text names: syslog-ng drops such messages ("Spurious path"); Sluice writes each
+/// once, under a neutralised name (template/confine.rs).
+#[test]
+fn hostile_host_names_are_written_under_neutralised_names() {
+    let dir = TempDir::new("confine");
+    let port = free_port();
+    let base = dir.path().display().to_string();
+    let conf = format!(
+        "source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d_flat {{ file(\"{base}/logs/${{HOST}}.log\" create-dirs(yes) template(\"${{MESSAGE}}\\n\")); }};\n\
+         destination d_tree {{ file(\"{base}/tree/${{HOST}}/x.log\" create-dirs(yes) template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d_flat); destination(d_tree); }};\n"
+    );
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    let long = "a".repeat(255);
+    let hosts = [
+        "../../escape",
+        "a/b",
+        "..",
+        ".",
+        "/etc/passwd",
+        "a/../../b",
+        "web-1",
+        &long,
+    ];
+    let lines: Vec<String> = hosts
+        .iter()
+        .enumerate()
+        .map(|(n, h)| format!("<13>1 2026-11-23T14:07:17Z {h} app - - - m{n}"))
+        .collect();
+    send_tcp(port, lines);
+    let want = |names: [&str; 8]| {
+        let mut want: Vec<(String, Vec<String>)> = names
+            .iter()
+            .enumerate()
+            .map(|(n, name)| (name.to_string(), vec![format!("m{n}")]))
+            .collect();
+        want.sort();
+        want
+    };
+    // The 255-byte name plus ".log" is cut back to 255 bytes.
+    let flat = want([
+        ".._.._escape.log",
+        "a_b.log",
+        "...log",
+        "..log",
+        "_etc_passwd.log",
+        "a_.._.._b.log",
+        "web-1.log",
+        &long,
+    ]);
+    let long_dir = format!("{long}/x.log");
+    let tree = want([
+        ".._.._escape/x.log",
+        "a_b/x.log",
+        "__/x.log",
+        "_/x.log",
+        "_etc_passwd/x.log",
+        "a_.._.._b/x.log",
+        "web-1/x.log",
+        &long_dir,
+    ]);
+    let (logs, trees) = (d.dir.join("logs"), d.dir.join("tree"));
+    let mut got = (Vec::new(), Vec::new());
+    let arrived = wait_until(WAIT, || {
+        got = (files_under(&logs), files_under(&trees));
+        got.0
+            .iter()
+            .chain(&got.1)
+            .map(|(_, l)| l.len())
+            .sum::<usize>()
+            == 16
+    });
+    assert!(arrived, "{got:?}");
+    assert_eq!(got.0, flat);
+    assert_eq!(got.1, tree);
+    for name in ["escape", "escape.log", "b", "b.log"] {
+        assert!(!d.dir.join(name).exists(), "{name}");
+    }
+    let above = d.dir.path().parent().unwrap();
+    assert!(!above.join("escape").exists() && !above.join("escape.log").exists());
+    assert_eq!(d.stat("destination.d_flat#0.dropped"), 0);
+    assert_eq!(d.stat("destination.d_tree#0.dropped"), 0);
 }
 
 /// Global options set the defaults of every file(): permissions of files and

@@ -45,7 +45,7 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "path",
             kind: Kind::Template,
             default: "",
-            doc: "The file to write, as a template; given as the first, unnamed argument.",
+            doc: "The file to write, as a template; given as the first, unnamed argument. Values from the message cannot lead out of the directory its text names (see PATHS AND OBJECT KEYS FROM MESSAGES).",
         },
         OptionSpec {
             name: "template",

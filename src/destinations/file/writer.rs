@@ -18,7 +18,7 @@ use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path};
+use std::path::Path;
 use tokio::time::Instant;
 
 struct Output {
@@ -137,7 +137,12 @@ impl FileDriver {
         self.path_buf.clear();
         match self.opts.path.literal() {
             Some(p) => self.path_buf.extend_from_slice(p),
-            None => self.opts.path.render(msg, &self.ctx, &mut self.path_buf),
+            // A value cannot lead out of the directory the template names:
+            // it is neutralised (template/confine.rs), never refused.
+            None => self
+                .opts
+                .path
+                .render_confined(msg, &self.ctx, &mut self.path_buf),
         }
         if let Some(&i) = self.by_path.get(&self.path_buf) {
             return i;
@@ -238,15 +243,12 @@ impl FileDriver {
 
     fn open(opts: &FileOptions, raw: &[u8]) -> std::io::Result<File> {
         let path = Path::new(std::ffi::OsStr::from_bytes(raw));
-        // syslog-ng refuses "spurious" paths too: a macro value must not walk out
-        // of the directory the template names.
-        if raw.is_empty()
-            || raw.contains(&0)
-            || path.components().any(|c| c == Component::ParentDir)
-        {
+        // Only a template without any text renders empty (a value that renders
+        // empty leaves `_`); its messages have nowhere to go.
+        if raw.is_empty() {
             return Err(std::io::Error::new(
                 ErrorKind::InvalidInput,
-                "refusing a path that is empty, has a NUL byte or a `..` component",
+                "refusing an empty path",
             ));
         }
         let open = || {
