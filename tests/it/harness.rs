@@ -242,6 +242,14 @@ impl Daemon {
         }
     }
 
+    /// kill -9, then hands back the directory (config, state and all) for a
+    /// restart with [`Daemon::start_in`].
+    pub fn crash(mut self) -> TempDir {
+        self.signal(SIGKILL);
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, TempDir::new("crashed"))
+    }
+
     /// Rewrites the config file (for reload tests).
     pub fn rewrite(&self, config: &str) {
         std::fs::write(&self.conf, config).unwrap();

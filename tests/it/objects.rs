@@ -245,3 +245,116 @@ fn wrong_secret_keeps_everything_and_a_reload_with_the_right_one_delivers_it_onc
     let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
     assert_eq!(text, want);
 }
+
+#[test]
+fn a_hostile_host_cannot_leave_the_key_prefix() {
+    let port = free_port();
+    let store_dir = TempDir::new("objects-hostile-store");
+    let store = store_dir.path().join("bucket");
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"file://{}\") object-key(\"logs/${{HOST}}\") \
+           template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        store.display()
+    );
+    let d = Daemon::start(&conf);
+    let hosts = ["../../escape", "/etc/passwd", "..", "a/b", "web-1"];
+    send_tcp(
+        port,
+        hosts
+            .iter()
+            .map(|h| format!("<13>1 2026-11-23T14:07:17Z {h} app - - - from {h}")),
+    );
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == 5),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    // Nothing outside the bucket's logs/ prefix, every message once.
+    let outside = objects(store_dir.path());
+    assert!(
+        outside.keys().all(|k| k.starts_with("bucket/logs/")),
+        "{:?}",
+        outside.keys()
+    );
+    let got = objects(&store);
+    assert_eq!(got.len(), 5, "{:?}", got.keys());
+    let text: String = got
+        .values()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    for h in hosts {
+        assert_eq!(
+            text.matches(&format!("from {h}\n")).count(),
+            1,
+            "{h}: {got:?}"
+        );
+    }
+    assert!(got.contains_key("logs/web-1.log"));
+    assert!(
+        got.keys()
+            .all(|k| !k.split('/').any(|s| s == ".." || s == "."))
+    );
+}
+
+#[test]
+fn kill_9_in_the_middle_of_multipart_uploads_loses_and_duplicates_nothing() {
+    let server = S3Server::start(&["logs"]);
+    let proxy = crate::fault_proxy::FaultProxy::start(&server.endpoint);
+    let port = free_port();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+           secret-key(\"{SECRET_KEY}\") object-key(\"app\") chunk-size(5MiB) \
+           max-object-size(12MiB) upload-threads(2)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        proxy.endpoint
+    );
+    let d = Daemon::start(&conf);
+    // The store stops answering: parts pile up in the spool, uploads hang.
+    proxy.hang();
+    const N: usize = 200_000;
+    let pad = "y".repeat(100);
+    let line = |n: usize| format!("<13>Nov 23 14:07:17 h app: m{n} {pad}");
+    send_tcp(port, (0..N).map(line));
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == N as u64),
+        "{}",
+        d.log()
+    );
+    let dir = d.crash();
+    proxy.pass();
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    // Everything acknowledged before the crash arrives: about 22 MiB, so two
+    // objects of at most 12 MiB each and a third.
+    let bucket = server.root.join("logs");
+    let total = |objs: &BTreeMap<String, Vec<u8>>| {
+        objs.values()
+            .map(|v| v.iter().filter(|&&b| b == b'\n').count())
+            .sum::<usize>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || total(&objects(&bucket)) >= N),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    let got = objects(&bucket);
+    let mut seen = vec![0u32; N];
+    for v in got.values() {
+        for l in String::from_utf8_lossy(v).lines() {
+            let n: usize = l.split(' ').next().unwrap()[1..].parse().unwrap();
+            seen[n] += 1;
+        }
+    }
+    let wrong: Vec<usize> = (0..N).filter(|&n| seen[n] != 1).take(10).collect();
+    assert!(
+        wrong.is_empty(),
+        "not exactly once: {wrong:?} in {:?}",
+        got.keys()
+    );
+}

@@ -203,13 +203,15 @@ impl ObjectDriver {
     /// The open object for the message's key, opening one if needed.
     fn object_for(&mut self, msg: &Message, now: Instant) -> Result<u64, Failure> {
         self.key_buf.clear();
+        // Values from the message cannot leave the key's prefix (see
+        // template/confine.rs).
         self.opts
             .object_key
-            .render(msg, &self.ctx, &mut self.key_buf);
+            .render_object_key(msg, &self.ctx, &mut self.key_buf);
         self.prefix_buf.clear();
         self.prefix_buf.extend_from_slice(&self.key_buf);
         if let Some(ts) = &self.opts.object_key_timestamp {
-            ts.render(msg, &self.ctx, &mut self.key_buf);
+            ts.render_confined(msg, &self.ctx, &mut self.key_buf);
         }
         if let Some(&id) = self.by_base.get(&self.key_buf) {
             return Ok(id);
