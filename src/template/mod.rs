@@ -68,6 +68,20 @@ pub struct RenderContext {
     pub frac_digits: u8,
 }
 
+impl RenderContext {
+    /// This context with a destination's own `time-zone()` and `frac-digits()`
+    /// where it sets them.
+    pub fn with_overrides(mut self, zone: Option<&Zone>, frac_digits: Option<u8>) -> RenderContext {
+        if let Some(z) = zone {
+            self.zone = Some(z.clone());
+        }
+        if let Some(d) = frac_digits {
+            self.frac_digits = d;
+        }
+        self
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Element {
     Literal {

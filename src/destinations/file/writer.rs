@@ -56,13 +56,7 @@ pub struct FileDriver {
 
 impl FileDriver {
     pub fn new(opts: FileOptions, ctx: RenderContext) -> FileDriver {
-        let mut ctx = ctx;
-        if let Some(zone) = &opts.time_zone {
-            ctx.zone = Some(zone.clone());
-        }
-        if let Some(digits) = opts.frac_digits {
-            ctx.frac_digits = digits;
-        }
+        let ctx = ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits);
         let max_open = opts.max_open_files.min(descriptor_limit() / 4).max(1);
         FileDriver {
             opts,

@@ -86,13 +86,7 @@ impl ObjectDriver {
                 dir.display()
             ))
         })?;
-        let mut ctx = ctx;
-        if let Some(zone) = &opts.time_zone {
-            ctx.zone = Some(zone.clone());
-        }
-        if let Some(digits) = opts.frac_digits {
-            ctx.frac_digits = digits;
-        }
+        let ctx = ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits);
         let mut d = ObjectDriver {
             opts,
             ctx,

@@ -219,20 +219,24 @@ impl ObjectTask {
         })
     }
 
+    /// The object's key, its index chosen on first use.
+    async fn choose_key(&mut self) -> Result<String, StoreError> {
+        if let Some(k) = &self.manifest.key {
+            return Ok(k.clone());
+        }
+        let m = &self.manifest;
+        let index = self.pool.index_of(&m.base, &m.suffix, m.seq).await?;
+        let key = key::key(&m.base, index, &m.suffix);
+        self.manifest.key = Some(key.clone());
+        Ok(key)
+    }
+
     /// Chooses the key (once) and starts the multipart upload (once).
     async fn ensure_upload(&mut self) -> Result<(String, String), StoreError> {
         if self.manifest.key.is_none() {
-            let index = self
-                .pool
-                .index_of(
-                    &self.manifest.base,
-                    &self.manifest.suffix,
-                    self.manifest.seq,
-                )
-                .await?;
-            self.manifest.key = Some(key::key(&self.manifest.base, index, &self.manifest.suffix));
-            // Recorded before the upload exists, so that a crash in between
-            // finds (and aborts) the upload by its key.
+            self.choose_key().await?;
+            // Recorded before the upload exists, so that a restart in between
+            // keeps the key.
             self.pool
                 .attempt("saving the manifest", || async { self.save() })
                 .await?;
@@ -350,18 +354,7 @@ impl ObjectTask {
 
     async fn put_whole(&mut self) -> Result<(), StoreError> {
         let body = read_segment(&self.pool, &self.paths, 1).await?;
-        if self.manifest.key.is_none() {
-            let index = self
-                .pool
-                .index_of(
-                    &self.manifest.base,
-                    &self.manifest.suffix,
-                    self.manifest.seq,
-                )
-                .await?;
-            self.manifest.key = Some(key::key(&self.manifest.base, index, &self.manifest.suffix));
-        }
-        let key = self.manifest.key.clone().unwrap_or_default();
+        let key = self.choose_key().await?;
         let size = body.len() as u64;
         self.pool
             .attempt("uploading an object", || {
