@@ -10,6 +10,8 @@ const USAGE: &str = "Usage: sluice-ctl [-c PATH] VERB
 
 Verbs:
   stats [--prometheus]   counters of every source and destination
+  uploads                objects of object-store destinations: in flight, failing (with
+                         the reason) and recently completed (key, bytes, parts, times)
   reload                 reload the config (the old one keeps running if the new one is bad)
   retry                  retry what destinations kept after errors retrying cannot fix
                          (wrong credentials, a missing bucket), once the cause is fixed

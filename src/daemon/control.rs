@@ -26,7 +26,7 @@ const MAX_CONNECTIONS: usize = 64;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The verbs the daemon answers; `sluice-ctl` sends them as written here.
-pub const VERBS: &[&str] = &["stats", "reload", "retry", "stop", "healthcheck"];
+pub const VERBS: &[&str] = &["stats", "uploads", "reload", "retry", "stop", "healthcheck"];
 
 /// Removes the socket file when the daemon ends.
 pub struct ControlSocket {
@@ -191,6 +191,7 @@ async fn answer(
     let reply = match (words.next(), words.next()) {
         (Some("stats"), None) => format!("OK\n{}", stats.render_text()),
         (Some("stats"), Some("prometheus")) => format!("OK\n{}", stats.render_prometheus()),
+        (Some("uploads"), None) => format!("OK\n{}", stats.render_uploads()),
         (Some("healthcheck"), None) => format!(
             "OK healthy pid={} uptime={}s\n",
             std::process::id(),

@@ -102,6 +102,76 @@ pub struct DestinationStats {
     pub queued: Counter,
     /// Write errors (each retried; a message is counted as written only once).
     pub errors: Counter,
+    /// An object store's upload counters, set by object-store destinations.
+    pub store: std::sync::OnceLock<Arc<StoreStats>>,
+}
+
+/// Counters of an object-store destination, true to what the store
+/// acknowledged, and the objects it is working on (`sluice-ctl uploads`).
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Objects the store completed.
+    pub objects: Counter,
+    /// Parts (and single-request objects) the store accepted, and their bytes.
+    pub parts: Counter,
+    pub bytes: Counter,
+    /// Store requests that failed, and those retried after a backoff.
+    pub failures: Counter,
+    pub retries: Counter,
+    /// Bytes in the spool (a gauge).
+    pub spool_bytes: Counter,
+    pub board: Mutex<Board>,
+}
+
+/// Objects being uploaded and the last ones completed.
+#[derive(Debug, Default)]
+pub struct Board {
+    pub active: BTreeMap<String, UploadInfo>,
+    pub recent: std::collections::VecDeque<UploadInfo>,
+}
+
+/// One object as `sluice-ctl uploads` shows it.
+#[derive(Clone, Debug, Default)]
+pub struct UploadInfo {
+    /// The key once chosen, else the key's base.
+    pub key: String,
+    pub bytes: u64,
+    pub parts: u64,
+    pub started: Option<std::time::SystemTime>,
+    pub ended: Option<std::time::SystemTime>,
+    /// Why the last request failed, while it is failing.
+    pub failure: Option<String>,
+}
+
+/// Completed objects `sluice-ctl uploads` remembers per destination.
+const RECENT: usize = 20;
+
+impl StoreStats {
+    /// Updates (creating) the entry of object `id`.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut UploadInfo)) {
+        let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        let info = b
+            .active
+            .entry(id.to_string())
+            .or_insert_with(|| UploadInfo {
+                started: Some(std::time::SystemTime::now()),
+                ..UploadInfo::default()
+            });
+        f(info);
+    }
+
+    /// Object `id` is in the store.
+    pub fn completed(&self, id: &str) {
+        let mut b = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut info) = b.active.remove(id) {
+            info.ended = Some(std::time::SystemTime::now());
+            info.failure = None;
+            b.recent.push_back(info);
+            if b.recent.len() > RECENT {
+                b.recent.pop_front();
+            }
+        }
+    }
 }
 
 /// A kind of component with its counters.
@@ -180,7 +250,65 @@ impl Registry {
                     ] {
                         out.push((id.clone(), name, c.get()));
                     }
+                    if let Some(s) = d.store.get() {
+                        for (name, c) in [
+                            ("objects", &s.objects),
+                            ("parts", &s.parts),
+                            ("bytes", &s.bytes),
+                            ("failures", &s.failures),
+                            ("retries", &s.retries),
+                            ("spool_bytes", &s.spool_bytes),
+                        ] {
+                            out.push((id.clone(), name, c.get()));
+                        }
+                    }
                 }
+            }
+        }
+        out
+    }
+
+    /// `sluice-ctl uploads`: per object-store destination, the objects in
+    /// flight (failing ones with the reason) and the last ones completed.
+    pub fn render_uploads(&self) -> String {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for (id, entry) in map.iter() {
+            let Entry::Destination(d) = entry else {
+                continue;
+            };
+            let Some(s) = d.store.get() else { continue };
+            let b = s.board.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(
+                out,
+                "{id}: {} in flight, {} recent",
+                b.active.len(),
+                b.recent.len()
+            );
+            let rows = b.active.values().map(|i| {
+                (
+                    if i.failure.is_some() {
+                        "failing"
+                    } else {
+                        "uploading"
+                    },
+                    i,
+                )
+            });
+            for (state, i) in rows.chain(b.recent.iter().map(|i| ("completed", i))) {
+                let _ = write!(
+                    out,
+                    "  {state} key={} bytes={} parts={} start={} end={}",
+                    i.key,
+                    i.bytes,
+                    i.parts,
+                    stamp(i.started),
+                    stamp(i.ended)
+                );
+                if let Some(f) = &i.failure {
+                    let _ = write!(out, " reason={f}");
+                }
+                out.push('\n');
             }
         }
         out
@@ -200,7 +328,7 @@ impl Registry {
         let mut families: BTreeMap<String, (bool, String)> = BTreeMap::new();
         for (id, name, v) in self.snapshot() {
             let (kind, instance) = id.split_once('.').unwrap_or(("", &id));
-            let gauge = name == "open" || name == "queued";
+            let gauge = matches!(name, "open" | "queued" | "spool_bytes");
             let suffix = if gauge { "" } else { "_total" };
             let family = families
                 .entry(format!("sluice_{kind}_{name}{suffix}"))
@@ -220,6 +348,17 @@ impl Registry {
         }
         out
     }
+}
+
+/// RFC 3339 in UTC, or `-`.
+fn stamp(t: Option<std::time::SystemTime>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        },
+    )
 }
 
 fn escape_label(s: &str) -> String {

@@ -236,10 +236,30 @@ fn wrong_secret_keeps_everything_and_a_reload_with_the_right_one_delivers_it_onc
     );
     assert_eq!(d.stat("destination.d#0.written"), 50, "spooled");
     assert!(!server.object_path("logs", "app.log").exists());
+    // The operator sees why, and what waits.
+    let uploads = String::from_utf8_lossy(&d.ctl(&["uploads"]).stdout).into_owned();
+    assert!(uploads.contains("failing key=app"), "{uploads}");
+    assert!(uploads.contains("SignatureDoesNotMatch"), "{uploads}");
+    assert!(
+        d.stat("destination.d#0.spool_bytes") > 50 * 4,
+        "the data waits in the spool"
+    );
+    assert_eq!(d.stat("destination.d#0.objects"), 0);
+    // It does not spin: parked until the operator acts.
+    let failures = d.stat("destination.d#0.failures");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.stat("destination.d#0.failures"), failures);
     d.rewrite(&conf(SECRET_KEY));
     d.signal(libc::SIGHUP);
     let path = server.object_path("logs", "app.log");
     assert!(wait_until(WAIT, || path.exists()), "{}", d.log());
+    assert!(wait_until(WAIT, || d.stat("destination.d#0.objects") == 1));
+    assert_eq!(d.stat("destination.d#0.spool_bytes"), 0);
+    let uploads = String::from_utf8_lossy(&d.ctl(&["uploads"]).stdout).into_owned();
+    assert!(
+        uploads.contains("completed key=app.log bytes="),
+        "{uploads}"
+    );
     d.stop();
     let text = std::fs::read_to_string(&path).unwrap();
     let want: String = (0..50).map(|n| format!("m{n}\n")).collect();

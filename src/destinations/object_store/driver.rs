@@ -19,7 +19,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -139,15 +138,17 @@ impl ObjectDriver {
                 manifest.seq = self.next_seq(manifest.base.as_bytes());
             }
             if !manifest.complete {
-                let state = self.cut_torn_tail(&paths, &segments);
+                let (state, finished) = self.cut_torn_tail(&paths, &segments);
                 let level = manifest.gzip.then_some(self.opts.compress_level);
                 let mut enc = Encoder::resume(level, state);
                 let mut tail = Vec::new();
-                enc.finish(&mut tail);
+                if !finished {
+                    enc.finish(&mut tail);
+                }
                 let end = state.unwrap_or_default();
                 let appended = paths.open_segment(last).and_then(|mut f| {
                     if !tail.is_empty() {
-                        spool::append(&mut f, &tail, 0, end)?;
+                        spool::append(&mut f, &tail, spool::FINAL, end)?;
                     }
                     f.sync_all()
                 });
@@ -157,7 +158,7 @@ impl ObjectDriver {
                     continue;
                 }
             }
-            self.pool.spool_bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.pool.stats.spool_bytes.add(bytes);
             tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
             let (tx, rx) = mpsc::unbounded_channel();
             let _ = tx.send(Cmd::Complete { last });
@@ -167,6 +168,7 @@ impl ObjectDriver {
                     paths,
                     manifest,
                     rx,
+                    recovered: true,
                 }
                 .run(),
             );
@@ -174,15 +176,18 @@ impl ObjectDriver {
         Ok(())
     }
 
-    /// Truncates the last segment to its whole records; the state after them.
-    fn cut_torn_tail(&self, paths: &Paths, segments: &[u32]) -> Option<RawState> {
+    /// Truncates each segment to its whole records; the state after them, and
+    /// whether the last one ended the object.
+    fn cut_torn_tail(&self, paths: &Paths, segments: &[u32]) -> (Option<RawState>, bool) {
         let mut state = None;
+        let mut finished = false;
         for &n in segments {
             let Ok(c) = spool::read(&paths.segment(n)) else {
                 continue;
             };
             if c.last.is_some() {
                 state = c.last;
+                finished = c.finished;
             }
             if let Ok(f) = std::fs::OpenOptions::new()
                 .write(true)
@@ -191,7 +196,7 @@ impl ObjectDriver {
                 let _ = f.set_len(c.valid);
             }
         }
-        state
+        (state, finished)
     }
 
     /// The open object for the message's key, opening one if needed.
@@ -262,6 +267,7 @@ impl ObjectDriver {
                 paths: paths.clone(),
                 manifest,
                 rx,
+                recovered: false,
             }
             .run(),
         );
@@ -311,7 +317,7 @@ impl ObjectDriver {
         let n = self.record.len() as u64;
         o.segment_bytes += n;
         o.size += n;
-        self.pool.spool_bytes.fetch_add(n + 24, Ordering::Relaxed);
+        self.pool.stats.spool_bytes.add(n + 24);
         if o.segment_bytes >= self.opts.chunk_size {
             // A full part: the next bytes start the next segment.
             o.file
@@ -339,10 +345,13 @@ impl ObjectDriver {
         o.encoder.finish(&mut self.record);
         let done = (|| {
             if !self.record.is_empty() {
-                spool::append(&mut o.file, &self.record, 0, RawState::default())?;
+                // Marked final, so a restart before the manifest says
+                // "complete" does not end the stream twice.
+                spool::append(&mut o.file, &self.record, spool::FINAL, o.encoder.state())?;
                 self.pool
+                    .stats
                     .spool_bytes
-                    .fetch_add(self.record.len() as u64 + 24, Ordering::Relaxed);
+                    .add(self.record.len() as u64 + 24);
             }
             o.file.sync_data()
         })();
@@ -470,7 +479,7 @@ impl Driver for ObjectDriver {
     }
 
     fn ready(&self) -> bool {
-        self.pool.spool_bytes.load(Ordering::Relaxed) < self.opts.spool_size
+        self.pool.stats.spool_bytes.get() < self.opts.spool_size
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -44,6 +44,17 @@ impl Encoder {
         }
     }
 
+    /// The running state so far.
+    pub fn state(&self) -> RawState {
+        match self {
+            Encoder::Plain(s) => *s,
+            Encoder::Gzip { crc, total, .. } => RawState {
+                crc: crc.clone().finalize(),
+                total: *total,
+            },
+        }
+    }
+
     /// Appends to `out` the object bytes for `raw`, flushed so that they can
     /// be stored as they are; returns the running state after them.
     pub fn encode(&mut self, raw: &[u8], out: &mut Vec<u8>) -> RawState {

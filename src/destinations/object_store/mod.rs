@@ -576,13 +576,17 @@ impl Destination for ObjectOptions {
             .max(1 << 20);
         let opts = Arc::new(opts);
         let id = cx.id.clone();
+        let stats = cx.stats.store.get_or_init(Default::default).clone();
         worker::spawn(cx, move || {
             let store = make_store(&opts)?;
+            // The spool is counted afresh by the driver that opens it.
+            stats.spool_bytes.sub(stats.spool_bytes.get());
             let pool = Arc::new(upload::Pool::new(
                 store,
                 id.clone(),
                 opts.upload_threads,
                 opts.max_pending_uploads,
+                stats.clone(),
             ));
             driver::ObjectDriver::start(opts.clone(), render.clone(), dir.clone(), pool)
         })

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// `payload_len, raw_len, raw_crc, record_crc` (u32) and `raw_total` (u64).
 const HEADER: usize = 24;
 
+/// The `raw_len` of the record that ends an object (the gzip trailer).
+pub const FINAL: u32 = u32::MAX;
+
 /// The running state of the uncompressed bytes after a record: what a gzip
 /// trailer needs, kept in every record so a restart can finish the stream
 /// without reading it back.
@@ -59,6 +62,8 @@ pub struct Contents {
     pub last: Option<RawState>,
     /// Bytes of the file that are whole records; beyond is a torn tail.
     pub valid: u64,
+    /// The last whole record ends the object ([`FINAL`]).
+    pub finished: bool,
 }
 
 /// Reads a segment, stopping at the first torn or corrupt record.
@@ -85,6 +90,7 @@ pub fn read(path: &Path) -> io::Result<Contents> {
         let mut total = [0u8; 8];
         total.copy_from_slice(&head[16..24]);
         out.payload.extend_from_slice(payload);
+        out.finished = u32_at(4) == FINAL;
         out.last = Some(RawState {
             crc: u32_at(8),
             total: u64::from_le_bytes(total),

@@ -13,10 +13,10 @@ use super::key;
 use super::spool::{self, Manifest, Paths};
 use super::store::{Store, StoreError};
 use crate::destinations::retry::{Next, Retrier};
+use crate::telemetry::StoreStats;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -36,24 +36,14 @@ pub struct Pool {
     pub upload_threads: usize,
     /// Objects being uploaded at once (`max-pending-uploads()`).
     pub objects: Arc<Semaphore>,
-    /// Bytes in spool files (all segments of unfinished objects).
-    pub spool_bytes: AtomicU64,
     /// Woken when spool space is freed or an object finishes.
     pub wake: Arc<Notify>,
     /// Bumped by `sluice-ctl retry`: parked uploads try again.
     pub retry: watch::Sender<u64>,
     /// Per base and suffix, the next free index.
     indexes: Mutex<HashMap<String, u64>>,
-    pub counters: Counters,
-}
-
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub objects: AtomicU64,
-    pub parts: AtomicU64,
-    pub bytes: AtomicU64,
-    pub retries: AtomicU64,
-    pub failures: AtomicU64,
+    /// Counters, spool bytes and the uploads board (`sluice-ctl uploads`).
+    pub stats: Arc<StoreStats>,
 }
 
 impl Pool {
@@ -62,23 +52,28 @@ impl Pool {
         destination: String,
         upload_threads: usize,
         max_pending: usize,
+        stats: Arc<StoreStats>,
     ) -> Pool {
         Pool {
             store,
             destination,
             upload_threads: upload_threads.max(1),
             objects: Arc::new(Semaphore::new(max_pending.max(1))),
-            spool_bytes: AtomicU64::new(0),
             wake: Arc::new(Notify::new()),
             retry: watch::Sender::new(0),
             indexes: Mutex::new(HashMap::new()),
-            counters: Counters::default(),
+            stats,
         }
     }
 
     /// Runs `op` until it succeeds, or fails with what the caller handles
     /// itself (a taken key, a vanished upload).
-    pub async fn attempt<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StoreError>
+    pub async fn attempt<T, F, Fut>(
+        &self,
+        object: &str,
+        what: &str,
+        mut op: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -88,13 +83,18 @@ impl Pool {
         loop {
             let failure = match op().await {
                 Ok(v) => {
+                    if retrier.attempts() > 0 {
+                        self.stats.update(object, |i| i.failure = None);
+                    }
                     retrier.succeeded();
                     return Ok(v);
                 }
                 Err(StoreError::Failed(f)) => f,
                 Err(other) => return Err(other),
             };
-            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            self.stats.failures.add(1);
+            self.stats
+                .update(object, |i| i.failure = Some(format!("{what}: {failure}")));
             // Spooled data is never given up: what retrying cannot fix waits
             // for the operator, as a parked failure does.
             let failure = match failure {
@@ -111,7 +111,7 @@ impl Pool {
             };
             match retrier.failed(&failure, tokio::time::Instant::now()) {
                 Next::RetryAt(at) => {
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    self.stats.retries.add(1);
                     tokio::time::sleep_until(at).await;
                 }
                 Next::Park | Next::GiveUp => {
@@ -126,14 +126,20 @@ impl Pool {
     /// The index of this run's object `seq` of `base`: after every index the
     /// store held when the run first wrote to `base` (listed once), in the
     /// order the driver opened the objects, whichever finishes first.
-    async fn index_of(&self, base: &str, suffix: &str, seq: u64) -> Result<u64, StoreError> {
+    async fn index_of(
+        &self,
+        object: &str,
+        base: &str,
+        suffix: &str,
+        seq: u64,
+    ) -> Result<u64, StoreError> {
         let mut indexes = self.indexes.lock().await;
         let id = format!("{base}\n{suffix}");
         let offset = match indexes.get(&id) {
             Some(n) => *n,
             None => {
                 let taken = self
-                    .attempt("listing keys", || self.store.taken_keys(base))
+                    .attempt(object, "listing keys", || self.store.taken_keys(base))
                     .await?;
                 let n = key::next_index(taken.iter().map(String::as_str), base, suffix);
                 indexes.insert(id, n);
@@ -141,6 +147,16 @@ impl Pool {
             }
         };
         Ok(offset + seq)
+    }
+
+    /// The store accepted `size` bytes of object `object` (a part, or all of it).
+    fn stored(&self, object: &str, size: u64) {
+        self.stats.parts.add(1);
+        self.stats.bytes.add(size);
+        self.stats.update(object, |i| {
+            i.parts += 1;
+            i.bytes += size;
+        });
     }
 
     /// After a lost race (the key was taken meanwhile): list the store again,
@@ -159,6 +175,9 @@ pub struct ObjectTask {
     pub paths: Paths,
     pub manifest: Manifest,
     pub rx: mpsc::UnboundedReceiver<Cmd>,
+    /// Found in the spool at start-up: an upload it started may have been
+    /// created after its manifest was last saved.
+    pub recovered: bool,
 }
 
 impl ObjectTask {
@@ -185,6 +204,7 @@ impl ObjectTask {
                 let Ok(_permit) = self.pool.objects.clone().acquire_owned().await else {
                     return;
                 };
+                self.on_board();
                 if self.upload_parts(&sealed).await.is_err() {
                     return;
                 }
@@ -195,19 +215,34 @@ impl ObjectTask {
         let Ok(_permit) = self.pool.objects.clone().acquire_owned().await else {
             return;
         };
+        self.on_board();
         if self.finish(last).await.is_ok() {
             let freed: u64 = (1..=last)
                 .filter_map(|n| std::fs::metadata(self.paths.segment(n)).ok())
                 .map(|m| m.len())
                 .sum();
             self.paths.remove(1..=last);
-            self.pool.spool_bytes.fetch_sub(
-                freed.min(self.pool.spool_bytes.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
-            self.pool.counters.objects.fetch_add(1, Ordering::Relaxed);
+            let stats = &self.pool.stats;
+            stats.spool_bytes.sub(freed.min(stats.spool_bytes.get()));
+            stats.objects.add(1);
+            stats.completed(self.paths.id());
             self.pool.wake.notify_one();
         }
+    }
+
+    /// Shows the object in `sluice-ctl uploads` (by its key, or its base
+    /// until the key is chosen).
+    fn on_board(&self) {
+        let shown = self
+            .manifest
+            .key
+            .clone()
+            .unwrap_or_else(|| self.manifest.base.clone());
+        self.pool.stats.update(self.paths.id(), |i| {
+            if i.key.is_empty() {
+                i.key = shown;
+            }
+        });
     }
 
     fn save(&self) -> Result<(), StoreError> {
@@ -225,9 +260,14 @@ impl ObjectTask {
             return Ok(k.clone());
         }
         let m = &self.manifest;
-        let index = self.pool.index_of(&m.base, &m.suffix, m.seq).await?;
+        let index = (self.pool)
+            .index_of(self.paths.id(), &m.base, &m.suffix, m.seq)
+            .await?;
         let key = key::key(&m.base, index, &m.suffix);
         self.manifest.key = Some(key.clone());
+        self.pool
+            .stats
+            .update(self.paths.id(), |i| i.key = key.clone());
         Ok(key)
     }
 
@@ -238,20 +278,39 @@ impl ObjectTask {
             // Recorded before the upload exists, so that a restart in between
             // keeps the key.
             self.pool
-                .attempt("saving the manifest", || async { self.save() })
+                .attempt(self.paths.id(), "saving the manifest", || async {
+                    self.save()
+                })
                 .await?;
         }
         let key = self.manifest.key.clone().unwrap_or_default();
         if let Some(id) = &self.manifest.upload_id {
             return Ok((key, id.clone()));
         }
+        if std::mem::take(&mut self.recovered) {
+            // A crash between CreateMultipartUpload and saving its id left an
+            // upload under our key that nothing will complete: abort it.
+            let orphans = (self.pool)
+                .attempt(self.paths.id(), "listing uploads", || {
+                    self.pool.store.uploads_of(&key)
+                })
+                .await?;
+            for id in orphans {
+                tracing::info!(destination = %self.pool.destination, key, upload_id = %id, "aborting an upload a crash left behind");
+                let _ = self.pool.store.abort_upload(&key, &id).await;
+            }
+        }
         let id = self
             .pool
-            .attempt("starting an upload", || self.pool.store.create_upload(&key))
+            .attempt(self.paths.id(), "starting an upload", || {
+                self.pool.store.create_upload(&key)
+            })
             .await?;
         self.manifest.upload_id = Some(id.clone());
         self.pool
-            .attempt("saving the manifest", || async { self.save() })
+            .attempt(self.paths.id(), "saving the manifest", || async {
+                self.save()
+            })
             .await?;
         Ok((key, id))
     }
@@ -280,12 +339,11 @@ impl ObjectTask {
                     let body = read_segment(&pool, &paths, n).await?;
                     let size = body.len() as u64;
                     let etag = pool
-                        .attempt("uploading a part", || {
+                        .attempt(paths.id(), "uploading a part", || {
                             pool.store.upload_part(&key, &id, n, body.clone())
                         })
                         .await?;
-                    pool.counters.parts.fetch_add(1, Ordering::Relaxed);
-                    pool.counters.bytes.fetch_add(size, Ordering::Relaxed);
+                    pool.stored(paths.id(), size);
                     Ok::<_, StoreError>((n, etag, size))
                 });
             }
@@ -297,7 +355,9 @@ impl ObjectTask {
                     self.manifest.parts.push(part);
                     self.manifest.parts.sort_by_key(|p| p.0);
                     self.pool
-                        .attempt("saving the manifest", || async { self.save() })
+                        .attempt(self.paths.id(), "saving the manifest", || async {
+                            self.save()
+                        })
                         .await?;
                 }
                 Ok(Err(e)) => {
@@ -357,12 +417,11 @@ impl ObjectTask {
         let key = self.choose_key().await?;
         let size = body.len() as u64;
         self.pool
-            .attempt("uploading an object", || {
+            .attempt(self.paths.id(), "uploading an object", || {
                 self.pool.store.put_object(&key, body.clone())
             })
             .await?;
-        self.pool.counters.parts.fetch_add(1, Ordering::Relaxed);
-        self.pool.counters.bytes.fetch_add(size, Ordering::Relaxed);
+        self.pool.stored(self.paths.id(), size);
         tracing::debug!(destination = %self.pool.destination, key, size, "object written");
         Ok(())
     }
@@ -378,7 +437,7 @@ impl ObjectTask {
             .map(|(n, e, _)| (*n, e.clone()))
             .collect();
         self.pool
-            .attempt("completing an upload", || {
+            .attempt(self.paths.id(), "completing an upload", || {
                 self.pool.store.complete_upload(&key, &id, &parts)
             })
             .await?;
@@ -390,7 +449,7 @@ impl ObjectTask {
 /// A segment's bytes, as the part to upload.
 async fn read_segment(pool: &Pool, paths: &Paths, n: u32) -> Result<Bytes, StoreError> {
     let path = paths.segment(n);
-    pool.attempt("reading the spool", || {
+    pool.attempt(paths.id(), "reading the spool", || {
         let path = path.clone();
         async move {
             tokio::task::spawn_blocking(move || spool::read(&path))
