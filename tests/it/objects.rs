@@ -335,12 +335,20 @@ fn kill_9_in_the_middle_of_multipart_uploads_loses_and_duplicates_nothing() {
         proxy.endpoint
     );
     let d = Daemon::start(&conf);
-    // The store stops answering: parts pile up in the spool, uploads hang.
-    proxy.hang();
     const N: usize = 200_000;
     let pad = "y".repeat(100);
     let line = |n: usize| format!("<13>Nov 23 14:07:17 h app: m{n} {pad}");
-    send_tcp(port, (0..N).map(line));
+    // The first parts reach the store...
+    send_tcp(port, (0..N / 2).map(line));
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.parts") >= 1),
+        "{}",
+        d.log()
+    );
+    // ...then it stops answering: the rest piles up in the spool, uploads
+    // hang mid-object, and the process dies.
+    proxy.hang();
+    send_tcp(port, (N / 2..N).map(line));
     assert!(
         wait_until(WAIT, || d.stat("destination.d#0.written") == N as u64),
         "{}",
