@@ -186,6 +186,14 @@ impl FaultProxy {
         self.inject(status, s3_code, None, Some(n));
     }
 
+    /// Cuts every open connection, a hung one included, as a store that
+    /// restarts does; the current fault stays.
+    pub fn cut(&self) {
+        for s in self.shared.sockets.lock().unwrap().values() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Requests seen so far, whatever they met.
     pub fn requests(&self) -> usize {
         self.shared.state().seen.len()

@@ -23,8 +23,14 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
+        Self::new_in(&std::env::temp_dir(), name)
+    }
+
+    /// A scratch directory under `parent` (`/dev/shm`, say), removed when the
+    /// test ends.
+    pub fn new_in(parent: &Path, name: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
+        let dir = parent.join(format!(
             "sluice-it-{}-{}-{name}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
@@ -179,6 +185,11 @@ impl Daemon {
             return Err(format!("sluice did not come up:\n{}", d.log()));
         }
         Ok(d)
+    }
+
+    /// The daemon's process id, for /proc/PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The daemon's internal log so far.

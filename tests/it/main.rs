@@ -12,6 +12,7 @@ mod control;
 mod filters;
 mod network;
 mod objects;
+mod objects_faults;
 mod reload;
 mod s3;
 mod tls;

@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Every file under `root`, by path relative to it, skipping the store's own
 /// bookkeeping directories.
-fn objects(root: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn objects(root: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;

@@ -40,6 +40,9 @@ struct Open {
     /// Rendered this batch, not yet spooled.
     pending: Vec<u8>,
     last_write: Instant,
+    /// The driver's write count at its last write: orders objects by their
+    /// last message, which `last_write` cannot (a delivery shares one instant).
+    last_seq: u64,
     tx: mpsc::UnboundedSender<Cmd>,
 }
 
@@ -59,6 +62,8 @@ pub struct ObjectDriver {
     seqs: HashMap<Vec<u8>, u64>,
     /// Objects touched this batch.
     dirty: Vec<u64>,
+    /// Messages placed so far, to order objects by their last write.
+    writes: u64,
     tasks: JoinSet<()>,
     key_buf: Vec<u8>,
     prefix_buf: Vec<u8>,
@@ -100,6 +105,7 @@ impl ObjectDriver {
             next_id: 0,
             seqs: HashMap::new(),
             dirty: Vec::new(),
+            writes: 0,
             tasks: JoinSet::new(),
             key_buf: Vec::new(),
             prefix_buf: Vec::new(),
@@ -228,7 +234,7 @@ impl ObjectDriver {
             let oldest = self
                 .open
                 .iter()
-                .min_by_key(|(_, o)| o.last_write)
+                .min_by_key(|(_, o)| o.last_seq)
                 .map(|(id, _)| *id);
             if let Some(id) = oldest {
                 self.complete(id)?;
@@ -288,6 +294,7 @@ impl ObjectDriver {
                 size: 0,
                 pending: Vec::new(),
                 last_write: now,
+                last_seq: self.writes,
                 tx,
             },
         );
@@ -419,6 +426,11 @@ fn run_id() -> String {
 }
 
 impl ObjectDriver {
+    /// Whether the spool is below `spool-size()`.
+    fn has_room(&self) -> bool {
+        self.pool.stats.spool_bytes.get() < self.opts.spool_size
+    }
+
     /// Renders one message into its object, rolling over on size first.
     fn place(&mut self, msg: &Message, now: Instant) -> Result<(), Failure> {
         let mut id = self.object_for(msg, now)?;
@@ -441,6 +453,8 @@ impl ObjectDriver {
         if o.last_write < now {
             o.last_write = now;
         }
+        self.writes += 1;
+        o.last_seq = self.writes;
         Ok(())
     }
 
@@ -465,7 +479,7 @@ impl ObjectDriver {
 
 impl Driver for ObjectDriver {
     fn accept(&mut self, delivery: Delivery, now: Instant) -> Result<(), Failure> {
-        if self.opts.spool_full_drops && !self.ready() {
+        if self.opts.spool_full_drops && !self.has_room() {
             // spool-full(drop-newest): counted as dropped.
             delivery.release().give_up();
             return Ok(());
@@ -479,7 +493,9 @@ impl Driver for ObjectDriver {
     }
 
     fn ready(&self) -> bool {
-        self.pool.stats.spool_bytes.get() < self.opts.spool_size
+        // drop-newest takes every delivery and drops what finds the spool
+        // full; block leaves them queued, which holds the sources back.
+        self.opts.spool_full_drops || self.has_room()
     }
 
     fn next_deadline(&self) -> Option<Instant> {
