@@ -7,7 +7,7 @@
 //! upload task ([`super::upload`]).
 
 use super::ObjectOptions;
-use super::encode::Encoder;
+use super::encode::{Deflater, Encoder};
 use super::spool::{self, Manifest, Paths, RawState};
 use super::upload::{Cmd, ObjectTask, Pool};
 use crate::destinations::timers::Deadlines;
@@ -68,6 +68,8 @@ pub struct ObjectDriver {
     key_buf: Vec<u8>,
     prefix_buf: Vec<u8>,
     record: Vec<u8>,
+    /// One deflate state for every gzip object (see `encode`).
+    deflater: Deflater,
     run_id: String,
     /// A delivery a spool failure interrupted, and the message to go on from.
     stalled: Option<(Delivery, usize)>,
@@ -91,6 +93,7 @@ impl ObjectDriver {
             ))
         })?;
         let ctx = ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits);
+        let opts_level = opts.compress_level;
         let mut d = ObjectDriver {
             opts,
             ctx,
@@ -110,6 +113,7 @@ impl ObjectDriver {
             key_buf: Vec::new(),
             prefix_buf: Vec::new(),
             record: Vec::new(),
+            deflater: Deflater::new(opts_level),
             run_id: run_id(),
             stalled: None,
             held: Vec::new(),
@@ -145,11 +149,10 @@ impl ObjectDriver {
             }
             if !manifest.complete {
                 let (state, finished) = self.cut_torn_tail(&paths, &segments);
-                let level = manifest.gzip.then_some(self.opts.compress_level);
-                let mut enc = Encoder::resume(level, state);
+                let mut enc = Encoder::resume(manifest.gzip, state);
                 let mut tail = Vec::new();
                 if !finished {
-                    enc.finish(&mut tail);
+                    enc.finish(&mut tail, &mut self.deflater);
                 }
                 let end = state.unwrap_or_default();
                 let appended = paths.open_segment(last).and_then(|mut f| {
@@ -277,7 +280,6 @@ impl ObjectDriver {
             }
             .run(),
         );
-        let level = self.opts.gzip.then_some(self.opts.compress_level);
         self.by_base.insert(base.clone(), id);
         self.by_prefix.entry(prefix.clone()).or_default().push(id);
         self.grace.set(id, now + self.opts.flush_grace);
@@ -287,7 +289,7 @@ impl ObjectDriver {
                 paths,
                 base,
                 prefix,
-                encoder: Encoder::new(level),
+                encoder: Encoder::new(self.opts.gzip),
                 segment: 1,
                 file,
                 segment_bytes: 0,
@@ -316,7 +318,9 @@ impl ObjectDriver {
             return Ok(());
         }
         self.record.clear();
-        let state = o.encoder.encode(&o.pending, &mut self.record);
+        let state = o
+            .encoder
+            .encode(&o.pending, &mut self.record, &mut self.deflater);
         let raw = o.pending.len() as u32;
         spool::append(&mut o.file, &self.record, raw, state)
             .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
@@ -349,7 +353,7 @@ impl ObjectDriver {
             return Ok(());
         };
         self.record.clear();
-        o.encoder.finish(&mut self.record);
+        o.encoder.finish(&mut self.record, &mut self.deflater);
         let done = (|| {
             if !self.record.is_empty() {
                 // Marked final, so a restart before the manifest says

@@ -2,11 +2,14 @@
 //! one gzip stream across all parts of the object.
 //!
 //! The gzip stream is raw deflate between a header and a trailer we write
-//! ourselves. Each spooled record ends with a sync flush, so the bytes on disk
-//! always end on a deflate block boundary with no final block: after a crash a
-//! new compressor can carry on (or finish) the stream where the spool ends,
-//! and the trailer's CRC32 and length come from the spool's records, not from
-//! reading the object back.
+//! ourselves. Each spooled record is compressed from a fresh deflate state and
+//! ends with a sync flush, so the bytes on disk always end on a deflate block
+//! boundary with no final block, and records concatenate into one stream.
+//! That lets one [`Deflater`] serve every open object of a destination (its
+//! state is megabytes: one per object would make memory grow with the number
+//! of keys), and lets a restart finish the stream where the spool ends; the
+//! trailer's CRC32 and length come from the spool's records, not from reading
+//! the object back.
 
 use super::spool::RawState;
 use flate2::{Compress, Compression, FlushCompress, Status};
@@ -14,10 +17,19 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 /// The 10-byte gzip header: deflate, no name, no mtime, OS unknown.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
+/// The deflate state a destination's gzip objects share, record by record.
+pub struct Deflater(Box<Compress>);
+
+impl Deflater {
+    /// At `level` (0-9).
+    pub fn new(level: u32) -> Deflater {
+        Deflater(Box::new(Compress::new(Compression::new(level), false)))
+    }
+}
+
 pub enum Encoder {
     Plain(RawState),
     Gzip {
-        deflate: Box<Compress>,
         crc: crc32fast::Hasher,
         total: u64,
         started: bool,
@@ -25,22 +37,21 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    /// A new object: plain, or gzip at `level` (0-9).
-    pub fn new(gzip: Option<u32>) -> Encoder {
+    /// A new object, plain or gzip.
+    pub fn new(gzip: bool) -> Encoder {
         Encoder::resume(gzip, None)
     }
 
     /// An object whose spool already holds records up to `state`.
-    pub fn resume(gzip: Option<u32>, state: Option<RawState>) -> Encoder {
+    pub fn resume(gzip: bool, state: Option<RawState>) -> Encoder {
         let s = state.unwrap_or_default();
-        match gzip {
-            None => Encoder::Plain(s),
-            Some(level) => Encoder::Gzip {
-                deflate: Box::new(Compress::new(Compression::new(level), false)),
-                crc: crc32fast::Hasher::new_with_initial_len(s.crc, s.total),
-                total: s.total,
-                started: state.is_some(),
-            },
+        if !gzip {
+            return Encoder::Plain(s);
+        }
+        Encoder::Gzip {
+            crc: crc32fast::Hasher::new_with_initial_len(s.crc, s.total),
+            total: s.total,
+            started: state.is_some(),
         }
     }
 
@@ -57,7 +68,7 @@ impl Encoder {
 
     /// Appends to `out` the object bytes for `raw`, flushed so that they can
     /// be stored as they are; returns the running state after them.
-    pub fn encode(&mut self, raw: &[u8], out: &mut Vec<u8>) -> RawState {
+    pub fn encode(&mut self, raw: &[u8], out: &mut Vec<u8>, deflater: &mut Deflater) -> RawState {
         match self {
             Encoder::Plain(s) => {
                 out.extend_from_slice(raw);
@@ -65,7 +76,6 @@ impl Encoder {
                 *s
             }
             Encoder::Gzip {
-                deflate,
                 crc,
                 total,
                 started,
@@ -76,7 +86,8 @@ impl Encoder {
                 }
                 crc.update(raw);
                 *total += raw.len() as u64;
-                run(deflate, raw, out, FlushCompress::Sync);
+                deflater.0.reset();
+                run(&mut deflater.0, raw, out, FlushCompress::Sync);
                 RawState {
                     crc: crc.clone().finalize(),
                     total: *total,
@@ -86,9 +97,8 @@ impl Encoder {
     }
 
     /// Appends what ends the object: for gzip, the final block and the trailer.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    pub fn finish(&mut self, out: &mut Vec<u8>, deflater: &mut Deflater) {
         if let Encoder::Gzip {
-            deflate,
             crc,
             total,
             started,
@@ -98,7 +108,8 @@ impl Encoder {
                 out.extend_from_slice(&GZIP_HEADER);
                 *started = true;
             }
-            run(deflate, &[], out, FlushCompress::Finish);
+            deflater.0.reset();
+            run(&mut deflater.0, &[], out, FlushCompress::Finish);
             out.extend_from_slice(&crc.clone().finalize().to_le_bytes());
             // ISIZE is the length modulo 2^32, as RFC 1952 says.
             out.extend_from_slice(&(*total as u32).to_le_bytes());
@@ -144,32 +155,41 @@ mod tests {
 
     #[test]
     fn one_gzip_stream_across_records_and_across_a_restart() {
-        let mut e = Encoder::new(Some(6));
+        let mut d = Deflater::new(6);
+        let mut e = Encoder::new(true);
+        // Another object's records through the same deflater in between.
+        let mut other = Encoder::new(true);
+        let mut other_obj = Vec::new();
         let mut obj = Vec::new();
         let mut state = RawState::default();
         for i in 0..100 {
-            state = e.encode(format!("line {i}\n").as_bytes(), &mut obj);
+            state = e.encode(format!("line {i}\n").as_bytes(), &mut obj, &mut d);
+            other.encode(b"other\n", &mut other_obj, &mut d);
         }
         // The process dies here; a new encoder carries on from the spool.
-        let mut e = Encoder::resume(Some(6), Some(state));
+        let mut d = Deflater::new(6);
+        let mut e = Encoder::resume(true, Some(state));
         for i in 100..150 {
-            e.encode(format!("line {i}\n").as_bytes(), &mut obj);
+            e.encode(format!("line {i}\n").as_bytes(), &mut obj, &mut d);
         }
-        e.finish(&mut obj);
+        e.finish(&mut obj, &mut d);
+        other.finish(&mut other_obj, &mut d);
+        assert_eq!(gunzip(&other_obj), "other\n".repeat(100).into_bytes());
         let want: String = (0..150).map(|i| format!("line {i}\n")).collect();
         assert_eq!(String::from_utf8(gunzip(&obj)).unwrap(), want);
     }
 
     #[test]
     fn an_empty_gzip_object_is_still_valid_and_plain_passes_through() {
-        let mut e = Encoder::new(Some(1));
+        let mut d = Deflater::new(1);
+        let mut e = Encoder::new(true);
         let mut obj = Vec::new();
-        e.finish(&mut obj);
+        e.finish(&mut obj, &mut d);
         assert!(gunzip(&obj).is_empty());
-        let mut p = Encoder::new(None);
+        let mut p = Encoder::new(false);
         let mut obj = Vec::new();
-        let s = p.encode(b"abc", &mut obj);
-        p.finish(&mut obj);
+        let s = p.encode(b"abc", &mut obj, &mut d);
+        p.finish(&mut obj, &mut d);
         assert_eq!((obj.as_slice(), s.total), (&b"abc"[..], 3));
     }
 }

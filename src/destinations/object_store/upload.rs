@@ -40,8 +40,9 @@ pub struct Pool {
     pub wake: Arc<Notify>,
     /// Bumped by `sluice-ctl retry`: parked uploads try again.
     pub retry: watch::Sender<u64>,
-    /// Per base and suffix, the next free index.
-    indexes: Mutex<HashMap<String, u64>>,
+    /// Per base and suffix, where this run's indexes start: listed once, under
+    /// a lock of that base only, so one slow listing holds up no other key.
+    indexes: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<u64>>>>>,
     /// Counters, spool bytes and the uploads board (`sluice-ctl uploads`).
     pub stats: Arc<StoreStats>,
 }
@@ -61,7 +62,7 @@ impl Pool {
             objects: Arc::new(Semaphore::new(max_pending.max(1))),
             wake: Arc::new(Notify::new()),
             retry: watch::Sender::new(0),
-            indexes: Mutex::new(HashMap::new()),
+            indexes: std::sync::Mutex::new(HashMap::new()),
             stats,
         }
     }
@@ -112,7 +113,13 @@ impl Pool {
             match retrier.failed(&failure, tokio::time::Instant::now()) {
                 Next::RetryAt(at) => {
                     self.stats.retries.add(1);
-                    tokio::time::sleep_until(at).await;
+                    // `sluice-ctl retry` cuts a backoff short too.
+                    let mut rx = self.retry.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = rx.wait_for(|g| *g != retry_seen) => {}
+                    }
+                    retry_seen = *self.retry.borrow();
                 }
                 Next::Park | Next::GiveUp => {
                     let mut rx = self.retry.subscribe();
@@ -133,16 +140,22 @@ impl Pool {
         suffix: &str,
         seq: u64,
     ) -> Result<u64, StoreError> {
-        let mut indexes = self.indexes.lock().await;
-        let id = format!("{base}\n{suffix}");
-        let offset = match indexes.get(&id) {
-            Some(n) => *n,
+        let slot = self
+            .indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(format!("{base}\n{suffix}"))
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        let offset = match *slot {
+            Some(n) => n,
             None => {
                 let taken = self
                     .attempt(object, "listing keys", || self.store.taken_keys(base))
                     .await?;
                 let n = key::next_index(taken.iter().map(String::as_str), base, suffix);
-                indexes.insert(id, n);
+                *slot = Some(n);
                 n
             }
         };
@@ -164,7 +177,7 @@ impl Pool {
     async fn forget_index(&self, base: &str, suffix: &str) {
         self.indexes
             .lock()
-            .await
+            .unwrap_or_else(|e| e.into_inner())
             .remove(&format!("{base}\n{suffix}"));
     }
 }
