@@ -38,8 +38,16 @@ pub trait Driver: Send + 'static {
     /// succeeds.
     fn accept(&mut self, delivery: Delivery, now: Instant) -> Result<(), Failure>;
 
-    /// Tries again what the last failure kept.
+    /// Tries again what the last failure kept (and syncs it).
     fn retry(&mut self, now: Instant) -> Result<(), Failure>;
+
+    /// Makes durable, and acknowledges, what the deliveries taken since the
+    /// last sync hold. The worker calls it after taking every delivery that
+    /// was waiting (up to a bound), so one fsync serves them all: a driver
+    /// that defers its sync to here gets group commit.
+    fn sync(&mut self, _now: Instant) -> Result<(), Failure> {
+        Ok(())
+    }
 
     /// Whether to take deliveries now; `false` (a full spool) leaves them in the
     /// queue, whose bounds hold the sources back.

@@ -25,6 +25,8 @@ use tokio::time::Instant;
 /// How long a stopping or retiring destination keeps retrying a failing write
 /// before it reports the messages it could not write.
 const WIND_DOWN: Duration = Duration::from_secs(5);
+/// Deliveries taken in a row before the driver syncs them together.
+const GROUP: usize = 64;
 /// At most one "giving up messages" line per destination this often.
 const GIVE_UP_REPORT: Duration = Duration::from_secs(10);
 
@@ -273,7 +275,17 @@ impl<D: Driver> Loop<D> {
                 }
                 delivery = self.rx.recv(), if taking => match delivery {
                     Some(d) => {
-                        let result = self.driver.accept(d, Instant::now());
+                        let mut result = self.driver.accept(d, Instant::now());
+                        // Group commit: take what else is waiting, then one sync.
+                        let mut taken = 1;
+                        while result.is_ok() && taken < GROUP && self.driver.ready() {
+                            let Ok(d) = self.rx.try_recv() else { break };
+                            result = self.driver.accept(d, Instant::now());
+                            taken += 1;
+                        }
+                        if result.is_ok() {
+                            result = self.driver.sync(Instant::now());
+                        }
                         self.settle(result);
                     }
                     None => open = false,

@@ -62,9 +62,14 @@ pub struct ObjectDriver {
     seqs: HashMap<Vec<u8>, u64>,
     /// Objects touched this batch.
     dirty: Vec<u64>,
+    /// Objects appended to since the last sync.
+    unsynced: Vec<u64>,
     /// Messages placed so far, to order objects by their last write.
     writes: u64,
     tasks: JoinSet<()>,
+    /// Where upload tasks run: their own threads, so uploads go on while the
+    /// worker renders and syncs.
+    uploads: UploadRuntime,
     key_buf: Vec<u8>,
     prefix_buf: Vec<u8>,
     record: Vec<u8>,
@@ -108,8 +113,10 @@ impl ObjectDriver {
             next_id: 0,
             seqs: HashMap::new(),
             dirty: Vec::new(),
+            unsynced: Vec::new(),
             writes: 0,
             tasks: JoinSet::new(),
+            uploads: UploadRuntime::new()?,
             key_buf: Vec::new(),
             prefix_buf: Vec::new(),
             record: Vec::new(),
@@ -171,7 +178,7 @@ impl ObjectDriver {
             tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
             let (tx, rx) = mpsc::unbounded_channel();
             let _ = tx.send(Cmd::Complete { last });
-            self.tasks.spawn(
+            self.tasks.spawn_on(
                 ObjectTask {
                     pool: self.pool.clone(),
                     paths,
@@ -180,6 +187,7 @@ impl ObjectDriver {
                     recovered: true,
                 }
                 .run(),
+                self.uploads.handle(),
             );
         }
         Ok(())
@@ -270,7 +278,7 @@ impl ObjectDriver {
             .open_segment(1)
             .map_err(|e| spool_failure(&paths.segment(1), &e))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        self.tasks.spawn(
+        self.tasks.spawn_on(
             ObjectTask {
                 pool: self.pool.clone(),
                 paths: paths.clone(),
@@ -279,6 +287,7 @@ impl ObjectDriver {
                 recovered: false,
             }
             .run(),
+            self.uploads.handle(),
         );
         self.by_base.insert(base.clone(), id);
         self.by_prefix.entry(prefix.clone()).or_default().push(id);
@@ -396,24 +405,72 @@ impl ObjectDriver {
         }
     }
 
-    /// Spools the batch's pending bytes and syncs every touched segment.
-    fn flush(&mut self) -> Result<(), Failure> {
+    /// Spools the batch's pending bytes, rolling over on size; the sync
+    /// comes once for every delivery the worker took in a row ([`Driver::sync`]).
+    fn append(&mut self) -> Result<(), Failure> {
         for id in std::mem::take(&mut self.dirty) {
             if let Err(e) = self.spool_pending(id) {
                 self.dirty.push(id);
                 return Err(e);
             }
-            if let Some(o) = self.open.get_mut(&id) {
-                if let Err(e) = o.file.sync_data() {
-                    self.dirty.push(id);
-                    return Err(spool_failure(&o.paths.segment(o.segment), &e));
-                }
-                if o.size >= self.opts.max_object_size {
-                    self.complete(id)?;
-                }
+            if !self.unsynced.contains(&id) {
+                self.unsynced.push(id);
+            }
+            if self
+                .open
+                .get(&id)
+                .is_some_and(|o| o.size >= self.opts.max_object_size)
+            {
+                self.complete(id)?;
             }
         }
         Ok(())
+    }
+
+    /// Syncs every segment appended to since the last sync (one fdatasync per
+    /// object for any number of batches), then acknowledges what they hold.
+    fn sync_all(&mut self) -> Result<(), Failure> {
+        for id in std::mem::take(&mut self.unsynced) {
+            // A completed object was synced when it completed.
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            if let Err(e) = o.file.sync_data() {
+                self.unsynced.push(id);
+                return Err(spool_failure(&o.paths.segment(o.segment), &e));
+            }
+        }
+        self.held.drain(..).for_each(Ack::ack);
+        Ok(())
+    }
+}
+
+/// A small runtime of its own for a destination's upload tasks. Shut down
+/// without waiting when the driver goes (a runtime may not be dropped inside
+/// another's async context); what it did not finish stays in the spool.
+struct UploadRuntime(Option<tokio::runtime::Runtime>);
+
+impl UploadRuntime {
+    fn new() -> Result<UploadRuntime, Failure> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("uploads")
+            .enable_all()
+            .build()
+            .map(|rt| UploadRuntime(Some(rt)))
+            .map_err(|e| Failure::retry(format!("cannot start the upload threads: {e}")))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime lives until drop").handle()
+    }
+}
+
+impl Drop for UploadRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -475,9 +532,7 @@ impl ObjectDriver {
             }
             self.held.push(delivery.release());
         }
-        self.flush()?;
-        self.held.drain(..).for_each(Ack::ack);
-        Ok(())
+        self.append()
     }
 }
 
@@ -493,7 +548,13 @@ impl Driver for ObjectDriver {
     }
 
     fn retry(&mut self, now: Instant) -> Result<(), Failure> {
-        self.resume(now)
+        self.resume(now)?;
+        self.sync_all()
+    }
+
+    fn sync(&mut self, _now: Instant) -> Result<(), Failure> {
+        self.append()?;
+        self.sync_all()
     }
 
     fn ready(&self) -> bool {

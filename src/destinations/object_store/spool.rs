@@ -66,14 +66,17 @@ pub struct Contents {
     pub finished: bool,
 }
 
-/// Reads a segment, stopping at the first torn or corrupt record.
+/// Reads a segment, stopping at the first torn or corrupt record. The
+/// payloads are moved to the front of the buffer the file was read into, so a
+/// part takes its own size in memory, once.
 pub fn read(path: &Path) -> io::Result<Contents> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     let mut out = Contents::default();
-    let mut at = 0usize;
+    let (mut at, mut kept) = (0usize, 0usize);
     while data.len() - at >= HEADER {
-        let head = &data[at..at + HEADER];
+        let mut head = [0u8; HEADER];
+        head.copy_from_slice(&data[at..at + HEADER]);
         let u32_at =
             |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
         let len = u32_at(0) as usize;
@@ -89,7 +92,8 @@ pub fn read(path: &Path) -> io::Result<Contents> {
         }
         let mut total = [0u8; 8];
         total.copy_from_slice(&head[16..24]);
-        out.payload.extend_from_slice(payload);
+        data.copy_within(at + HEADER..at + HEADER + len, kept);
+        kept += len;
         out.finished = u32_at(4) == FINAL;
         out.last = Some(RawState {
             crc: u32_at(8),
@@ -97,6 +101,8 @@ pub fn read(path: &Path) -> io::Result<Contents> {
         });
         at += HEADER + len;
     }
+    data.truncate(kept);
+    out.payload = data;
     out.valid = at as u64;
     Ok(out)
 }

@@ -36,6 +36,9 @@ pub struct Pool {
     pub upload_threads: usize,
     /// Objects being uploaded at once (`max-pending-uploads()`).
     pub objects: Arc<Semaphore>,
+    /// Part bodies in memory at once, across the destination: what bounds
+    /// memory by the requests in flight, whatever the backlog.
+    pub bodies: Arc<Semaphore>,
     /// Woken when spool space is freed or an object finishes.
     pub wake: Arc<Notify>,
     /// Bumped by `sluice-ctl retry`: parked uploads try again.
@@ -60,6 +63,7 @@ impl Pool {
             destination,
             upload_threads: upload_threads.max(1),
             objects: Arc::new(Semaphore::new(max_pending.max(1))),
+            bodies: Arc::new(Semaphore::new(upload_threads.max(1))),
             wake: Arc::new(Notify::new()),
             retry: watch::Sender::new(0),
             indexes: std::sync::Mutex::new(HashMap::new()),
@@ -349,6 +353,11 @@ impl ObjectTask {
                     id.clone(),
                 );
                 running.spawn(async move {
+                    let Ok(_body) = pool.bodies.clone().acquire_owned().await else {
+                        return Err(StoreError::Failed(crate::destinations::Failure::retry(
+                            "stopping",
+                        )));
+                    };
                     let body = read_segment(&pool, &paths, n).await?;
                     let size = body.len() as u64;
                     let etag = pool
@@ -426,6 +435,11 @@ impl ObjectTask {
     }
 
     async fn put_whole(&mut self) -> Result<(), StoreError> {
+        let Ok(_body) = self.pool.bodies.clone().acquire_owned().await else {
+            return Err(StoreError::Failed(crate::destinations::Failure::retry(
+                "stopping",
+            )));
+        };
         let body = read_segment(&self.pool, &self.paths, 1).await?;
         let key = self.choose_key().await?;
         let size = body.len() as u64;
