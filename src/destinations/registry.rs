@@ -5,7 +5,7 @@
 //! driver names.
 
 use super::worker::{StartContext, Worker};
-use crate::config::schema::{DriverSpec, Values};
+use crate::config::schema::{DriverSpec, Kind, OptionSpec, Values};
 use crate::template::RenderContext;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -22,6 +22,38 @@ pub struct DestinationKind {
 
 /// What a driver's `build` returns: the destination, or every problem found.
 pub type Built = Result<Arc<dyn Destination>, Vec<BuildError>>;
+
+/// Options every destination takes, written once for all of their tables.
+pub const FRAC_DIGITS: OptionSpec = OptionSpec {
+    name: "frac-digits",
+    kind: Kind::Int { min: 0, max: 9 },
+    default: "",
+    doc: "Digits of the fraction of a second in this destination's timestamps; defaults to the global frac-digits().",
+};
+pub const TIME_ZONE: OptionSpec = OptionSpec {
+    name: "time-zone",
+    kind: Kind::Zone,
+    default: "",
+    doc: "Render dates in this zone instead of the global time-zone().",
+};
+pub const LOG_FIFO_SIZE: OptionSpec = OptionSpec {
+    name: "log-fifo-size",
+    kind: Kind::Int {
+        min: 1,
+        max: 100_000_000,
+    },
+    default: "",
+    doc: "Messages the destination's queue holds; defaults to the global log-fifo-size().",
+};
+pub const LOG_FIFO_BYTES: OptionSpec = OptionSpec {
+    name: "log-fifo-bytes",
+    kind: Kind::Size {
+        min: 1 << 20,
+        max: 4 << 30,
+    },
+    default: "",
+    doc: "Bytes of messages the destination's queue holds; defaults to the global log-fifo-bytes().",
+};
 
 /// Every destination driver.
 pub const KINDS: &[DestinationKind] = &[super::file::KIND, super::object_store::KIND];

@@ -9,7 +9,7 @@ pub use writer::FileDriver;
 
 use crate::config::schema::{Account, DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::destinations::registry::{
-    BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
+    self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
 };
 use crate::destinations::worker::{self, StartContext, Worker};
 use crate::message::Zone;
@@ -126,36 +126,10 @@ pub const SPEC: DriverSpec = DriverSpec {
             default: "256",
             doc: "Files of a templated path held open at once, and never more than a quarter of the process's descriptor limit; beyond it the least recently used are closed (and reopened when written again).",
         },
-        OptionSpec {
-            name: "frac-digits",
-            kind: Kind::Int { min: 0, max: 9 },
-            default: "",
-            doc: "Digits of the fraction of a second in this destination's timestamps; defaults to the global frac-digits().",
-        },
-        OptionSpec {
-            name: "time-zone",
-            kind: Kind::Zone,
-            default: "",
-            doc: "Render dates in this zone instead of the global time-zone().",
-        },
-        OptionSpec {
-            name: "log-fifo-size",
-            kind: Kind::Int {
-                min: 1,
-                max: 100_000_000,
-            },
-            default: "",
-            doc: "Messages the destination's queue holds; defaults to the global log-fifo-size().",
-        },
-        OptionSpec {
-            name: "log-fifo-bytes",
-            kind: Kind::Size {
-                min: 1 << 20,
-                max: 4 << 30,
-            },
-            default: "",
-            doc: "Bytes of messages the destination's queue holds; defaults to the global log-fifo-bytes().",
-        },
+        registry::FRAC_DIGITS,
+        registry::TIME_ZONE,
+        registry::LOG_FIFO_SIZE,
+        registry::LOG_FIFO_BYTES,
         OptionSpec {
             name: "flush-lines",
             kind: Kind::Int {

@@ -21,7 +21,7 @@ pub mod upload;
 
 use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::destinations::registry::{
-    BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
+    self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
 };
 use crate::destinations::worker::{self, StartContext, Worker};
 use crate::message::Zone;
@@ -275,36 +275,10 @@ pub const SPEC: DriverSpec = DriverSpec {
             default: "1024",
             doc: "Objects open at once; beyond it the least recently written is completed.",
         },
-        OptionSpec {
-            name: "frac-digits",
-            kind: Kind::Int { min: 0, max: 9 },
-            default: "",
-            doc: "Digits of the fraction of a second in this destination's timestamps.",
-        },
-        OptionSpec {
-            name: "time-zone",
-            kind: Kind::Zone,
-            default: "",
-            doc: "Render dates in this zone instead of the global time-zone().",
-        },
-        OptionSpec {
-            name: "log-fifo-size",
-            kind: Kind::Int {
-                min: 1,
-                max: 100_000_000,
-            },
-            default: "",
-            doc: "Messages the destination's queue holds; defaults to the global log-fifo-size().",
-        },
-        OptionSpec {
-            name: "log-fifo-bytes",
-            kind: Kind::Size {
-                min: 1 << 20,
-                max: 4 << 30,
-            },
-            default: "",
-            doc: "Bytes of messages the destination's queue holds; defaults to the global log-fifo-bytes().",
-        },
+        registry::FRAC_DIGITS,
+        registry::TIME_ZONE,
+        registry::LOG_FIFO_SIZE,
+        registry::LOG_FIFO_BYTES,
     ],
 };
 
