@@ -1,6 +1,7 @@
 //! The running object-store destination: renders each message into the open
 //! object its key names, appends to that object's spool segment, syncs the
-//! touched segments once per batch and only then acknowledges the batch.
+//! touched segments once for all the deliveries the worker took in a row
+//! ([`Driver::sync`]) and only then acknowledges them.
 //! Objects complete on size (`max-object-size()`), on a newer timestamp, after
 //! `flush-grace-period()` without messages, when `max-open-objects()` needs
 //! room (least recently written first), and on stop; each then goes to its
@@ -75,6 +76,7 @@ pub struct ObjectDriver {
     record: Vec<u8>,
     /// One deflate state for every gzip object (see `encode`).
     deflater: Deflater,
+    /// Distinguishes this run's spool files from an earlier run's.
     run_id: String,
     /// A delivery a spool failure interrupted, and the message to go on from.
     stalled: Option<(Delivery, usize)>,
@@ -121,7 +123,7 @@ impl ObjectDriver {
             prefix_buf: Vec::new(),
             record: Vec::new(),
             deflater: Deflater::new(opts_level),
-            run_id: run_id(),
+            run_id: super::random_id(),
             stalled: None,
             held: Vec::new(),
         };
@@ -176,21 +178,30 @@ impl ObjectDriver {
             }
             self.pool.stats.spool_bytes.add(bytes);
             tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
-            let (tx, rx) = mpsc::unbounded_channel();
+            let tx = self.spawn_task(paths, manifest, true);
             let _ = tx.send(Cmd::Complete { last });
-            self.tasks.spawn_on(
-                ObjectTask {
-                    pool: self.pool.clone(),
-                    paths,
-                    manifest,
-                    rx,
-                    recovered: true,
-                }
-                .run(),
-                self.uploads.handle(),
-            );
         }
         Ok(())
+    }
+
+    /// Starts the upload task of an object; returns where to tell it of its
+    /// parts.
+    fn spawn_task(
+        &mut self,
+        paths: Paths,
+        manifest: Manifest,
+        recovered: bool,
+    ) -> mpsc::UnboundedSender<Cmd> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = ObjectTask {
+            pool: self.pool.clone(),
+            paths,
+            manifest,
+            rx,
+            recovered,
+        };
+        self.tasks.spawn_on(task.run(), self.uploads.handle());
+        tx
     }
 
     /// Truncates each segment to its whole records; the state after them, and
@@ -277,18 +288,7 @@ impl ObjectDriver {
         let file = paths
             .open_segment(1)
             .map_err(|e| spool_failure(&paths.segment(1), &e))?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.tasks.spawn_on(
-            ObjectTask {
-                pool: self.pool.clone(),
-                paths: paths.clone(),
-                manifest,
-                rx,
-                recovered: false,
-            }
-            .run(),
-            self.uploads.handle(),
-        );
+        let tx = self.spawn_task(paths.clone(), manifest, false);
         self.by_base.insert(base.clone(), id);
         self.by_prefix.entry(prefix.clone()).or_default().push(id);
         self.grace.set(id, now + self.opts.flush_grace);
@@ -476,14 +476,6 @@ impl Drop for UploadRuntime {
 
 fn spool_failure(path: &std::path::Path, e: &std::io::Error) -> Failure {
     Failure::retry(format!("spool {}: {e}", path.display()))
-}
-
-/// Distinguishes this run's spool files from an earlier run's.
-fn run_id() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
-    format!("{:x}{:04x}", t, std::process::id() & 0xffff)
 }
 
 impl ObjectDriver {

@@ -50,20 +50,6 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(Failure::retry(format!("store task failed: {e}")).into()))
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 12];
-    // Without randomness ids still differ by time and pid; uniqueness matters,
-    // not secrecy.
-    if getrandom::getrandom(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        b[..8].copy_from_slice(&(t as u64).to_le_bytes());
-        b[8..].copy_from_slice(&std::process::id().to_le_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl LocalStore {
     /// A store rooted at `root`, created if missing.
     pub fn new(root: PathBuf) -> LocalStore {
@@ -97,7 +83,7 @@ impl LocalStore {
     fn write_aside(&self, chunks: impl IntoIterator<Item = Bytes>) -> Result<PathBuf, StoreError> {
         let dir = self.root.join(TMP);
         fs::create_dir_all(&dir).map_err(|e| failure("cannot create", &dir, &e))?;
-        let tmp = dir.join(random_id());
+        let tmp = dir.join(super::random_id());
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -146,7 +132,7 @@ impl LocalStore {
         let (this, key) = (self.clone(), key.to_string());
         blocking(move || {
             this.path_of(&key)?;
-            let id = random_id();
+            let id = super::random_id();
             let dir = this.upload_dir(&id);
             fs::create_dir_all(&dir).map_err(|e| failure("cannot create", &dir, &e))?;
             let tmp = this.write_aside([Bytes::from(key.into_bytes())])?;

@@ -602,6 +602,21 @@ fn make_store(opts: &ObjectOptions) -> Result<Store, crate::destinations::Failur
     }
 }
 
+/// A fresh opaque id (spool objects, local uploads, temporary files).
+pub(crate) fn random_id() -> String {
+    let mut b = [0u8; 12];
+    // Without randomness ids still differ by time and pid; uniqueness matters,
+    // not secrecy.
+    if getrandom::getrandom(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        b[..8].copy_from_slice(&(t as u64).to_le_bytes());
+        b[8..].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// The spool directory of a destination: flat, named by a digest of its
 /// persist name (which any text may be).
 fn spool_dir(state: &std::path::Path, persist_name: &str) -> PathBuf {
