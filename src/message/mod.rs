@@ -72,6 +72,10 @@ impl Flags {
     pub fn insert(&mut self, other: Flags) {
         self.0 |= other.0;
     }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
 }
 
 /// A well-known field of a message; the parsers fill these, templates read them.

@@ -71,6 +71,11 @@ impl OriginId {
         OriginId(i as u16)
     }
 
+    /// The table index: equal for equal origins.
+    pub fn index(self) -> u16 {
+        self.0
+    }
+
     /// The origin, `None` when unknown.
     pub fn get(self) -> Option<&'static Origin> {
         TABLE.get(self.0 as usize)?.get()

@@ -13,6 +13,7 @@ mod confine;
 mod date;
 mod functions;
 mod macros;
+mod memo;
 pub mod named;
 
 use crate::message::{Message, Zone};
@@ -20,6 +21,7 @@ pub use functions::Comparison;
 use functions::Function;
 pub use macros::set_identity;
 use macros::{Dates, Macro};
+pub use memo::Memo;
 
 /// Appends `${HOST_FROM}` of `msg` (for chain-hostnames(), which builds HOST from it).
 pub fn host_from(msg: &Message, out: &mut Vec<u8>) {

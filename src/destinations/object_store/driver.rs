@@ -9,13 +9,13 @@
 
 use super::ObjectOptions;
 use super::encode::{Deflater, Encoder};
-use super::spool::{self, Manifest, Paths, RawState};
+use super::spool::{self, Manifest, Paths, RawState, Record};
 use super::upload::{Cmd, ObjectTask, Pool};
 use crate::destinations::timers::Deadlines;
 use crate::destinations::{Driver, Failure};
 use crate::logpath::{Ack, Delivery};
 use crate::message::Message;
-use crate::template::RenderContext;
+use crate::template::{Memo, RenderContext};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ struct Open {
     segment_bytes: u64,
     size: u64,
     /// Rendered this batch, not yet spooled.
-    pending: Vec<u8>,
+    pending: Record,
     last_write: Instant,
     /// The driver's write count at its last write: orders objects by their
     /// last message, which `last_write` cannot (a delivery shares one instant).
@@ -52,7 +52,7 @@ pub struct ObjectDriver {
     ctx: RenderContext,
     dir: PathBuf,
     pool: Arc<Pool>,
-    open: HashMap<u64, Open>,
+    open: HashMap<u64, Open, Ids>,
     by_base: HashMap<Vec<u8>, u64>,
     by_prefix: HashMap<Vec<u8>, Vec<u64>>,
     completed: HashSet<Vec<u8>>,
@@ -71,9 +71,17 @@ pub struct ObjectDriver {
     /// Where upload tasks run: their own threads, so uploads go on while the
     /// worker renders and syncs.
     uploads: UploadRuntime,
+    /// The last message's key and prefix (`object-key()` alone), rendered.
     key_buf: Vec<u8>,
     prefix_buf: Vec<u8>,
-    record: Vec<u8>,
+    /// Says when a message's key inputs equal the last message's, so that
+    /// its key need not be rendered again (`None`: the key templates read
+    /// something that changes on every render).
+    key_memo: Option<Memo>,
+    /// The object the last message went to.
+    last_object: Option<u64>,
+    /// A gzip record being compressed.
+    record: Record,
     /// One deflate state for every gzip object (see `encode`).
     deflater: Deflater,
     /// Distinguishes this run's spool files from an earlier run's.
@@ -100,13 +108,16 @@ impl ObjectDriver {
             ))
         })?;
         let ctx = ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits);
+        let mut key_templates = vec![&opts.object_key];
+        key_templates.extend(&opts.object_key_timestamp);
+        let key_memo = Memo::new(&key_templates);
         let opts_level = opts.compress_level;
         let mut d = ObjectDriver {
             opts,
             ctx,
             dir,
             pool,
-            open: HashMap::new(),
+            open: HashMap::default(),
             by_base: HashMap::new(),
             by_prefix: HashMap::new(),
             completed: HashSet::new(),
@@ -121,7 +132,9 @@ impl ObjectDriver {
             uploads: UploadRuntime::new()?,
             key_buf: Vec::new(),
             prefix_buf: Vec::new(),
-            record: Vec::new(),
+            key_memo,
+            last_object: None,
+            record: Record::default(),
             deflater: Deflater::new(opts_level),
             run_id: super::random_id(),
             stalled: None,
@@ -159,14 +172,14 @@ impl ObjectDriver {
             if !manifest.complete {
                 let (state, finished) = self.cut_torn_tail(&paths, &segments);
                 let mut enc = Encoder::resume(manifest.gzip, state);
-                let mut tail = Vec::new();
+                let mut tail = Record::default();
                 if !finished {
-                    enc.finish(&mut tail, &mut self.deflater);
+                    enc.finish(tail.appender(), &mut self.deflater);
                 }
                 let end = state.unwrap_or_default();
                 let appended = paths.open_segment(last).and_then(|mut f| {
                     if !tail.is_empty() {
-                        spool::append(&mut f, &tail, spool::FINAL, end)?;
+                        tail.write(&mut f, spool::FINAL, end)?;
                     }
                     f.sync_all()
                 });
@@ -229,6 +242,24 @@ impl ObjectDriver {
 
     /// The open object for the message's key, opening one if needed.
     fn object_for(&mut self, msg: &Message, now: Instant) -> Result<u64, Failure> {
+        if self.key_memo.as_mut().is_some_and(|m| m.unchanged(msg)) {
+            // The key of the last message, still in `key_buf`.
+            if let Some(id) = self.last_object.filter(|id| self.open.contains_key(id)) {
+                return Ok(id);
+            }
+        } else {
+            // Forgotten first: a failure below leaves this message's key in
+            // `key_buf` and no object chosen for it.
+            self.last_object = None;
+            self.render_key(msg);
+        }
+        let id = self.lookup_or_open(now)?;
+        self.last_object = Some(id);
+        Ok(id)
+    }
+
+    /// Renders the message's key and prefix into `key_buf` and `prefix_buf`.
+    fn render_key(&mut self, msg: &Message) {
         self.key_buf.clear();
         // Values from the message cannot leave the key's prefix (see
         // template/confine.rs).
@@ -240,6 +271,10 @@ impl ObjectDriver {
         if let Some(ts) = &self.opts.object_key_timestamp {
             ts.render_confined(msg, &self.ctx, &mut self.key_buf);
         }
+    }
+
+    /// The open object of the key in `key_buf`, opening one if needed.
+    fn lookup_or_open(&mut self, now: Instant) -> Result<u64, Failure> {
         if let Some(&id) = self.by_base.get(&self.key_buf) {
             return Ok(id);
         }
@@ -303,7 +338,7 @@ impl ObjectDriver {
                 file,
                 segment_bytes: 0,
                 size: 0,
-                pending: Vec::new(),
+                pending: Record::default(),
                 last_write: now,
                 last_seq: self.writes,
                 tx,
@@ -326,15 +361,25 @@ impl ObjectDriver {
         if o.pending.is_empty() {
             return Ok(());
         }
-        self.record.clear();
-        let state = o
-            .encoder
-            .encode(&o.pending, &mut self.record, &mut self.deflater);
-        let raw = o.pending.len() as u32;
-        spool::append(&mut o.file, &self.record, raw, state)
+        let raw = o.pending.len();
+        // Plain bytes go to the spool from the buffer they were rendered into.
+        let (record, state) = match o.encoder.pass_through(raw) {
+            Some(state) => (&mut o.pending, state),
+            None => {
+                self.record.clear();
+                let state = o.encoder.encode(
+                    o.pending.payload(),
+                    self.record.appender(),
+                    &mut self.deflater,
+                );
+                (&mut self.record, state)
+            }
+        };
+        record
+            .write(&mut o.file, raw as u32, state)
             .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+        let n = record.len() as u64;
         o.pending.clear();
-        let n = self.record.len() as u64;
         o.segment_bytes += n;
         o.size += n;
         self.pool.stats.spool_bytes.add(n + 24);
@@ -362,12 +407,13 @@ impl ObjectDriver {
             return Ok(());
         };
         self.record.clear();
-        o.encoder.finish(&mut self.record, &mut self.deflater);
+        o.encoder.finish(self.record.appender(), &mut self.deflater);
         let done = (|| {
             if !self.record.is_empty() {
                 // Marked final, so a restart before the manifest says
                 // "complete" does not end the stream twice.
-                spool::append(&mut o.file, &self.record, spool::FINAL, o.encoder.state())?;
+                self.record
+                    .write(&mut o.file, spool::FINAL, o.encoder.state())?;
                 self.pool
                     .stats
                     .spool_bytes
@@ -474,6 +520,36 @@ impl Drop for UploadRuntime {
     }
 }
 
+/// Hashes the driver's object ids, which count up from 1: SipHash's defence
+/// against chosen keys is wasted on them, and the map is read per message.
+#[derive(Clone, Copy, Default)]
+struct Ids;
+
+impl std::hash::BuildHasher for Ids {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Fibonacci hashing spreads consecutive ids over the top bits, which
+        // the table's probing uses.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 fn spool_failure(path: &std::path::Path, e: &std::io::Error) -> Failure {
     Failure::retry(format!("spool {}: {e}", path.display()))
 }
@@ -502,7 +578,9 @@ impl ObjectDriver {
         if o.pending.is_empty() {
             self.dirty.push(id);
         }
-        self.opts.template.render(msg, &self.ctx, &mut o.pending);
+        self.opts
+            .template
+            .render(msg, &self.ctx, o.pending.appender());
         if o.last_write < now {
             o.last_write = now;
         }

@@ -66,6 +66,19 @@ impl Encoder {
         }
     }
 
+    /// For a plain object, whose bytes are the raw bytes as they are: counts
+    /// `len` more and returns the state after them. `None` for gzip, whose
+    /// bytes [`Encoder::encode`] makes.
+    pub fn pass_through(&mut self, len: usize) -> Option<RawState> {
+        match self {
+            Encoder::Plain(s) => {
+                s.total += len as u64;
+                Some(*s)
+            }
+            Encoder::Gzip { .. } => None,
+        }
+    }
+
     /// Appends to `out` the object bytes for `raw`, flushed so that they can
     /// be stored as they are; returns the running state after them.
     pub fn encode(&mut self, raw: &[u8], out: &mut Vec<u8>, deflater: &mut Deflater) -> RawState {

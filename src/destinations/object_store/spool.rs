@@ -29,27 +29,55 @@ pub struct RawState {
     pub total: u64,
 }
 
-/// Appends one record to a segment file.
-pub fn append(file: &mut File, payload: &[u8], raw_len: u32, after: RawState) -> io::Result<()> {
-    let mut head = [0u8; HEADER];
-    head[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    head[4..8].copy_from_slice(&raw_len.to_le_bytes());
-    head[8..12].copy_from_slice(&after.crc.to_le_bytes());
-    head[16..24].copy_from_slice(&after.total.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&head[0..12]);
-    h.update(&head[16..24]);
-    h.update(payload);
-    head[12..16].copy_from_slice(&h.finalize().to_le_bytes());
-    // One write for small records keeps a torn write to one record.
-    if payload.len() <= 64 * 1024 {
-        let mut buf = Vec::with_capacity(HEADER + payload.len());
-        buf.extend_from_slice(&head);
-        buf.extend_from_slice(payload);
-        file.write_all(&buf)
-    } else {
-        file.write_all(&head)?;
-        file.write_all(payload)
+/// A record being built: room for its header, then its payload, so that it
+/// reaches the segment in one write (a torn write tears one record) and
+/// without copying the payload.
+#[derive(Debug)]
+pub struct Record(Vec<u8>);
+
+impl Default for Record {
+    fn default() -> Record {
+        Record(vec![0; HEADER])
+    }
+}
+
+impl Record {
+    pub fn payload(&self) -> &[u8] {
+        &self.0[HEADER..]
+    }
+
+    /// Where payload bytes are appended (after the header's room, which
+    /// callers leave alone).
+    pub fn appender(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len() - HEADER
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == HEADER
+    }
+
+    pub fn clear(&mut self) {
+        self.0.truncate(HEADER);
+    }
+
+    /// Frames the payload and appends the record to a segment file.
+    pub fn write(&mut self, file: &mut File, raw_len: u32, after: RawState) -> io::Result<()> {
+        let len = self.len() as u32;
+        let head = &mut self.0[..HEADER];
+        head[0..4].copy_from_slice(&len.to_le_bytes());
+        head[4..8].copy_from_slice(&raw_len.to_le_bytes());
+        head[8..12].copy_from_slice(&after.crc.to_le_bytes());
+        head[16..24].copy_from_slice(&after.total.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&self.0[0..12]);
+        h.update(&self.0[16..]);
+        let crc = h.finalize();
+        self.0[12..16].copy_from_slice(&crc.to_le_bytes());
+        file.write_all(&self.0)
     }
 }
 
@@ -272,6 +300,12 @@ pub fn scan(dir: &Path) -> io::Result<Vec<(String, Vec<u32>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn append(f: &mut File, payload: &[u8], raw_len: u32, after: RawState) -> io::Result<()> {
+        let mut r = Record::default();
+        r.appender().extend_from_slice(payload);
+        r.write(f, raw_len, after)
+    }
 
     #[test]
     fn records_read_back_up_to_a_torn_tail() {
