@@ -51,6 +51,9 @@ struct State {
     throttle: Option<u64>,
     seen: Vec<String>,
     connections: usize,
+    /// Requests whose replies are lost: (method, text in the target, how many,
+    /// reset or hold).
+    lose: Vec<(String, String, usize, Mode)>,
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Debug)]
@@ -60,6 +63,8 @@ enum Mode {
     Refuse,
     ResetRequest,
     ResetResponse,
+    /// Forwards the request, then never answers.
+    HoldResponse,
     Hang,
 }
 
@@ -143,6 +148,33 @@ impl FaultProxy {
     /// client half the response and resets the connection.
     pub fn reset_response(&self) {
         self.set_mode(Mode::ResetResponse);
+    }
+
+    /// Forwards the next `n` requests with `method` whose target contains
+    /// `needle`, so the store acts on them, and loses their replies (a reset
+    /// instead): the client cannot know the write landed. Other requests pass.
+    pub fn lose_reply(&self, method: &str, needle: &str, n: usize) {
+        let mut st = self.shared.state();
+        let l = (
+            method.to_string(),
+            needle.to_string(),
+            n,
+            Mode::ResetResponse,
+        );
+        st.lose.push(l);
+    }
+
+    /// As `lose_reply`, but the reply is held back for good: the client waits
+    /// (until it gives up, or is killed) with the write landed.
+    pub fn hold_reply(&self, method: &str, needle: &str, n: usize) {
+        let mut st = self.shared.state();
+        let l = (
+            method.to_string(),
+            needle.to_string(),
+            n,
+            Mode::HoldResponse,
+        );
+        st.lose.push(l);
     }
 
     /// Reads each request and never answers; the connection stays open until
@@ -310,8 +342,15 @@ impl Shared {
             }
             None => None,
         };
+        let mut mode = st.mode;
+        if let Some(l) = st.lose.iter_mut().find(|(m, needle, n, _)| {
+            *n > 0 && m == head.method() && head.target().contains(needle.as_str())
+        }) {
+            l.2 -= 1;
+            mode = l.3;
+        }
         Plan {
-            mode: st.mode,
+            mode,
             inject,
             delay: st.delay,
         }
@@ -437,7 +476,7 @@ fn serve(shared: &Shared, client: &TcpStream) -> io::Result<End> {
                 }
                 return Ok(End::Close);
             }
-            Mode::Pass | Mode::ResetResponse => {}
+            Mode::Pass | Mode::ResetResponse | Mode::HoldResponse => {}
         }
         if let Some(inj) = plan.inject {
             // The client waits for 100 Continue before sending its body; a final
@@ -515,6 +554,13 @@ fn exchange(
         })?;
         out.write_all(&all[..all.len() / 2])?;
         return Ok(Some(End::Reset));
+    }
+    if plan.mode == Mode::HoldResponse {
+        urd.copy_body(rbody, &mut |_| Ok(()))?;
+        while rd.fill()? > 0 {
+            rd.consume_all();
+        }
+        return Ok(Some(End::Close));
     }
     out.write_all(&resp.raw)?;
     urd.copy_body(rbody, &mut |b| out.write_all(b))?;

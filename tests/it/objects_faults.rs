@@ -92,6 +92,122 @@ fn s3_conf(port: u16, endpoint: &str, extra: &str, global: &str) -> String {
     )
 }
 
+/// A write lands in the store but its reply is lost: the retry finds the key
+/// taken, by our own write. Nothing may go up twice under the next index.
+#[test]
+fn a_lost_reply_neither_duplicates_nor_moves_the_object() {
+    let server = S3Server::start(&["logs"]);
+    let proxy = FaultProxy::start(&server.endpoint);
+    // The first PutObject of small/ and the first CompleteMultipartUpload.
+    proxy.lose_reply("PUT", "/small/", 1);
+    proxy.lose_reply("POST", "uploadId=", 1);
+    let port = free_port();
+    let conf = s3_conf(
+        port,
+        &proxy.endpoint,
+        "object-key(\"${HOST}/x\") flush-grace-period(1s)",
+        "",
+    );
+    let d = Daemon::start(&conf);
+    let bucket = server.root.join("logs");
+    // 300 small lines, and 6 MiB (two parts) of big ones.
+    let pad = "p".repeat(1000);
+    send_tcp(
+        port,
+        (0..300)
+            .map(|i| msg("small", i, ""))
+            .chain((300..6600).map(|i| msg("big", i, &pad))),
+    );
+    assert!(
+        wait_until(WAIT, || objects(&bucket).len() >= 2
+            && total(&objects(&bucket)) >= 6600),
+        "{:?}\n{}",
+        objects(&bucket).keys().collect::<Vec<_>>(),
+        d.log()
+    );
+    // Long enough for a wrong retry to show.
+    std::thread::sleep(Duration::from_secs(2));
+    let log = d.log();
+    d.stop();
+    let got = objects(&bucket);
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["big/x.log", "small/x.log"],
+        "{log}"
+    );
+    assert_exactly_once(&got, 6600);
+    let seen = proxy.seen();
+    let heads = seen.iter().filter(|r| r.starts_with("HEAD")).count();
+    assert!(heads >= 2, "each retry looked first: {seen:?}");
+    assert_eq!(log.matches("reply was lost").count(), 2, "{log}");
+}
+
+/// The same after kill -9: the daemon dies waiting for the reply of a
+/// PutObject and of a CompleteMultipartUpload the store carried out. The
+/// restarted daemon finds both objects by the keys the spool recorded, and
+/// writes neither again.
+#[test]
+fn kill_9_while_a_landed_write_awaits_its_reply_duplicates_nothing() {
+    let server = S3Server::start(&["logs"]);
+    let proxy = FaultProxy::start(&server.endpoint);
+    proxy.hold_reply("PUT", "/small/", 1);
+    proxy.hold_reply("POST", "uploadId=", 1);
+    let port = free_port();
+    let conf = s3_conf(
+        port,
+        &proxy.endpoint,
+        "object-key(\"${HOST}/x\") flush-grace-period(1s)",
+        "",
+    );
+    let d = Daemon::start(&conf);
+    let bucket = server.root.join("logs");
+    let pad = "p".repeat(1000);
+    send_tcp(
+        port,
+        (0..300)
+            .map(|i| msg("small", i, ""))
+            .chain((300..6600).map(|i| msg("big", i, &pad))),
+    );
+    // Both writes have landed; their replies never come.
+    assert!(
+        wait_until(WAIT, || objects(&bucket).len() == 2),
+        "{:?}\n{}",
+        proxy.seen(),
+        d.log()
+    );
+    let dir = d.crash();
+    let d = Daemon::start_in(dir, &conf).unwrap();
+    assert!(
+        wait_until(WAIT, || d.log().matches("already in the store").count()
+            == 2),
+        "{}",
+        d.log()
+    );
+    assert!(
+        wait_until(WAIT, || metas(&d.dir.join("state/spool")) == 0),
+        "the spool empties: {}",
+        d.log()
+    );
+    d.stop();
+    let got = objects(&bucket);
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["big/x.log", "small/x.log"]
+    );
+    assert_exactly_once(&got, 6600);
+}
+
+/// Manifests in a spool directory: objects not yet in the store.
+fn metas(spool: &Path) -> usize {
+    let Ok(dirs) = std::fs::read_dir(spool) else {
+        return 0;
+    };
+    dirs.flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "meta"))
+        .count()
+}
+
 /// Lines of the daemon's log that report a failed upload attempt.
 fn failure_lines(log: &str) -> Vec<&str> {
     log.lines()

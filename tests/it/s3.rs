@@ -63,7 +63,7 @@ async fn put_object_lands_byte_exact_with_each_checksum_mode() {
         let c = client_with(&server, BUCKET, ACCESS_KEY, SECRET_KEY, mode);
         let body = data(300_000 + i, i as u64);
         let key = format!("host/app-{i}.log");
-        c.put_object(&key, body.clone(), false)
+        c.put_object(&key, body.clone(), "it", false)
             .await
             .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
         assert_eq!(
@@ -80,7 +80,7 @@ async fn odd_keys_round_trip() {
     let server = S3Server::start(&[BUCKET]);
     let c = client_with(&server, BUCKET, ACCESS_KEY, SECRET_KEY, Checksum::Sha256);
     let key = "dir one/sub+dir/ünïcødé 日本 a+b=c&d;e,f@g(h)!~'.log";
-    c.put_object(key, Bytes::from_static(b"odd"), false)
+    c.put_object(key, Bytes::from_static(b"odd"), "it", false)
         .await
         .unwrap();
     assert_eq!(
@@ -102,7 +102,7 @@ async fn multipart_upload_round_trips_and_lists() {
         .map(|i| data(5 << 20, 10 + i))
         .chain([data(12_345, 99)])
         .collect();
-    let id = c.create_multipart_upload(key).await.unwrap();
+    let id = c.create_multipart_upload(key, "it").await.unwrap();
     let mut parts = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let n = i as u32 + 1;
@@ -154,7 +154,7 @@ async fn list_objects_paginates_and_filters_by_prefix() {
     let server = S3Server::start(&[BUCKET]);
     let c = client(&server);
     for k in ["a/1", "a/2", "b/1", "a/sub/3", "a/4", "a/5"] {
-        c.put_object(k, Bytes::from_static(b"x"), false)
+        c.put_object(k, Bytes::from_static(b"x"), "it", false)
             .await
             .unwrap();
     }
@@ -181,11 +181,11 @@ async fn list_objects_paginates_and_filters_by_prefix() {
 async fn if_none_match_refuses_an_existing_key() {
     let server = S3Server::start(&[BUCKET]);
     let c = client(&server);
-    c.put_object("k", Bytes::from_static(b"first"), true)
+    c.put_object("k", Bytes::from_static(b"first"), "it", true)
         .await
         .unwrap();
     let err = c
-        .put_object("k", Bytes::from_static(b"second"), true)
+        .put_object("k", Bytes::from_static(b"second"), "it", true)
         .await
         .unwrap_err();
     assert_eq!(err, S3Error::KeyExists { key: "k".into() });
@@ -195,7 +195,7 @@ async fn if_none_match_refuses_an_existing_key() {
     );
 
     // The same for a multipart upload completing onto an existing key.
-    let id = c.create_multipart_upload("k").await.unwrap();
+    let id = c.create_multipart_upload("k", "it").await.unwrap();
     let etag = c
         .upload_part("k", &id, 1, Bytes::from_static(b"third"))
         .await
@@ -213,11 +213,37 @@ async fn if_none_match_refuses_an_existing_key() {
 }
 
 #[tokio::test]
+async fn an_object_names_its_writer_whether_put_or_multipart() {
+    let server = S3Server::start(&[BUCKET]);
+    let c = client(&server);
+    c.put_object("one", Bytes::from_static(b"x"), "spool-a", true)
+        .await
+        .unwrap();
+    let id = c.create_multipart_upload("two", "spool-b").await.unwrap();
+    let etag = c
+        .upload_part("two", &id, 1, Bytes::from_static(b"y"))
+        .await
+        .unwrap();
+    c.complete_multipart_upload("two", &id, &[(1, etag)], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.object_writer("one").await.unwrap().as_deref(),
+        Some("spool-a")
+    );
+    assert_eq!(
+        c.object_writer("two").await.unwrap().as_deref(),
+        Some("spool-b")
+    );
+    assert_eq!(c.object_writer("three").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn wrong_secret_parks_with_signature_does_not_match() {
     let server = S3Server::start(&[BUCKET]);
     let c = client_with(&server, BUCKET, ACCESS_KEY, "wrong", Checksum::Auto);
     let err = c
-        .put_object("k", Bytes::from_static(b"x"), false)
+        .put_object("k", Bytes::from_static(b"x"), "it", false)
         .await
         .unwrap_err();
     let (code, _, hint) = parked(err);
@@ -265,7 +291,7 @@ async fn connection_refused_is_retried() {
     config.timeout = Duration::from_secs(5);
     let c = Client::new(config).unwrap();
     let err = c
-        .put_object("k", Bytes::from_static(b"x"), false)
+        .put_object("k", Bytes::from_static(b"x"), "it", false)
         .await
         .unwrap_err();
     match Failure::from(err) {

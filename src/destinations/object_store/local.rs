@@ -19,6 +19,49 @@ use std::sync::Arc;
 
 const UPLOADS: &str = ".sluice-uploads";
 const TMP: &str = ".sluice-tmp";
+/// The extended attribute naming an object's writer (see `s3::WRITER`).
+const WRITER_XATTR: &str = "user.sluice-object";
+
+fn c_path(path: &Path) -> Option<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
+}
+
+/// Names the writer of a file about to be published. Best effort: where the
+/// file system keeps no user attributes, a retried write after a crash moves
+/// to the next index as it would for any taken key.
+fn set_writer(path: &Path, writer: &str) {
+    let (Some(p), Ok(name)) = (c_path(path), std::ffi::CString::new(WRITER_XATTR)) else {
+        return;
+    };
+    // SAFETY: both strings are NUL-terminated and the value's pointer and
+    // length describe a live slice.
+    unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            name.as_ptr(),
+            writer.as_ptr().cast(),
+            writer.len(),
+            0,
+        );
+    }
+}
+
+fn get_writer(path: &Path) -> Option<String> {
+    let (p, name) = (c_path(path)?, std::ffi::CString::new(WRITER_XATTR).ok()?);
+    let mut buf = [0u8; 256];
+    // SAFETY: as in set_writer; the kernel writes at most `buf.len()` bytes.
+    let n = unsafe {
+        libc::getxattr(
+            p.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok()
+}
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -119,29 +162,40 @@ impl LocalStore {
         }
     }
 
-    pub async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        let (this, key) = (self.clone(), key.to_string());
+    pub async fn put_object(&self, key: &str, body: Bytes, writer: &str) -> Result<(), StoreError> {
+        let (this, key, writer) = (self.clone(), key.to_string(), writer.to_string());
         blocking(move || {
             let tmp = this.write_aside([body])?;
+            set_writer(&tmp, &writer);
             this.publish(&tmp, &key)
         })
         .await
     }
 
-    pub async fn create_upload(&self, key: &str) -> Result<String, StoreError> {
-        let (this, key) = (self.clone(), key.to_string());
+    pub async fn create_upload(&self, key: &str, writer: &str) -> Result<String, StoreError> {
+        let (this, key, writer) = (self.clone(), key.to_string(), writer.to_string());
         blocking(move || {
             this.path_of(&key)?;
             let id = super::random_id();
             let dir = this.upload_dir(&id);
             fs::create_dir_all(&dir).map_err(|e| failure("cannot create", &dir, &e))?;
-            let tmp = this.write_aside([Bytes::from(key.into_bytes())])?;
-            let dest = dir.join("key");
-            fs::rename(&tmp, &dest).map_err(|e| failure("cannot write", &dest, &e))?;
+            for (name, value) in [("writer", writer), ("key", key)] {
+                let tmp = this.write_aside([Bytes::from(value.into_bytes())])?;
+                let dest = dir.join(name);
+                fs::rename(&tmp, &dest).map_err(|e| failure("cannot write", &dest, &e))?;
+            }
             sync_dir(&dir);
             Ok(id)
         })
         .await
+    }
+
+    /// The writer an object names, kept in its `user.sluice-object` extended
+    /// attribute; `None` when there is no object or no attribute (a file
+    /// system without user attributes, a file someone else put there).
+    pub async fn writer_of(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let path = self.path_of(key)?;
+        blocking(move || Ok(get_writer(&path))).await
     }
 
     fn upload_key(&self, upload_id: &str, key: &str) -> Result<PathBuf, StoreError> {
@@ -191,6 +245,9 @@ impl LocalStore {
                 chunks.push(Bytes::from(data));
             }
             let tmp = this.write_aside(chunks)?;
+            if let Ok(writer) = fs::read_to_string(dir.join("writer")) {
+                set_writer(&tmp, &writer);
+            }
             this.publish(&tmp, &key)?;
             let _ = fs::remove_dir_all(&dir);
             Ok(())
@@ -304,5 +361,39 @@ impl LocalStore {
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_object_names_its_writer_whether_put_or_multipart() {
+        let dir = std::env::temp_dir().join(format!("sluice-local-{}", super::super::random_id()));
+        let store = LocalStore::new(dir.clone());
+        store
+            .put_object("a/one", Bytes::from_static(b"x"), "spool-a")
+            .await
+            .unwrap();
+        let id = store.create_upload("a/two", "spool-b").await.unwrap();
+        let etag = store
+            .upload_part("a/two", &id, 1, Bytes::from_static(b"y"))
+            .await
+            .unwrap();
+        store
+            .complete_upload("a/two", &id, &[(1, etag)])
+            .await
+            .unwrap();
+        let writer = |k: &'static str| store.writer_of(k);
+        assert_eq!(writer("a/one").await.unwrap().as_deref(), Some("spool-a"));
+        assert_eq!(writer("a/two").await.unwrap().as_deref(), Some("spool-b"));
+        assert_eq!(writer("a/three").await.unwrap(), None);
+        // The key stays taken for anyone else.
+        let again = store
+            .put_object("a/one", Bytes::from_static(b"z"), "spool-c")
+            .await;
+        assert_eq!(again, Err(StoreError::KeyExists("a/one".into())));
+        let _ = fs::remove_dir_all(dir);
     }
 }

@@ -62,17 +62,30 @@ impl Store {
         }
     }
 
-    pub async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+    /// Writes a whole object naming its `writer` (the spool object it comes
+    /// from), never over an existing object.
+    pub async fn put_object(&self, key: &str, body: Bytes, writer: &str) -> Result<(), StoreError> {
         match self {
-            Store::Local(l) => l.put_object(key, body).await,
-            Store::S3(c) => Ok(c.put_object(key, body, true).await?),
+            Store::Local(l) => l.put_object(key, body, writer).await,
+            Store::S3(c) => Ok(c.put_object(key, body, writer, true).await?),
         }
     }
 
-    pub async fn create_upload(&self, key: &str) -> Result<String, StoreError> {
+    /// Starts an upload of an object naming its `writer`.
+    pub async fn create_upload(&self, key: &str, writer: &str) -> Result<String, StoreError> {
         match self {
-            Store::Local(l) => l.create_upload(key).await,
-            Store::S3(c) => Ok(c.create_multipart_upload(key).await?),
+            Store::Local(l) => l.create_upload(key, writer).await,
+            Store::S3(c) => Ok(c.create_multipart_upload(key, writer).await?),
+        }
+    }
+
+    /// The writer the object at `key` names; `None` when there is no object
+    /// or it names none. After a write whose reply was lost, the key is
+    /// taken: by our own write when this is our name.
+    pub async fn writer_of(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Local(l) => l.writer_of(key).await,
+            Store::S3(c) => Ok(c.object_writer(key).await?.filter(|w| !w.is_empty())),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::telemetry::StoreStats;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -262,16 +263,30 @@ impl ObjectTask {
         });
     }
 
-    fn save(&self) -> Result<(), StoreError> {
-        self.manifest.save(&self.paths.meta()).map_err(|e| {
-            StoreError::Failed(crate::destinations::Failure::retry(format!(
-                "cannot write the spool manifest {}: {e}",
-                self.paths.meta().display()
-            )))
-        })
+    /// Saves the manifest (synced), retrying until it is on disk; off the
+    /// upload threads, which go on with other objects' requests meanwhile.
+    async fn persist(&self) -> Result<(), StoreError> {
+        self.pool
+            .attempt(self.paths.id(), "saving the manifest", || {
+                let (manifest, path) = (self.manifest.clone(), self.paths.meta());
+                async move {
+                    let saved = tokio::task::spawn_blocking(move || manifest.save(&path))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                    saved.map_err(|e| {
+                        StoreError::Failed(crate::destinations::Failure::retry(format!(
+                            "cannot write the spool manifest {}: {e}",
+                            self.paths.meta().display()
+                        )))
+                    })
+                }
+            })
+            .await
     }
 
-    /// The object's key, its index chosen on first use.
+    /// The object's key, its index chosen on first use and recorded before
+    /// anything is written under it: a restart then finds what an earlier
+    /// run wrote by that key (see [`ObjectTask::landed`]).
     async fn choose_key(&mut self) -> Result<String, StoreError> {
         if let Some(k) = &self.manifest.key {
             return Ok(k.clone());
@@ -285,22 +300,15 @@ impl ObjectTask {
         self.pool
             .stats
             .update(self.paths.id(), |i| i.key = key.clone());
+        self.persist().await?;
         Ok(key)
     }
 
     /// Chooses the key (once) and starts the multipart upload (once).
     async fn ensure_upload(&mut self) -> Result<(String, String), StoreError> {
-        if self.manifest.key.is_none() {
-            self.choose_key().await?;
-            // Recorded before the upload exists, so that a restart in between
-            // keeps the key.
-            self.pool
-                .attempt(self.paths.id(), "saving the manifest", || async {
-                    self.save()
-                })
-                .await?;
-        }
-        let key = self.manifest.key.clone().unwrap_or_default();
+        // Recorded before the upload exists, so that a restart in between
+        // keeps the key.
+        let key = self.choose_key().await?;
         if let Some(id) = &self.manifest.upload_id {
             return Ok((key, id.clone()));
         }
@@ -320,15 +328,11 @@ impl ObjectTask {
         let id = self
             .pool
             .attempt(self.paths.id(), "starting an upload", || {
-                self.pool.store.create_upload(&key)
+                self.pool.store.create_upload(&key, self.paths.id())
             })
             .await?;
         self.manifest.upload_id = Some(id.clone());
-        self.pool
-            .attempt(self.paths.id(), "saving the manifest", || async {
-                self.save()
-            })
-            .await?;
+        self.persist().await?;
         Ok((key, id))
     }
 
@@ -376,11 +380,7 @@ impl ObjectTask {
                 Ok(Ok(part)) => {
                     self.manifest.parts.push(part);
                     self.manifest.parts.sort_by_key(|p| p.0);
-                    self.pool
-                        .attempt(self.paths.id(), "saving the manifest", || async {
-                            self.save()
-                        })
-                        .await?;
+                    self.persist().await?;
                 }
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
@@ -401,6 +401,14 @@ impl ObjectTask {
     /// Uploads what is left and completes the object, moving to the next
     /// index if the key was taken meanwhile.
     async fn finish(&mut self, last: u32) -> Result<(), StoreError> {
+        if self.recovered
+            && let Some(key) = self.manifest.key.clone()
+            && self.landed(&key).await?
+        {
+            // Written before the crash, which came before the spool knew.
+            tracing::info!(destination = %self.pool.destination, key, "object left in the spool was already in the store");
+            return Ok(());
+        }
         loop {
             let result = if self.manifest.upload_id.is_none() && last == 1 {
                 self.put_whole().await
@@ -408,6 +416,11 @@ impl ObjectTask {
                 self.complete_multipart(last).await
             };
             match result {
+                Err(StoreError::KeyExists(key) | StoreError::NoSuchUpload { key, .. })
+                    if self.landed(&key).await? =>
+                {
+                    return Ok(());
+                }
                 Err(StoreError::KeyExists(key)) => {
                     tracing::warn!(destination = %self.pool.destination, key, "key taken meanwhile; using the next index");
                     if let (Some(k), Some(id)) = (&self.manifest.key, &self.manifest.upload_id) {
@@ -428,6 +441,21 @@ impl ObjectTask {
         }
     }
 
+    /// Whether the object at `key` is this one: a write whose reply was lost,
+    /// or that a crash kept the spool from recording, did land.
+    async fn landed(&self, key: &str) -> Result<bool, StoreError> {
+        let writer = (self.pool)
+            .attempt(self.paths.id(), "checking an object", || {
+                self.pool.store.writer_of(key)
+            })
+            .await?;
+        let ours = writer.as_deref() == Some(self.paths.id());
+        if ours {
+            tracing::info!(destination = %self.pool.destination, key, "an earlier attempt had written the object; its reply was lost");
+        }
+        Ok(ours)
+    }
+
     fn restart(&mut self) {
         self.manifest.key = None;
         self.manifest.upload_id = None;
@@ -443,9 +471,16 @@ impl ObjectTask {
         let body = read_segment(&self.pool, &self.paths, 1).await?;
         let key = self.choose_key().await?;
         let size = body.len() as u64;
+        let tried = AtomicBool::new(false);
         self.pool
-            .attempt(self.paths.id(), "uploading an object", || {
-                self.pool.store.put_object(&key, body.clone())
+            .attempt(self.paths.id(), "uploading an object", || async {
+                if tried.swap(true, Ordering::Relaxed) && self.landed(&key).await? {
+                    return Ok(());
+                }
+                self.pool
+                    .store
+                    .put_object(&key, body.clone(), self.paths.id())
+                    .await
             })
             .await?;
         self.pool.stored(self.paths.id(), size);
@@ -463,9 +498,16 @@ impl ObjectTask {
             .iter()
             .map(|(n, e, _)| (*n, e.clone()))
             .collect();
+        let tried = AtomicBool::new(false);
         self.pool
-            .attempt(self.paths.id(), "completing an upload", || {
-                self.pool.store.complete_upload(&key, &id, &parts)
+            .attempt(self.paths.id(), "completing an upload", || async {
+                // A failed attempt may have completed it and lost the reply;
+                // stores then answer the retry in their own ways (NoSuchUpload,
+                // AccessDenied, 412), so look first.
+                if tried.swap(true, Ordering::Relaxed) && self.landed(&key).await? {
+                    return Ok(());
+                }
+                self.pool.store.complete_upload(&key, &id, &parts).await
             })
             .await?;
         tracing::debug!(destination = %self.pool.destination, key, parts = parts.len(), "object written");

@@ -64,6 +64,12 @@ pub enum PathStyle {
     Auto,
 }
 
+/// The user metadata naming the writer of an object: the spool object it
+/// was uploaded from. A write retried after its reply was lost finds the key
+/// taken; this tells its own earlier success from another writer's object.
+pub const WRITER: &str = "sluice-object";
+const WRITER_HEADER: &str = "x-amz-meta-sluice-object";
+
 /// How the store checks a payload's integrity (see the module doc).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Checksum {
@@ -276,16 +282,18 @@ impl Client {
         self.send(req, Payload::Empty).await.map(drop)
     }
 
-    /// Writes a whole object. With `if_none_match`, an existing object is left
-    /// alone and [`S3Error::KeyExists`] returned.
+    /// Writes a whole object, naming its `writer` in its metadata ([`WRITER`]).
+    /// With `if_none_match`, an existing object is left alone and
+    /// [`S3Error::KeyExists`] returned.
     pub async fn put_object(
         &self,
         key: &str,
         body: Bytes,
+        writer: &str,
         if_none_match: bool,
     ) -> Result<(), S3Error> {
         let mut req = self.request(Method::PUT, Some(key), &[]);
-        self.object_headers(&mut req.headers);
+        self.object_headers(&mut req.headers, writer);
         if if_none_match {
             req.headers
                 .insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
@@ -296,13 +304,35 @@ impl Client {
             .map(drop)
     }
 
-    /// Starts a multipart upload; returns its upload id.
-    pub async fn create_multipart_upload(&self, key: &str) -> Result<String, S3Error> {
+    /// Starts a multipart upload of an object naming its `writer`; returns
+    /// the upload id.
+    pub async fn create_multipart_upload(
+        &self,
+        key: &str,
+        writer: &str,
+    ) -> Result<String, S3Error> {
         let mut req = self.request(Method::POST, Some(key), &[("uploads", "")]);
-        self.object_headers(&mut req.headers);
+        self.object_headers(&mut req.headers, writer);
         let resp = self.send(req, Payload::Empty).await?;
         let root = parse_xml(&resp.body)?;
         Ok(root.require("UploadId").map_err(malformed)?.to_owned())
+    }
+
+    /// The writer an object names ([`WRITER`]): `Ok(None)` when there is no
+    /// such object, `Some("")` when it names none.
+    pub async fn object_writer(&self, key: &str) -> Result<Option<String>, S3Error> {
+        let req = self.request(Method::HEAD, Some(key), &[]);
+        match self.send(req, Payload::Empty).await {
+            Ok(resp) => Ok(Some(
+                resp.headers
+                    .get(WRITER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )),
+            Err(S3Error::Service(e)) if e.status == StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Uploads part `part_number` (1..=10000); returns its ETag.
@@ -487,8 +517,11 @@ impl Client {
     }
 
     /// Headers that describe a new object (PutObject, CreateMultipartUpload).
-    fn object_headers(&self, headers: &mut HeaderMap) {
+    fn object_headers(&self, headers: &mut HeaderMap, writer: &str) {
         let config = &self.inner.config;
+        if let Ok(v) = HeaderValue::from_str(writer) {
+            headers.insert(HeaderName::from_static(WRITER_HEADER), v);
+        }
         let mut set = |name: &'static str, value: &str| {
             // Option values were validated at config load; a value that is
             // not a valid header is left out rather than sent mangled.
