@@ -386,3 +386,51 @@ fn kill_9_in_the_middle_of_multipart_uploads_loses_and_duplicates_nothing() {
         got.keys()
     );
 }
+
+/// s3() over https to a store whose certificate a private CA signed: with
+/// that CA in `tls(ca-file())` the objects arrive; with another CA the
+/// daemon says why, keeps everything, and a reload with the right CA
+/// delivers it once.
+#[test]
+fn https_with_a_private_ca_and_a_wrong_one_then_fixed() {
+    let pki_dir = TempDir::new("pki");
+    let pki = crate::tls::make_pki(pki_dir.path());
+    let server = S3Server::start_tls(&["logs"], &pki.server_cert, &pki.server_key);
+    assert!(server.endpoint.starts_with("https://"));
+    let port = free_port();
+    let conf = |ca: &Path| {
+        format!(
+            "@include \"scl.conf\"\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+             destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+               secret-key(\"{SECRET_KEY}\") object-key(\"app\") flush-grace-period(1s) \
+               tls(ca-file(\"{}\"))); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n",
+            server.endpoint,
+            ca.display()
+        )
+    };
+    let d = Daemon::start(&conf(&pki.rogue_ca));
+    send_tcp(port, lines("h", 23, 0, 50));
+    assert!(
+        wait_until(WAIT, || d.log().contains("UnknownIssuer")),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(log.contains("check tls(ca-file())"), "{log}");
+    assert_eq!(d.stat("destination.d#0.written"), 50, "spooled");
+    let path = server.object_path("logs", "app.log");
+    assert!(!path.exists());
+    // A certificate no retry can fix waits for the operator: no spinning.
+    let failures = d.stat("destination.d#0.failures");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.stat("destination.d#0.failures"), failures);
+    d.rewrite(&conf(&pki.ca));
+    d.signal(libc::SIGHUP);
+    assert!(wait_until(WAIT, || path.exists()), "{}", d.log());
+    d.stop();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
+    assert_eq!(text, want);
+}

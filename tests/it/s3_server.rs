@@ -8,8 +8,12 @@
 use crate::harness::TempDir;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use std::path::PathBuf;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use tokio_rustls::{TlsAcceptor, rustls};
 
 pub const ACCESS_KEY: &str = "AKIAS3TESTKEY";
 pub const SECRET_KEY: &str = "s3-test-secret";
@@ -28,6 +32,29 @@ impl S3Server {
     /// A server with the given (empty) buckets, accepting [`ACCESS_KEY`] /
     /// [`SECRET_KEY`].
     pub fn start(buckets: &[&str]) -> S3Server {
+        S3Server::start_with(buckets, None)
+    }
+
+    /// As [`S3Server::start`], over TLS with the PEM certificate chain and
+    /// key given: the endpoint is `https://127.0.0.1:PORT`.
+    pub fn start_tls(buckets: &[&str], cert: &Path, key: &Path) -> S3Server {
+        let certs = CertificateDer::pem_file_iter(cert)
+            .expect("server certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("server certificate");
+        let key = PrivateKeyDer::from_pem_file(key).expect("server key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate and key");
+        S3Server::start_with(buckets, Some(TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(buckets: &[&str], tls: Option<TlsAcceptor>) -> S3Server {
         let root = TempDir::new("s3");
         for b in buckets {
             std::fs::create_dir_all(root.join(b)).expect("create bucket dir");
@@ -39,7 +66,8 @@ impl S3Server {
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("s3s-fs".into())
@@ -60,11 +88,23 @@ impl S3Server {
                             },
                             _ = &mut stopped => break,
                         };
-                        let conn = http
-                            .serve_connection(TokioIo::new(socket), service.clone())
-                            .into_owned();
+                        let (http, service, tls) = (http.clone(), service.clone(), tls.clone());
                         tokio::spawn(async move {
-                            let _ = conn.await;
+                            match tls {
+                                // A failed handshake (a client that does not
+                                // trust us) just ends the connection.
+                                Some(tls) => {
+                                    if let Ok(stream) = tls.accept(socket).await {
+                                        let conn =
+                                            http.serve_connection(TokioIo::new(stream), service);
+                                        let _ = conn.await;
+                                    }
+                                }
+                                None => {
+                                    let _ =
+                                        http.serve_connection(TokioIo::new(socket), service).await;
+                                }
+                            }
                         });
                     }
                 });

@@ -12,15 +12,15 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// A CA, and a server and a client certificate it signed; and an unrelated
 /// "rogue" CA with a client certificate of its own. All PEM files.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-    rogue_ca: PathBuf,
-    rogue_cert: PathBuf,
-    rogue_key: PathBuf,
+pub struct Pki {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub rogue_ca: PathBuf,
+    pub rogue_cert: PathBuf,
+    pub rogue_key: PathBuf,
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -97,7 +97,7 @@ fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
     );
 }
 
-fn make_pki(dir: &Path) -> Pki {
+pub fn make_pki(dir: &Path) -> Pki {
     make_ca(dir, "ca");
     make_cert(dir, "ca", "server", "serverAuth");
     make_cert(dir, "ca", "client", "clientAuth");

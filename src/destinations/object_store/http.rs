@@ -150,8 +150,7 @@ fn system_roots() -> rustls::RootCertStore {
 fn transport_failure(what: &str, e: &hyper_util::client::legacy::Error) -> Failure {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        if let Some(tls) = rustls_error(s)
             && matches!(
                 tls,
                 rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
@@ -182,6 +181,19 @@ fn transport_failure(what: &str, e: &hyper_util::client::legacy::Error) -> Failu
 
 /// An error and its causes on one line: hyper's top-level message alone
 /// ("client error (Connect)") does not say what happened.
+/// The rustls error inside `e`, through any nesting of `io::Error`s (the
+/// connector wraps the handshake's io::Error in another, and an io::Error's
+/// `source()` skips the error it wraps).
+fn rustls_error<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        e = inner;
+    }
+}
+
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
