@@ -313,7 +313,7 @@ run_throttled() {
     start_sluice "http://127.0.0.1:$pport" no || return 1
     socat -u -b 262144 "OPEN:$T/replay" "TCP:127.0.0.1:$SPORT" &
     local sender=$! until_s
-    until_s=$(awk -v t="$(now)" 'BEGIN { print t + 600 }')
+    until_s=$(awk -v t="$(now)" 'BEGIN { printf "%.3f", t + 600 }')
     # while sending (flow control holds the sender only if the spool were full)
     while kill -0 "$sender" 2>/dev/null; do
         rss=$(status_kb "$SLUICE_PID" VmRSS); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
