@@ -32,8 +32,8 @@ enum Input {
 #[derive(Debug)]
 pub struct Memo {
     inputs: Vec<Input>,
+    /// The last message's inputs, encoded.
     last: Vec<u8>,
-    scratch: Vec<u8>,
     primed: bool,
 }
 
@@ -51,7 +51,6 @@ impl Memo {
         Some(Memo {
             inputs,
             last: Vec::new(),
-            scratch: Vec::new(),
             primed: false,
         })
     }
@@ -59,16 +58,26 @@ impl Memo {
     /// Whether every input of `msg` equals the last message's; `msg` becomes
     /// the last message either way.
     pub fn unchanged(&mut self, msg: &Message) -> bool {
-        self.scratch.clear();
+        if self.primed {
+            // Compared in place: the common answer costs no copy.
+            let mut cmp = Compare {
+                last: &self.last,
+                at: 0,
+                same: true,
+            };
+            for input in &self.inputs {
+                encode(input, msg, &mut cmp);
+            }
+            if cmp.same && cmp.at == self.last.len() {
+                return true;
+            }
+        }
+        self.last.clear();
         for input in &self.inputs {
-            encode(input, msg, &mut self.scratch);
+            encode(input, msg, &mut self.last);
         }
-        let same = self.primed && self.scratch == self.last;
-        if !same {
-            std::mem::swap(&mut self.scratch, &mut self.last);
-            self.primed = true;
-        }
-        same
+        self.primed = true;
+        false
     }
 
     /// Forgets the last message: the next one counts as changed.
@@ -150,42 +159,69 @@ fn macro_inputs(m: Macro) -> Option<Vec<Input>> {
     })
 }
 
-/// Appends `input`'s value in `msg`, framed so that different values never
+/// Where encoded inputs go: a buffer, or a comparison with the last ones.
+trait Sink {
+    fn put(&mut self, b: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+struct Compare<'a> {
+    last: &'a [u8],
+    at: usize,
+    same: bool,
+}
+
+impl Sink for Compare<'_> {
+    fn put(&mut self, b: &[u8]) {
+        let end = self.at + b.len();
+        self.same &= self.last.get(self.at..end) == Some(b);
+        self.at = end;
+    }
+}
+
+/// Puts `input`'s value in `msg`, framed so that different values never
 /// encode alike.
-fn encode(input: &Input, msg: &Message, out: &mut Vec<u8>) {
-    let bytes = |v: Option<&[u8]>, out: &mut Vec<u8>| match v {
-        Some(v) => {
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            out.extend_from_slice(v);
+fn encode(input: &Input, msg: &Message, out: &mut impl Sink) {
+    fn bytes(v: Option<&[u8]>, out: &mut impl Sink) {
+        match v {
+            Some(v) => {
+                out.put(&(v.len() as u32).to_le_bytes());
+                out.put(v);
+            }
+            None => out.put(&u32::MAX.to_le_bytes()),
         }
-        None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
-    };
-    let time = |t: &Timestamp, fine: bool, out: &mut Vec<u8>| {
-        out.extend_from_slice(&t.secs.to_le_bytes());
-        out.extend_from_slice(&t.offset.to_le_bytes());
+    }
+    fn time(t: &Timestamp, fine: bool, out: &mut impl Sink) {
+        out.put(&t.secs.to_le_bytes());
+        out.put(&t.offset.to_le_bytes());
         if fine {
-            out.extend_from_slice(&t.nanos.to_le_bytes());
+            out.put(&t.nanos.to_le_bytes());
         }
-    };
+    }
     match input {
         Input::Field(f) => bytes(msg.get(*f), out),
-        Input::Pri => out.push(msg.pri),
-        Input::Flags => out.push(msg.flags.bits()),
+        Input::Pri => out.put(&[msg.pri]),
+        Input::Flags => out.put(&[msg.flags.bits()]),
         Input::Peer => match msg.peer {
-            None => out.push(0),
+            None => out.put(&[0]),
             Some(SocketAddr::V4(a)) => {
-                out.push(4);
-                out.extend_from_slice(&a.ip().octets());
-                out.extend_from_slice(&a.port().to_le_bytes());
+                out.put(&[4]);
+                out.put(&a.ip().octets());
+                out.put(&a.port().to_le_bytes());
             }
             Some(SocketAddr::V6(a)) => {
-                out.push(6);
-                out.extend_from_slice(&a.ip().octets());
-                out.extend_from_slice(&a.port().to_le_bytes());
+                out.put(&[6]);
+                out.put(&a.ip().octets());
+                out.put(&a.port().to_le_bytes());
             }
         },
         Input::HostFrom => bytes(msg.host_from.as_deref().map(str::as_bytes), out),
-        Input::Origin => out.extend_from_slice(&msg.origin.index().to_le_bytes()),
+        Input::Origin => out.put(&msg.origin.index().to_le_bytes()),
         Input::Stamp { fine } => time(&msg.stamp, *fine, out),
         Input::Recvd { fine } => time(&msg.recvd, *fine, out),
         Input::Pair(name) => bytes(msg.pair(name), out),

@@ -11,7 +11,7 @@
 //! rest were never acknowledged.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 /// `payload_len, raw_len, raw_crc, record_crc` (u32) and `raw_total` (u64).
@@ -98,8 +98,8 @@ pub struct Contents {
 /// payloads are moved to the front of the buffer the file was read into, so a
 /// part takes its own size in memory, once.
 pub fn read(path: &Path) -> io::Result<Contents> {
-    let mut data = Vec::new();
-    File::open(path)?.read_to_end(&mut data)?;
+    // Sized from the file's length up front: one allocation, no regrowth.
+    let mut data = fs::read(path)?;
     let mut out = Contents::default();
     let (mut at, mut kept) = (0usize, 0usize);
     while data.len() - at >= HEADER {
