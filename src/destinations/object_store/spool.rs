@@ -11,7 +11,7 @@
 //! rest were never acknowledged.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// `payload_len, raw_len, raw_crc, record_crc` (u32) and `raw_total` (u64).
@@ -98,8 +98,18 @@ pub struct Contents {
 /// payloads are moved to the front of the buffer the file was read into, so a
 /// part takes its own size in memory, once.
 pub fn read(path: &Path) -> io::Result<Contents> {
-    // Sized from the file's length up front: one allocation, no regrowth.
-    let mut data = fs::read(path)?;
+    read_into(path, Vec::new())
+}
+
+/// As [`read`], into `buf` (a buffer kept from an earlier part, so that parts
+/// do not each allocate megabytes anew).
+pub fn read_into(path: &Path, mut buf: Vec<u8>) -> io::Result<Contents> {
+    let mut file = File::open(path)?;
+    buf.clear();
+    // Sized from the file's length up front: no regrowth.
+    buf.reserve_exact(file.metadata()?.len() as usize);
+    file.read_to_end(&mut buf)?;
+    let mut data = buf;
     let mut out = Contents::default();
     let (mut at, mut kept) = (0usize, 0usize);
     while data.len() - at >= HEADER {

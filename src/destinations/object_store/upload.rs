@@ -49,6 +49,9 @@ pub struct Pool {
     indexes: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<u64>>>>>,
     /// Counters, spool bytes and the uploads board (`sluice-ctl uploads`).
     pub stats: Arc<StoreStats>,
+    /// Part buffers back from finished requests, for the next parts: at most
+    /// `upload-threads()` buffers ever exist, whichever threads used them.
+    buffers: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl Pool {
@@ -69,6 +72,7 @@ impl Pool {
             retry: watch::Sender::new(0),
             indexes: std::sync::Mutex::new(HashMap::new()),
             stats,
+            buffers: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -165,6 +169,22 @@ impl Pool {
             }
         };
         Ok(offset + seq)
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        kept.pop().unwrap_or_default()
+    }
+
+    /// Keeps a part body whose request is over for the next part.
+    fn recycle(&self, body: Bytes) {
+        let Ok(body) = body.try_into_mut() else {
+            return;
+        };
+        let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < self.upload_threads {
+            kept.push(body.into());
+        }
     }
 
     /// The store accepted `size` bytes of object `object` (a part, or all of it).
@@ -369,6 +389,7 @@ impl ObjectTask {
                             pool.store.upload_part(&key, &id, n, body.clone())
                         })
                         .await?;
+                    pool.recycle(body);
                     pool.stored(paths.id(), size);
                     Ok::<_, StoreError>((n, etag, size))
                 });
@@ -483,6 +504,7 @@ impl ObjectTask {
                     .await
             })
             .await?;
+        self.pool.recycle(body);
         self.pool.stored(self.paths.id(), size);
         tracing::debug!(destination = %self.pool.destination, key, size, "object written");
         Ok(())
@@ -519,9 +541,9 @@ impl ObjectTask {
 async fn read_segment(pool: &Pool, paths: &Paths, n: u32) -> Result<Bytes, StoreError> {
     let path = paths.segment(n);
     pool.attempt(paths.id(), "reading the spool", || {
-        let path = path.clone();
+        let (path, buf) = (path.clone(), pool.buffer());
         async move {
-            tokio::task::spawn_blocking(move || spool::read(&path))
+            tokio::task::spawn_blocking(move || spool::read_into(&path, buf))
                 .await
                 .map_err(|e| {
                     crate::destinations::Failure::retry(format!("spool read failed: {e}"))
