@@ -92,54 +92,83 @@ fn s3_conf(port: u16, endpoint: &str, extra: &str, global: &str) -> String {
     )
 }
 
+/// The lost-reply scene: a store behind a fault proxy, whose first PutObject
+/// of `small/` and first CompleteMultipartUpload have their replies lost
+/// (`hold`: held back for good) after the store carried them out; a daemon
+/// that sends 300 small lines to `small/x` and 6 MiB (two parts) to `big/x`.
+struct LostReply {
+    server: S3Server,
+    proxy: FaultProxy,
+    conf: String,
+}
+
+const LOST_REPLY_LINES: usize = 6600;
+
+impl LostReply {
+    fn start(hold: bool) -> (LostReply, Daemon) {
+        let server = S3Server::start(&["logs"]);
+        let proxy = FaultProxy::start(&server.endpoint);
+        for (method, needle) in [("PUT", "/small/"), ("POST", "uploadId=")] {
+            if hold {
+                proxy.hold_reply(method, needle, 1);
+            } else {
+                proxy.lose_reply(method, needle, 1);
+            }
+        }
+        let port = free_port();
+        let extra = "object-key(\"${HOST}/x\") flush-grace-period(1s)";
+        let conf = s3_conf(port, &proxy.endpoint, extra, "");
+        let daemon = Daemon::start(&conf);
+        let pad = "p".repeat(1000);
+        send_tcp(
+            port,
+            (0..300)
+                .map(|i| msg("small", i, ""))
+                .chain((300..LOST_REPLY_LINES).map(|i| msg("big", i, &pad))),
+        );
+        let scene = LostReply {
+            server,
+            proxy,
+            conf,
+        };
+        (scene, daemon)
+    }
+
+    fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        objects(&self.server.root.join("logs"))
+    }
+
+    /// One object per key, no index, every line once.
+    fn assert_delivered_once(&self) {
+        let got = self.objects();
+        assert_eq!(
+            got.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["big/x.log", "small/x.log"]
+        );
+        assert_exactly_once(&got, LOST_REPLY_LINES);
+    }
+}
+
 /// A write lands in the store but its reply is lost: the retry finds the key
 /// taken, by our own write. Nothing may go up twice under the next index.
 #[test]
 fn a_lost_reply_neither_duplicates_nor_moves_the_object() {
-    let server = S3Server::start(&["logs"]);
-    let proxy = FaultProxy::start(&server.endpoint);
-    // The first PutObject of small/ and the first CompleteMultipartUpload.
-    proxy.lose_reply("PUT", "/small/", 1);
-    proxy.lose_reply("POST", "uploadId=", 1);
-    let port = free_port();
-    let conf = s3_conf(
-        port,
-        &proxy.endpoint,
-        "object-key(\"${HOST}/x\") flush-grace-period(1s)",
-        "",
-    );
-    let d = Daemon::start(&conf);
-    let bucket = server.root.join("logs");
-    // 300 small lines, and 6 MiB (two parts) of big ones.
-    let pad = "p".repeat(1000);
-    send_tcp(
-        port,
-        (0..300)
-            .map(|i| msg("small", i, ""))
-            .chain((300..6600).map(|i| msg("big", i, &pad))),
-    );
+    let (t, d) = LostReply::start(false);
     assert!(
-        wait_until(WAIT, || objects(&bucket).len() >= 2
-            && total(&objects(&bucket)) >= 6600),
+        wait_until(WAIT, || total(&t.objects()) >= LOST_REPLY_LINES),
         "{:?}\n{}",
-        objects(&bucket).keys().collect::<Vec<_>>(),
+        t.objects().keys().collect::<Vec<_>>(),
         d.log()
     );
     // Long enough for a wrong retry to show.
     std::thread::sleep(Duration::from_secs(2));
     let log = d.log();
     d.stop();
-    let got = objects(&bucket);
-    assert_eq!(
-        got.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["big/x.log", "small/x.log"],
-        "{log}"
-    );
-    assert_exactly_once(&got, 6600);
-    let seen = proxy.seen();
+    assert_eq!(log.matches("reply was lost").count(), 2, "{log}");
+    let seen = t.proxy.seen();
     let heads = seen.iter().filter(|r| r.starts_with("HEAD")).count();
     assert!(heads >= 2, "each retry looked first: {seen:?}");
-    assert_eq!(log.matches("reply was lost").count(), 2, "{log}");
+    t.assert_delivered_once();
 }
 
 /// The same after kill -9: the daemon dies waiting for the reply of a
@@ -148,35 +177,15 @@ fn a_lost_reply_neither_duplicates_nor_moves_the_object() {
 /// writes neither again.
 #[test]
 fn kill_9_while_a_landed_write_awaits_its_reply_duplicates_nothing() {
-    let server = S3Server::start(&["logs"]);
-    let proxy = FaultProxy::start(&server.endpoint);
-    proxy.hold_reply("PUT", "/small/", 1);
-    proxy.hold_reply("POST", "uploadId=", 1);
-    let port = free_port();
-    let conf = s3_conf(
-        port,
-        &proxy.endpoint,
-        "object-key(\"${HOST}/x\") flush-grace-period(1s)",
-        "",
-    );
-    let d = Daemon::start(&conf);
-    let bucket = server.root.join("logs");
-    let pad = "p".repeat(1000);
-    send_tcp(
-        port,
-        (0..300)
-            .map(|i| msg("small", i, ""))
-            .chain((300..6600).map(|i| msg("big", i, &pad))),
-    );
+    let (t, d) = LostReply::start(true);
     // Both writes have landed; their replies never come.
     assert!(
-        wait_until(WAIT, || objects(&bucket).len() == 2),
+        wait_until(WAIT, || t.objects().len() == 2),
         "{:?}\n{}",
-        proxy.seen(),
+        t.proxy.seen(),
         d.log()
     );
-    let dir = d.crash();
-    let d = Daemon::start_in(dir, &conf).unwrap();
+    let d = Daemon::start_in(d.crash(), &t.conf).unwrap();
     assert!(
         wait_until(WAIT, || d.log().matches("already in the store").count()
             == 2),
@@ -189,12 +198,7 @@ fn kill_9_while_a_landed_write_awaits_its_reply_duplicates_nothing() {
         d.log()
     );
     d.stop();
-    let got = objects(&bucket);
-    assert_eq!(
-        got.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["big/x.log", "small/x.log"]
-    );
-    assert_exactly_once(&got, 6600);
+    t.assert_delivered_once();
 }
 
 /// Manifests in a spool directory: objects not yet in the store.
