@@ -20,6 +20,7 @@
 //! `main.rs` and `bin/sluice-ctl.rs` are thin: argument parsing and a call in here.
 
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod daemon;
 pub mod destinations;

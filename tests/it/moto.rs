@@ -144,6 +144,26 @@ s3 = boto3.client(
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What a Python reader users have makes of `file`: runs `script` (with the
+/// file's path in `path`) under the venv's python, returns its stdout.
+pub fn python_reader(script: &str, file: &std::path::Path) -> Vec<u8> {
+    let python = tool("SLUICE_PYTHON", "python");
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(format!("import sys\npath = sys.argv[1]\n{script}"))
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "python failed ({}):\n{}\nscript:\n{script}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Whether moto and boto3 are installed; like `harness::require`, their absence
 /// fails the test unless SLUICE_IT_SKIP_MISSING=1 asks to skip it.
 pub fn required() -> bool {

@@ -171,46 +171,93 @@ fn size_rollover_and_a_restart_continue_the_index_and_lose_nothing() {
     assert_eq!(all, want);
 }
 
+/// One stream of messages into three destinations, gzip, zstd and snappy,
+/// each object several parts long: each decompresses, with a reader of its
+/// own format, to every message once, in order, under the codec's suffix.
 #[test]
-fn gzip_multipart_into_s3_decompresses_to_every_message_once() {
+fn compressed_multipart_objects_decompress_to_every_message_once() {
     let server = S3Server::start(&["logs"]);
     let port = free_port();
+    let dest = |name: &str, compression: &str| {
+        format!(
+            "destination {name} {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+               secret-key(\"{SECRET_KEY}\") object-key(\"{name}/${{HOST}}\") {compression} \
+               chunk-size(5MiB) upload-threads(2)); }};\n",
+            server.endpoint
+        )
+    };
     let conf = format!(
         "@include \"scl.conf\"\n\
          source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
-           secret-key(\"{SECRET_KEY}\") object-key(\"app/${{HOST}}\") compression(yes) \
-           compresslevel(0) chunk-size(5MiB) upload-threads(2)); }};\n\
-         log {{ source(s); destination(d); flags(flow-control); }};\n",
-        server.endpoint
+         {}{}{}\
+         log {{ source(s); destination(gz); destination(zst); destination(snappy); flags(flow-control); }};\n",
+        // Level 0 stores: 14 MiB of gzip, three parts.
+        dest("gz", "compression(yes) compresslevel(0)"),
+        dest("zst", "compression(zstd)"),
+        dest("snappy", "compression(snappy)"),
     );
     let d = Daemon::start(&conf);
-    // About 14 MiB of level-0 gzip: three parts.
+    // Hex padding: half of it is entropy, so zstd and snappy objects are
+    // megabytes too (two and three parts).
     const N: usize = 120_000;
-    let pad = "x".repeat(100);
-    send_tcp(
-        port,
-        (0..N).map(|n| format!("<13>Nov 23 14:07:17 web-1 app: m{n} {pad}")),
-    );
-    assert!(
-        wait_until(WAIT, || d.stat("destination.d#0.written") == N as u64),
-        "{}",
-        d.log()
-    );
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut pad = move || {
+        (0..6)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{x:016x}")
+            })
+            .collect::<String>()
+    };
+    let lines: Vec<String> = (0..N)
+        .map(|n| format!("<13>Nov 23 14:07:17 web-1 app: m{n} {}", pad()))
+        .collect();
+    send_tcp(port, lines);
+    for name in ["gz", "zst", "snappy"] {
+        let stat = format!("destination.{name}#0.written");
+        assert!(
+            wait_until(WAIT, || d.stat(&stat) == N as u64),
+            "{name}: {}",
+            d.log()
+        );
+    }
     d.stop();
-    let body = std::fs::read(server.object_path("logs", "app/web-1.log.gz")).unwrap_or_else(|e| {
-        panic!(
-            "no object: {e}; bucket holds {:?}",
-            objects(&server.root.join("logs"))
-                .keys()
-                .collect::<Vec<_>>()
-        )
-    });
-    assert!(body.len() > 10 << 20, "{} bytes", body.len());
-    let text = gunzip(&body);
-    let got: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let read = |key: &str| {
+        std::fs::read(server.object_path("logs", key)).unwrap_or_else(|e| {
+            panic!(
+                "no {key}: {e}; bucket holds {:?}",
+                objects(&server.root.join("logs"))
+                    .keys()
+                    .collect::<Vec<_>>()
+            )
+        })
+    };
     let want: Vec<String> = (0..N).map(|n| format!("m{n}")).collect();
-    assert_eq!(got, want);
+    let decoded = [
+        ("gz/web-1.log.gz", gunzip(&read("gz/web-1.log.gz"))),
+        (
+            "zst/web-1.log.zst",
+            String::from_utf8(zstd::stream::decode_all(&read("zst/web-1.log.zst")[..]).unwrap())
+                .unwrap(),
+        ),
+        (
+            "snappy/web-1.log.snappy",
+            String::from_utf8(
+                snap::raw::Decoder::new()
+                    .decompress_vec(&read("snappy/web-1.log.snappy"))
+                    .unwrap(),
+            )
+            .unwrap(),
+        ),
+    ];
+    for (key, text) in decoded {
+        let size = read(key).len();
+        assert!(size > 6 << 20, "{key}: {size} bytes, not several parts");
+        let got: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(got, want, "{key}");
+    }
 }
 
 #[test]
@@ -433,4 +480,52 @@ fn https_with_a_private_ca_and_a_wrong_one_then_fixed() {
     let text = std::fs::read_to_string(&path).unwrap();
     let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
     assert_eq!(text, want);
+}
+
+/// A raw snappy object states its length first, so its first part goes up
+/// last; kill -9 while it is open, and the restarted daemon finishes it
+/// from the spool with the right length in front.
+#[test]
+fn a_snappy_object_left_open_by_kill_9_is_finished_whole() {
+    let server = S3Server::start(&["logs"]);
+    let port = free_port();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+           secret-key(\"{SECRET_KEY}\") object-key(\"app\") compression(snappy) \
+           chunk-size(5MiB)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        server.endpoint
+    );
+    let d = Daemon::start(&conf);
+    const N: usize = 60_000;
+    let pad: String = (0..60)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    send_tcp(
+        port,
+        (0..N).map(|n| format!("<13>Nov 23 14:07:17 web-1 app: m{n} {n:x}{pad}{}", n * 31)),
+    );
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == N as u64),
+        "{}",
+        d.log()
+    );
+    let d = Daemon::start_in(d.crash(), &conf).unwrap();
+    let path = server.object_path("logs", "app.log.snappy");
+    assert!(wait_until(WAIT, || path.exists()), "{}", d.log());
+    d.stop();
+    let body = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(snap::raw::Decoder::new().decompress_vec(&body).unwrap()).unwrap();
+    // And as Log Service's users read it.
+    let script =
+        "import snappy\nsys.stdout.buffer.write(snappy.uncompress(open(path, 'rb').read()))";
+    assert!(
+        crate::moto::python_reader(script, &path) == text.as_bytes(),
+        "python-snappy reads it otherwise"
+    );
+    let got: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let want: Vec<String> = (0..N).map(|n| format!("m{n}")).collect();
+    assert_eq!(got, want);
 }

@@ -522,7 +522,7 @@ fn syntax_only_rejects_bad_object_store_options() {
         (
             "compression",
             s3(&format!("{key} compression(lz4)")),
-            expanded(&["compression() takes one of yes, no, gzip, not `lz4`"]),
+            expanded(&["compression() takes one of no, none, yes, gzip, zstd, snappy, not `lz4`"]),
         ),
         (
             "spool-full",

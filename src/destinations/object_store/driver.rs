@@ -8,9 +8,9 @@
 //! upload task ([`super::upload`]).
 
 use super::ObjectOptions;
-use super::encode::{Deflater, Encoder};
 use super::spool::{self, Manifest, Paths, RawState, Record};
 use super::upload::{Cmd, ObjectTask, Pool};
+use crate::compress::{Codec, Shared, Stream};
 use crate::destinations::timers::Deadlines;
 use crate::destinations::{Driver, Failure};
 use crate::logpath::{Ack, Delivery};
@@ -24,6 +24,10 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+/// Room left below a codec's raw-length limit for the batch being placed
+/// (deliveries are bounded by `log-fifo-bytes()`, 32 MiB by default).
+const RAW_MARGIN: u64 = 256 << 20;
+
 /// Bases of completed objects remembered for the older-timestamp rule.
 const REMEMBERED: usize = 65_536;
 
@@ -32,7 +36,7 @@ struct Open {
     base: Vec<u8>,
     /// Rendered `object-key()`: the objects of one prefix roll over together.
     prefix: Vec<u8>,
-    encoder: Encoder,
+    stream: Stream,
     segment: u32,
     file: File,
     /// Object bytes in the current segment, and in the whole object.
@@ -80,10 +84,10 @@ pub struct ObjectDriver {
     key_memo: Option<Memo>,
     /// The object the last message went to.
     last_object: Option<u64>,
-    /// A gzip record being compressed.
+    /// A record being compressed.
     record: Record,
-    /// One deflate state for every gzip object (see `encode`).
-    deflater: Deflater,
+    /// One compression state for every object (see `compress`).
+    compress: Shared,
     /// Distinguishes this run's spool files from an earlier run's.
     run_id: String,
     /// A delivery a spool failure interrupted, and the message to go on from.
@@ -135,7 +139,7 @@ impl ObjectDriver {
             key_memo,
             last_object: None,
             record: Record::default(),
-            deflater: Deflater::new(opts_level),
+            compress: Shared::new(opts_level),
             run_id: super::random_id(),
             stalled: None,
             held: Vec::new(),
@@ -169,12 +173,13 @@ impl ObjectDriver {
                 // first for the objects it found, the oldest.
                 manifest.seq = self.next_seq(manifest.base.as_bytes());
             }
+            let (state, finished) = self.cut_torn_tail(&paths, &segments);
+            let raw_total = state.unwrap_or_default().total;
             if !manifest.complete {
-                let (state, finished) = self.cut_torn_tail(&paths, &segments);
-                let mut enc = Encoder::resume(manifest.gzip, state);
+                let mut enc = Stream::resume(manifest.codec, state);
                 let mut tail = Record::default();
                 if !finished {
-                    enc.finish(tail.appender(), &mut self.deflater);
+                    enc.finish(tail.appender(), &mut self.compress);
                 }
                 let end = state.unwrap_or_default();
                 let appended = paths.open_segment(last).and_then(|mut f| {
@@ -184,6 +189,7 @@ impl ObjectDriver {
                     f.sync_all()
                 });
                 manifest.complete = true;
+                manifest.raw_total = Some(raw_total);
                 if let Err(e) = appended.and_then(|()| manifest.save(&paths.meta())) {
                     tracing::error!(destination = %self.pool.destination, "cannot finish spool object {id}: {e}");
                     continue;
@@ -192,7 +198,7 @@ impl ObjectDriver {
             self.pool.stats.spool_bytes.add(bytes);
             tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
             let tx = self.spawn_task(paths, manifest, true);
-            let _ = tx.send(Cmd::Complete { last });
+            let _ = tx.send(Cmd::Complete { last, raw_total });
         }
         Ok(())
     }
@@ -314,7 +320,7 @@ impl ObjectDriver {
             seq,
             base: String::from_utf8_lossy(&base).into_owned(),
             suffix: self.opts.suffix(),
-            gzip: self.opts.gzip,
+            codec: self.opts.codec,
             ..Manifest::default()
         };
         manifest
@@ -333,7 +339,7 @@ impl ObjectDriver {
                 paths,
                 base,
                 prefix,
-                encoder: Encoder::new(self.opts.gzip),
+                stream: Stream::new(self.opts.codec),
                 segment: 1,
                 file,
                 segment_bytes: 0,
@@ -363,14 +369,14 @@ impl ObjectDriver {
         }
         let raw = o.pending.len();
         // Plain bytes go to the spool from the buffer they were rendered into.
-        let (record, state) = match o.encoder.pass_through(raw) {
+        let (record, state) = match o.stream.pass_through(raw) {
             Some(state) => (&mut o.pending, state),
             None => {
                 self.record.clear();
-                let state = o.encoder.encode(
+                let state = o.stream.encode(
                     o.pending.payload(),
                     self.record.appender(),
-                    &mut self.deflater,
+                    &mut self.compress,
                 );
                 (&mut self.record, state)
             }
@@ -399,7 +405,7 @@ impl ObjectDriver {
         Ok(())
     }
 
-    /// Ends object `id`: its last record (the gzip trailer), synced, then its
+    /// Ends object `id`: its last record (a gzip trailer), synced, then its
     /// task completes it in the store.
     fn complete(&mut self, id: u64) -> Result<(), Failure> {
         self.spool_pending(id)?;
@@ -407,13 +413,13 @@ impl ObjectDriver {
             return Ok(());
         };
         self.record.clear();
-        o.encoder.finish(self.record.appender(), &mut self.deflater);
+        o.stream.finish(self.record.appender(), &mut self.compress);
         let done = (|| {
             if !self.record.is_empty() {
                 // Marked final, so a restart before the manifest says
                 // "complete" does not end the stream twice.
                 self.record
-                    .write(&mut o.file, spool::FINAL, o.encoder.state())?;
+                    .write(&mut o.file, spool::FINAL, o.stream.state())?;
                 self.pool
                     .stats
                     .spool_bytes
@@ -436,7 +442,11 @@ impl ObjectDriver {
         }
         self.grace.cancel(id);
         self.remember(o.base);
-        let _ = o.tx.send(Cmd::Complete { last: o.segment });
+        let raw_total = o.stream.state().total;
+        let _ = o.tx.send(Cmd::Complete {
+            last: o.segment,
+            raw_total,
+        });
         Ok(())
     }
 
@@ -565,9 +575,16 @@ impl ObjectDriver {
         let mut id = self.object_for(msg, now)?;
         let o = &self.open[&id];
         let held = o.size + o.pending.len() as u64;
-        // Plain bytes roll over at the message; gzip ones, whose size is known
-        // once compressed, when the batch is spooled.
-        if !self.opts.gzip && held > 0 && held >= self.opts.max_object_size {
+        let raw = o.stream.state().total + o.pending.len() as u64;
+        // Plain bytes roll over at the message; compressed ones, whose size is
+        // known once compressed, when the batch is spooled. A raw snappy
+        // object states its length in 32 bits: it rolls over well before,
+        // leaving room for a batch.
+        let full = match self.opts.codec {
+            Codec::None => held >= self.opts.max_object_size,
+            c => raw >= c.max_raw().saturating_sub(RAW_MARGIN),
+        };
+        if held > 0 && full {
             self.complete(id)?;
             let (base, prefix) = (self.key_buf.clone(), self.prefix_buf.clone());
             id = self.open_object(base, prefix, now)?;

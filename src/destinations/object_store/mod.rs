@@ -10,7 +10,6 @@
 //! or the [`local`] directory.
 
 pub mod driver;
-pub mod encode;
 pub mod http;
 pub mod key;
 pub mod local;
@@ -19,6 +18,7 @@ pub mod spool;
 pub mod store;
 pub mod upload;
 
+use crate::compress::Codec;
 use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::destinations::registry::{
     self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
@@ -116,7 +116,7 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "object-key-suffix",
             kind: Kind::Str,
             default: ".log",
-            doc: "Appended after the index (-1, -2, ...); .gz follows it when compressed.",
+            doc: "Appended after the index (-1, -2, ...); the compression's suffix (.gz, .zst, .snappy) follows it.",
         },
         OptionSpec {
             name: "template",
@@ -126,15 +126,15 @@ pub const SPEC: DriverSpec = DriverSpec {
         },
         OptionSpec {
             name: "compression",
-            kind: Kind::Enum(&["yes", "no", "gzip"]),
+            kind: Kind::Enum(crate::compress::Codec::CHOICES),
             default: "no",
-            doc: "Compress each object as one gzip stream (yes or gzip).",
+            doc: "Compress each object as one stream: gzip (yes), zstd, or snappy (the whole object as one raw snappy buffer, as Log Service writes it); no or none to store as written.",
         },
         OptionSpec {
             name: "compresslevel",
             kind: Kind::Int { min: 0, max: 9 },
             default: "6",
-            doc: "The gzip level, 0 (store) to 9 (smallest).",
+            doc: "The gzip level, 0 (store) to 9 (smallest); for zstd, 1 to 9, and 0 for zstd's default (3).",
         },
         OptionSpec {
             name: "chunk-size",
@@ -326,7 +326,7 @@ pub struct ObjectOptions {
     pub object_key_timestamp: Option<Template>,
     pub object_key_suffix: String,
     pub template: Template,
-    pub gzip: bool,
+    pub codec: Codec,
     pub compress_level: u32,
     pub chunk_size: u64,
     pub max_object_size: u64,
@@ -348,11 +348,7 @@ pub struct ObjectOptions {
 impl ObjectOptions {
     /// What follows the index in a key.
     pub fn suffix(&self) -> String {
-        if self.gzip {
-            format!("{}.gz", self.object_key_suffix)
-        } else {
-            self.object_key_suffix.clone()
-        }
+        format!("{}{}", self.object_key_suffix, self.codec.suffix())
     }
 }
 
@@ -464,7 +460,10 @@ fn build(v: &Values) -> Built {
         object_key_timestamp: v.template("object-key-timestamp").cloned(),
         object_key_suffix: v.str("object-key-suffix").unwrap_or(".log").to_string(),
         template,
-        gzip: matches!(v.str("compression"), Some("yes" | "gzip")),
+        codec: v
+            .str("compression")
+            .and_then(Codec::from_name)
+            .unwrap_or_default(),
         compress_level: v.int("compresslevel").unwrap_or(6) as u32,
         chunk_size: v.size("chunk-size").unwrap_or(5 << 20),
         max_object_size: v.size("max-object-size").unwrap_or(5120 << 30),
@@ -521,7 +520,7 @@ impl Destination for ObjectOptions {
             )
             .add("object-key-suffix", &self.object_key_suffix)
             .add("template", self.template.text())
-            .add_debug("gzip", &(self.gzip, self.compress_level))
+            .add_debug("compression", &(self.codec, self.compress_level))
             .add_debug("sizes", &(self.chunk_size, self.max_object_size))
             .add_debug("uploads", &(self.upload_threads, self.max_pending_uploads))
             .add_debug("flush-grace-period", &self.flush_grace)

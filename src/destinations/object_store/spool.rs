@@ -20,14 +20,7 @@ const HEADER: usize = 24;
 /// The `raw_len` of the record that ends an object (the gzip trailer).
 pub const FINAL: u32 = u32::MAX;
 
-/// The running state of the uncompressed bytes after a record: what a gzip
-/// trailer needs, kept in every record so a restart can finish the stream
-/// without reading it back.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RawState {
-    pub crc: u32,
-    pub total: u64,
-}
+pub use crate::compress::RawState;
 
 /// A record being built: room for its header, then its payload, so that it
 /// reaches the segment in one write (a torn write tears one record) and
@@ -194,9 +187,12 @@ impl Paths {
 pub struct Manifest {
     /// Rendered `object-key()` + `object-key-timestamp()`.
     pub base: String,
-    /// What follows the index: `object-key-suffix()` and `.gz`.
+    /// What follows the index: `object-key-suffix()` and the compression's.
     pub suffix: String,
-    pub gzip: bool,
+    pub codec: crate::compress::Codec,
+    /// The object's uncompressed length, once it is complete (a raw snappy
+    /// object starts with it).
+    pub raw_total: Option<u64>,
     /// The object's place among this run's objects of the same base: its
     /// index is this plus where the store's indexes ended when the run began.
     pub seq: u64,
@@ -212,9 +208,15 @@ pub struct Manifest {
 impl Manifest {
     fn text(&self) -> String {
         let mut t = format!(
-            "sluice-object 1\nbase {}\nsuffix {}\ngzip {}\nseq {}\n",
-            self.base, self.suffix, self.gzip as u8, self.seq
+            "sluice-object 1\nbase {}\nsuffix {}\ncodec {}\nseq {}\n",
+            self.base,
+            self.suffix,
+            self.codec.name(),
+            self.seq
         );
+        if let Some(n) = self.raw_total {
+            t += &format!("raw {n}\n");
+        }
         if let Some(k) = &self.key {
             t += &format!("key {k}\n");
         }
@@ -261,7 +263,13 @@ impl Manifest {
             match word {
                 "base" => m.base = rest.to_string(),
                 "suffix" => m.suffix = rest.to_string(),
-                "gzip" => m.gzip = rest == "1",
+                "codec" => {
+                    m.codec = crate::compress::Codec::from_name(rest).ok_or_else(|| bad(line))?
+                }
+                // Written before codecs had names.
+                "gzip" if rest == "1" => m.codec = crate::compress::Codec::Gzip,
+                "gzip" => {}
+                "raw" => m.raw_total = Some(rest.parse().map_err(|_| bad(line))?),
                 "seq" => m.seq = rest.parse().map_err(|_| bad(line))?,
                 "key" => m.key = Some(rest.to_string()),
                 "upload" => m.upload_id = Some(rest.to_string()),
@@ -347,7 +355,8 @@ mod tests {
         let m = Manifest {
             base: "app/web 1/20261130".into(),
             suffix: ".log.gz".into(),
-            gzip: true,
+            codec: crate::compress::Codec::Gzip,
+            raw_total: Some(12 << 20),
             seq: 3,
             key: Some("app/web 1/20261130-2.log.gz".into()),
             upload_id: Some("u-1".into()),

@@ -26,8 +26,9 @@ use tokio::task::JoinSet;
 pub enum Cmd {
     /// Segment `n` is full: upload it as part `n`.
     Sealed(u32),
-    /// The object is complete; its last segment is `last`.
-    Complete { last: u32 },
+    /// The object is complete; its last segment is `last`, and it holds
+    /// `raw_total` bytes uncompressed.
+    Complete { last: u32, raw_total: u64 },
 }
 
 /// State shared by the driver and its upload tasks.
@@ -228,14 +229,24 @@ impl ObjectTask {
         while last.is_none() {
             match self.rx.recv().await {
                 Some(Cmd::Sealed(n)) => sealed.push(n),
-                Some(Cmd::Complete { last: l }) => last = Some(l),
+                Some(Cmd::Complete { last: l, raw_total }) => {
+                    last = Some(l);
+                    self.manifest.raw_total = Some(raw_total);
+                }
                 None => return,
             }
             while let Ok(cmd) = self.rx.try_recv() {
                 match cmd {
                     Cmd::Sealed(n) => sealed.push(n),
-                    Cmd::Complete { last: l } => last = Some(l),
+                    Cmd::Complete { last: l, raw_total } => {
+                        last = Some(l);
+                        self.manifest.raw_total = Some(raw_total);
+                    }
                 }
+            }
+            if self.manifest.codec.head_at_end() {
+                // Part 1 starts with what is known only at the end.
+                sealed.retain(|&n| n != 1);
             }
             if last.is_none() && !sealed.is_empty() {
                 // Parts go up while the object is still open.
@@ -370,6 +381,7 @@ impl ObjectTask {
         loop {
             while running.len() < self.pool.upload_threads {
                 let Some(n) = todo.next() else { break };
+                let head = if n == 1 { self.head()? } else { Vec::new() };
                 let (pool, paths, key, id) = (
                     self.pool.clone(),
                     self.paths.clone(),
@@ -382,7 +394,7 @@ impl ObjectTask {
                             "stopping",
                         )));
                     };
-                    let body = read_segment(&pool, &paths, n).await?;
+                    let body = read_segment(&pool, &paths, n, head).await?;
                     let size = body.len() as u64;
                     let etag = pool
                         .attempt(paths.id(), "uploading a part", || {
@@ -462,6 +474,20 @@ impl ObjectTask {
         }
     }
 
+    /// What goes in front of segment 1's bytes: a raw snappy object's length.
+    fn head(&self) -> Result<Vec<u8>, StoreError> {
+        if !self.manifest.codec.head_at_end() {
+            return Ok(Vec::new());
+        }
+        match self.manifest.raw_total {
+            Some(n) => Ok(crate::compress::snappy_preamble(n)),
+            // Part 1 waits for completion, which tells the length.
+            None => Err(StoreError::Failed(crate::destinations::Failure::permanent(
+                "the first part of a snappy object before its length is known",
+            ))),
+        }
+    }
+
     /// Whether the object at `key` is this one: a write whose reply was lost,
     /// or that a crash kept the spool from recording, did land.
     async fn landed(&self, key: &str) -> Result<bool, StoreError> {
@@ -489,7 +515,7 @@ impl ObjectTask {
                 "stopping",
             )));
         };
-        let body = read_segment(&self.pool, &self.paths, 1).await?;
+        let body = read_segment(&self.pool, &self.paths, 1, self.head()?).await?;
         let key = self.choose_key().await?;
         let size = body.len() as u64;
         let tried = AtomicBool::new(false);
@@ -538,17 +564,25 @@ impl ObjectTask {
 }
 
 /// A segment's bytes, as the part to upload.
-async fn read_segment(pool: &Pool, paths: &Paths, n: u32) -> Result<Bytes, StoreError> {
+async fn read_segment(
+    pool: &Pool,
+    paths: &Paths,
+    n: u32,
+    head: Vec<u8>,
+) -> Result<Bytes, StoreError> {
     let path = paths.segment(n);
     pool.attempt(paths.id(), "reading the spool", || {
-        let (path, buf) = (path.clone(), pool.buffer());
+        let (path, buf, head) = (path.clone(), pool.buffer(), head.clone());
         async move {
             tokio::task::spawn_blocking(move || spool::read_into(&path, buf))
                 .await
                 .map_err(|e| {
                     crate::destinations::Failure::retry(format!("spool read failed: {e}"))
                 })?
-                .map(|c| Bytes::from(c.payload))
+                .map(|mut c| {
+                    c.payload.splice(0..0, head);
+                    Bytes::from(c.payload)
+                })
                 .map_err(|e| {
                     StoreError::Failed(crate::destinations::Failure::retry(format!(
                         "cannot read the spool: {e}"
