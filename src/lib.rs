@@ -24,6 +24,7 @@ pub mod compress;
 pub mod config;
 pub mod daemon;
 pub mod destinations;
+pub mod encode;
 pub mod logpath;
 pub mod message;
 pub mod parse;

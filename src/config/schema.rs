@@ -42,6 +42,9 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// Zero or more words of a fixed set (`flags(a b)`).
     Flags(&'static [&'static str]),
+    /// Zero or more names of the driver's choosing (`columns("HOST" "PID")`,
+    /// or one string separated by commas); the driver checks each.
+    List,
     /// A time zone name or offset.
     Zone,
     /// Permission bits written in octal (`0644`).
@@ -322,6 +325,15 @@ pub fn check_value(
         return None;
     }
     let vals: Vec<&Value> = o.values().collect();
+    if let Kind::List = spec.kind {
+        let out = vals
+            .iter()
+            .flat_map(|v| v.text.split([',', ' ']))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        return Some(Typed::Flags(out));
+    }
     if let Kind::Flags(allowed) = spec.kind {
         let mut out = Vec::new();
         for v in vals {
@@ -481,7 +493,7 @@ pub fn check_value(
             Ok(id) => Some(Typed::Int(id)),
             Err(e) => err(diags, format!("{name}(): {e}")),
         },
-        Kind::Flags(_) | Kind::Group(_) => unreachable!("handled above"),
+        Kind::Flags(_) | Kind::List | Kind::Group(_) => unreachable!("handled above"),
     }
 }
 

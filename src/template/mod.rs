@@ -23,6 +23,18 @@ pub use macros::set_identity;
 use macros::{Dates, Macro};
 pub use memo::Memo;
 
+/// Whether a bare name (a CSV column) names a macro; otherwise it names a
+/// name-value pair.
+pub fn is_macro(name: &str) -> bool {
+    macros::lookup(name).is_some()
+}
+
+/// Appends `s` escaped as the inside of a JSON string, as `$(format-json)`
+/// escapes values.
+pub fn escape_json(s: &[u8], out: &mut Vec<u8>) {
+    functions::format_json::escape(s, out);
+}
+
 /// Appends `${HOST_FROM}` of `msg` (for chain-hostnames(), which builds HOST from it).
 pub fn host_from(msg: &Message, out: &mut Vec<u8>) {
     macros::push_host_from(out, msg);

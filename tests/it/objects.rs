@@ -529,3 +529,102 @@ fn a_snappy_object_left_open_by_kill_9_is_finished_whole() {
     let want: Vec<String> = (0..N).map(|n| format!("m{n}")).collect();
     assert_eq!(got, want);
 }
+
+/// format(csv) and format(json) into the file:// store: the CSV (with a
+/// header, snappy, Log Service's `.snappy.csv` name) reads back with the csv
+/// crate, the JSON lines with Python's json module, each message once with
+/// the values it was sent with, and a missing value as null-value().
+#[test]
+fn csv_and_json_objects_read_back_with_their_readers() {
+    let port = free_port();
+    let store_dir = TempDir::new("objects-formats");
+    let store = store_dir.path();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination csv {{ s3(url(\"file://{0}\") object-key(\"csv/${{HOST}}\") format(csv) \
+           columns(\"__time__\", \"HOST\", \"PID\", \".SDATA.req@32473.status\", \"MESSAGE\", \"__topic__\") \
+           header(yes) null-value(\"NULL\") topic(\"shop\") compression(snappy)); }};\n\
+         destination json {{ s3(url(\"file://{0}\") object-key(\"json/${{HOST}}\") format(json) \
+           json-options(\"--scope none --key HOST --key PID --key .SDATA.*\") topic(\"shop\")); }};\n\
+         log {{ source(s); destination(csv); destination(json); flags(flow-control); }};\n",
+        store.display()
+    );
+    let d = Daemon::start(&conf);
+    const N: usize = 50;
+    // Every third message has no PID; messages carry quotes, commas and a
+    // delimiter-looking text that CSV must quote.
+    let msgs: Vec<String> = (0..N)
+        .map(|i| {
+            let pid = if i % 3 == 0 { "-".to_string() } else { (1000 + i).to_string() };
+            format!(
+                "<13>1 2026-11-23T14:07:{:02}Z web-1 app {pid} ID7 [req@32473 status=\"{}\"] m{i} said \"hi\", then left",
+                i % 60,
+                200 + i
+            )
+        })
+        .collect();
+    send_tcp(port, msgs);
+    for name in ["csv", "json"] {
+        let stat = format!("destination.{name}#0.written");
+        assert!(
+            wait_until(WAIT, || d.stat(&stat) == N as u64),
+            "{name}: {}",
+            d.log()
+        );
+    }
+    d.stop();
+    let keys: Vec<String> = objects(store).into_keys().collect();
+    assert_eq!(keys, ["csv/web-1.snappy.csv", "json/web-1"]);
+
+    let snappy = std::fs::read(store.join("csv/web-1.snappy.csv")).unwrap();
+    let text = snap::raw::Decoder::new().decompress_vec(&snappy).unwrap();
+    let mut r = csv::Reader::from_reader(&text[..]);
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        [
+            "__time__",
+            "HOST",
+            "PID",
+            ".SDATA.req@32473.status",
+            "MESSAGE",
+            "__topic__"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), N, "one header, then a row per message");
+    for (i, row) in rows.iter().enumerate() {
+        let pid = if i % 3 == 0 {
+            "NULL".to_string()
+        } else {
+            (1000 + i).to_string()
+        };
+        let time = (1_795_442_820 + (i % 60)).to_string();
+        let status = (200 + i).to_string();
+        let message = format!("m{i} said \"hi\", then left");
+        let want = [time.as_str(), "web-1", &pid, &status, &message, "shop"];
+        assert_eq!(row.iter().collect::<Vec<_>>(), want, "row {i}");
+    }
+
+    let script = "import json\n\
+        for line in open(path, 'rb'):\n\
+        \x20   o = json.loads(line)\n\
+        \x20   print(o['__time__'], o['__topic__'], o['__source__'], o['HOST'], o.get('PID', '-'), o['_SDATA']['req@32473']['status'])";
+    let got = crate::moto::python_reader(script, &store.join("json/web-1"));
+    let want: String = (0..N)
+        .map(|i| {
+            let pid = if i % 3 == 0 {
+                "-".to_string()
+            } else {
+                (1000 + i).to_string()
+            };
+            format!(
+                "{} shop 127.0.0.1 web-1 {pid} {}\n",
+                1_795_442_820 + (i % 60),
+                200 + i
+            )
+        })
+        .collect();
+    assert_eq!(String::from_utf8(got).unwrap(), want);
+}

@@ -525,6 +525,21 @@ fn syntax_only_rejects_bad_object_store_options() {
             expanded(&["compression() takes one of no, none, yes, gzip, zstd, snappy, not `lz4`"]),
         ),
         (
+            "format",
+            s3(&format!("{key} format(parquet)")),
+            expanded(&["format() takes one of template, json, csv, not `parquet`"]),
+        ),
+        (
+            "csv without columns",
+            s3(&format!("{key} format(csv)")),
+            expanded(&["format(csv) needs columns()"]),
+        ),
+        (
+            "csv delimiter",
+            s3(&format!("{key} format(csv) columns(HOST) delimiter(\"ab\")")),
+            expanded(&["delimiter() takes a single character"]),
+        ),
+        (
             "spool-full",
             s3(&format!("{key} spool-full(maybe)")),
             expanded(&["spool-full() takes one of block, drop-newest, not `maybe`"]),

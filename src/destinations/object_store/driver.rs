@@ -333,6 +333,12 @@ impl ObjectDriver {
         self.by_base.insert(base.clone(), id);
         self.by_prefix.entry(prefix.clone()).or_default().push(id);
         self.grace.set(id, now + self.opts.flush_grace);
+        let mut pending = Record::default();
+        // What starts every object (CSV's header line).
+        self.opts.encoder.header(pending.appender());
+        if !pending.is_empty() {
+            self.dirty.push(id);
+        }
         self.open.insert(
             id,
             Open {
@@ -344,7 +350,7 @@ impl ObjectDriver {
                 file,
                 segment_bytes: 0,
                 size: 0,
-                pending: Record::default(),
+                pending,
                 last_write: now,
                 last_seq: self.writes,
                 tx,
@@ -596,8 +602,8 @@ impl ObjectDriver {
             self.dirty.push(id);
         }
         self.opts
-            .template
-            .render(msg, &self.ctx, o.pending.appender());
+            .encoder
+            .encode(msg, &self.ctx, o.pending.appender());
         if o.last_write < now {
             o.last_write = now;
         }

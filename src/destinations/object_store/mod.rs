@@ -24,6 +24,7 @@ use crate::destinations::registry::{
     self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
 };
 use crate::destinations::worker::{self, StartContext, Worker};
+use crate::encode::{CsvOptions, Encoder};
 use crate::message::Zone;
 use crate::template::{RenderContext, Template};
 use std::path::PathBuf;
@@ -116,13 +117,67 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "object-key-suffix",
             kind: Kind::Str,
             default: ".log",
-            doc: "Appended after the index (-1, -2, ...); the compression's suffix (.gz, .zst, .snappy) follows it.",
+            doc: "Appended after the index (-1, -2, ...); the compression's suffix (.gz, .zst, .snappy) follows it. By default .log, none for format(json) and .csv for format(csv), which goes after .snappy as Log Service names it.",
         },
         OptionSpec {
             name: "template",
             kind: Kind::Template,
             default: "${MESSAGE}\\n",
             doc: "How each message is written into the object.",
+        },
+        OptionSpec {
+            name: "format",
+            kind: Kind::Enum(crate::encode::FORMATS),
+            default: "template",
+            doc: "How messages are written: template() per message; json, one JSON object per line with Log Service's __time__, __topic__ and __source__ and the json-options() selection; csv, the columns() of each message.",
+        },
+        OptionSpec {
+            name: "json-options",
+            kind: Kind::Str,
+            default: "--scope rfc5424 --scope nv-pairs",
+            doc: "format(json): which name-value pairs each object holds, in $(format-json)'s words (--scope, --key, --exclude, --pair, --rekey ...).",
+        },
+        OptionSpec {
+            name: "topic",
+            kind: Kind::Str,
+            default: "",
+            doc: "The __topic__ of format(json) and of a __topic__ column.",
+        },
+        OptionSpec {
+            name: "columns",
+            kind: Kind::List,
+            default: "",
+            doc: "format(csv): the columns in order, each a macro (HOST, PID), a name-value pair (.SDATA.meta.seq) or __time__, __source__, __topic__.",
+        },
+        OptionSpec {
+            name: "delimiter",
+            kind: Kind::Str,
+            default: ",",
+            doc: "format(csv): the character between columns.",
+        },
+        OptionSpec {
+            name: "quote",
+            kind: Kind::Str,
+            default: "\"",
+            doc: "format(csv): the character around a value holding the delimiter, a quote or a line break.",
+        },
+        OptionSpec {
+            name: "escape",
+            kind: Kind::Str,
+            default: "",
+            doc: "format(csv): the character before a quote inside a quoted value; by default the quote itself (doubled, as RFC 4180 says).",
+        },
+        OptionSpec {
+            name: "null-value",
+            kind: Kind::Str,
+            default: "",
+            doc: "format(csv): written for a column the message lacks.",
+        },
+        OptionSpec {
+            name: "header",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "format(csv): start each object with a line of the column names.",
         },
         OptionSpec {
             name: "compression",
@@ -324,8 +379,9 @@ pub struct ObjectOptions {
     pub target: Target,
     pub object_key: Template,
     pub object_key_timestamp: Option<Template>,
-    pub object_key_suffix: String,
-    pub template: Template,
+    /// `object-key-suffix()` when set.
+    pub object_key_suffix: Option<String>,
+    pub encoder: Encoder,
     pub codec: Codec,
     pub compress_level: u32,
     pub chunk_size: u64,
@@ -348,7 +404,54 @@ pub struct ObjectOptions {
 impl ObjectOptions {
     /// What follows the index in a key.
     pub fn suffix(&self) -> String {
-        format!("{}{}", self.object_key_suffix, self.codec.suffix())
+        match &self.object_key_suffix {
+            Some(s) => format!("{s}{}", self.codec.suffix()),
+            // Log Service's names: .snappy.csv.
+            None if self.encoder.tabular() && self.codec == Codec::Snappy => {
+                format!("{}{}", self.codec.suffix(), self.encoder.default_suffix())
+            }
+            None => format!("{}{}", self.encoder.default_suffix(), self.codec.suffix()),
+        }
+    }
+}
+
+/// The `format()` and its options.
+fn encoder(v: &Values) -> Result<Encoder, BuildError> {
+    let topic = v.str("topic").unwrap_or("");
+    match v.str("format").unwrap_or("template") {
+        "json" => Encoder::json(
+            v.str("json-options")
+                .unwrap_or("--scope rfc5424 --scope nv-pairs"),
+            topic,
+        )
+        .map_err(|e| BuildError::new(Some("json-options"), e)),
+        "csv" => {
+            let char_of = |name: &'static str, default: u8| -> Result<u8, BuildError> {
+                match v.str(name).map(str::as_bytes) {
+                    None | Some([]) => Ok(default),
+                    Some([c]) => Ok(*c),
+                    Some(_) => Err(BuildError::new(
+                        Some(name),
+                        format!("{name}() takes a single character"),
+                    )),
+                }
+            };
+            let quote = char_of("quote", b'"')?;
+            let options = CsvOptions {
+                columns: v.flags("columns").to_vec(),
+                delimiter: char_of("delimiter", b',')?,
+                quote,
+                escape: char_of("escape", quote)?,
+                null_value: v.str("null-value").unwrap_or("").to_string(),
+                header: v.bool("header").unwrap_or(false),
+                topic: topic.to_string(),
+            };
+            Encoder::csv(options).map_err(|e| BuildError::new(Some("columns"), e))
+        }
+        _ => Ok(Encoder::Template(match v.template("template") {
+            Some(t) => t.clone(),
+            None => Template::compile("${MESSAGE}\n").expect("built-in template compiles"),
+        })),
     }
 }
 
@@ -450,16 +553,16 @@ fn build(v: &Values) -> Built {
             object_key.text()
         ),
     };
-    let template = match v.template("template") {
-        Some(t) => t.clone(),
-        None => Template::compile("${MESSAGE}\n").expect("built-in template compiles"),
+    let encoder = match encoder(v) {
+        Ok(e) => e,
+        Err(e) => return Err(vec![e]),
     };
     Ok(Arc::new(ObjectOptions {
         target,
         object_key,
         object_key_timestamp: v.template("object-key-timestamp").cloned(),
-        object_key_suffix: v.str("object-key-suffix").unwrap_or(".log").to_string(),
-        template,
+        object_key_suffix: v.str("object-key-suffix").map(str::to_string),
+        encoder,
         codec: v
             .str("compression")
             .and_then(Codec::from_name)
@@ -518,8 +621,8 @@ impl Destination for ObjectOptions {
                 "object-key-timestamp",
                 self.object_key_timestamp.as_ref().map_or("", |t| t.text()),
             )
-            .add("object-key-suffix", &self.object_key_suffix)
-            .add("template", self.template.text())
+            .add("object-key-suffix", self.suffix())
+            .add_debug("format", &self.encoder)
             .add_debug("compression", &(self.codec, self.compress_level))
             .add_debug("sizes", &(self.chunk_size, self.max_object_size))
             .add_debug("uploads", &(self.upload_threads, self.max_pending_uploads))

@@ -8,7 +8,7 @@
 
 mod digest;
 mod encoding;
-mod format_json;
+pub(super) mod format_json;
 mod getent;
 mod grep;
 #[path = "if.rs"]

@@ -1,0 +1,101 @@
+//! `format(csv)`: one line per message, `columns()` in order, quoted as RFC
+//! 4180 says when a value holds the delimiter, the quote or a line break.
+
+use super::Column;
+use crate::message::Message;
+use crate::template::RenderContext;
+
+/// `format(csv)`'s options.
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    pub columns: Vec<String>,
+    pub delimiter: u8,
+    pub quote: u8,
+    /// What precedes a quote inside a quoted value; the quote itself (the
+    /// default) doubles it.
+    pub escape: u8,
+    /// Written for a column the message lacks.
+    pub null_value: String,
+    pub header: bool,
+    /// `__topic__`'s value.
+    pub topic: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Csv {
+    opts: CsvOptions,
+    columns: Vec<Column>,
+}
+
+impl Csv {
+    pub fn new(opts: CsvOptions) -> Result<Csv, String> {
+        if opts.columns.is_empty() {
+            return Err("format(csv) needs columns()".into());
+        }
+        for (what, c) in [("delimiter", opts.delimiter), ("quote", opts.quote)] {
+            if matches!(c, b'\r' | b'\n') {
+                return Err(format!("{what}() cannot be a line break"));
+            }
+        }
+        if opts.delimiter == opts.quote {
+            return Err("delimiter() and quote() must differ".into());
+        }
+        let columns = opts
+            .columns
+            .iter()
+            .map(|c| Column::parse(c))
+            .collect::<Result<_, _>>()?;
+        Ok(Csv { opts, columns })
+    }
+
+    /// The header line: the column names, when `header(yes)`.
+    pub fn header(&self, out: &mut Vec<u8>) {
+        if !self.opts.header {
+            return;
+        }
+        for (i, name) in self.opts.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(self.opts.delimiter);
+            }
+            let start = out.len();
+            out.extend_from_slice(name.as_bytes());
+            self.quote_from(start, out);
+        }
+        out.push(b'\n');
+    }
+
+    pub fn row(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(self.opts.delimiter);
+            }
+            let start = out.len();
+            if c.value(msg, ctx, &self.opts.topic, out) {
+                self.quote_from(start, out);
+            } else {
+                out.extend_from_slice(self.opts.null_value.as_bytes());
+            }
+        }
+        out.push(b'\n');
+    }
+
+    /// Quotes the value at `out[start..]` if it needs it.
+    fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
+        let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
+        let needs = out[start..]
+            .iter()
+            .any(|&b| b == d || b == q || b == e || b == b'\n' || b == b'\r');
+        if !needs {
+            return;
+        }
+        let value = out.split_off(start);
+        out.push(q);
+        for b in value {
+            if b == q || (b == e && e != q) {
+                out.push(e);
+            }
+            out.push(b);
+        }
+        out.push(q);
+    }
+}

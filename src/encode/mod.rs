@@ -1,0 +1,199 @@
+//! How a message becomes bytes in an object: the destination's `template()`
+//! (the default), one JSON object per line as Alibaba Log Service ships logs
+//! (`format(json)`), or CSV columns (`format(csv)`).
+//!
+//! An encoder runs when a message reaches its object, so the spool holds
+//! encoded bytes and the message is let go at once. Columns and extra JSON
+//! fields name macros or name-value pairs as templates do (`HOST`, `PID`,
+//! `.SDATA.meta.sequenceId`), or Log Service's reserved fields: `__time__`
+//! (the message's Unix time in seconds), `__source__` (the client's IP
+//! address) and `__topic__` (the destination's `topic()`).
+
+mod csv;
+
+pub use csv::CsvOptions;
+
+use crate::message::{Field, Message};
+use crate::template::{RenderContext, Template, escape_json, is_macro};
+use std::io::Write;
+
+/// `format()` values.
+pub const FORMATS: &[&str] = &["template", "json", "csv"];
+
+/// Turns messages into object bytes.
+#[derive(Clone, Debug)]
+pub enum Encoder {
+    Template(Template),
+    Json {
+        /// `$(format-json ...)` with the destination's selection.
+        fields: Template,
+        topic: String,
+    },
+    Csv(csv::Csv),
+}
+
+impl Encoder {
+    /// `format(json)`: `selection` is `$(format-json)`'s arguments
+    /// (`--scope rfc5424 --exclude DATE`...).
+    pub fn json(selection: &str, topic: &str) -> Result<Encoder, String> {
+        let text = format!("$(format-json {selection})");
+        let fields = Template::compile(&text).map_err(|e| format!("json-options(): {e}"))?;
+        Ok(Encoder::Json {
+            fields,
+            topic: topic.to_string(),
+        })
+    }
+
+    /// `format(csv)`.
+    pub fn csv(options: CsvOptions) -> Result<Encoder, String> {
+        csv::Csv::new(options).map(Encoder::Csv)
+    }
+
+    /// The key suffix the format implies when `object-key-suffix()` is not
+    /// set: syslog-ng's `.log` for templates, none for JSON as Log Service
+    /// writes it, `.csv` for CSV.
+    pub fn default_suffix(&self) -> &'static str {
+        match self {
+            Encoder::Template(_) => ".log",
+            Encoder::Json { .. } => "",
+            Encoder::Csv(_) => ".csv",
+        }
+    }
+
+    /// Whether the format's suffix names a table format, which Log Service
+    /// puts after the compression's (`.snappy.csv`).
+    pub fn tabular(&self) -> bool {
+        matches!(self, Encoder::Csv(_))
+    }
+
+    /// What starts every object: CSV's header line, when asked for.
+    pub fn header(&self, out: &mut Vec<u8>) {
+        if let Encoder::Csv(c) = self {
+            c.header(out);
+        }
+    }
+
+    /// Appends `msg`, encoded, to `out`.
+    pub fn encode(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+        match self {
+            Encoder::Template(t) => t.render(msg, ctx, out),
+            Encoder::Json { fields, topic } => json_line(fields, topic, msg, ctx, out),
+            Encoder::Csv(c) => c.row(msg, ctx, out),
+        }
+    }
+}
+
+/// `{"__time__":N,"__topic__":"...","__source__":"...",<the selection>}` and
+/// a newline.
+fn json_line(
+    fields: &Template,
+    topic: &str,
+    msg: &Message,
+    ctx: &RenderContext,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"{\"__time__\":");
+    Column::Time.value(msg, ctx, topic, out);
+    out.extend_from_slice(b",\"__topic__\":\"");
+    escape_json(topic.as_bytes(), out);
+    out.extend_from_slice(b"\",\"__source__\":\"");
+    Column::Source.value(msg, ctx, topic, out);
+    out.push(b'"');
+    let start = out.len();
+    fields.render(msg, ctx, out);
+    // The selection's object, opened by us: its `{` goes, a `,` joins it
+    // unless it is empty. A selection that rendered nothing (a failed cast)
+    // leaves the reserved fields alone.
+    if out.get(start) == Some(&b'{') {
+        if out.get(start + 1) == Some(&b'}') {
+            out.truncate(start);
+        } else {
+            out[start] = b',';
+            out.pop();
+        }
+    } else {
+        out.truncate(start);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// A value a CSV column (and later a Parquet field) reads.
+#[derive(Clone, Debug)]
+pub enum Column {
+    /// `__time__`: the message's stamp in Unix seconds.
+    Time,
+    /// `__source__`: the client's IP address.
+    Source,
+    /// `__topic__`: the destination's `topic()`.
+    Topic,
+    /// A macro; `field` names the message field whose absence makes it
+    /// missing (PROGRAM, PID, MSGID, SDATA), others are always there.
+    Macro {
+        template: Template,
+        field: Option<Field>,
+    },
+    /// A name-value pair, missing when the message has none.
+    Pair(Box<[u8]>),
+}
+
+impl Column {
+    /// The column a name denotes.
+    pub fn parse(name: &str) -> Result<Column, String> {
+        Ok(match name {
+            "__time__" => Column::Time,
+            "__source__" => Column::Source,
+            "__topic__" => Column::Topic,
+            _ if is_macro(name) => Column::Macro {
+                template: Template::compile(&format!("${{{name}}}"))
+                    .map_err(|e| format!("column {name}: {e}"))?,
+                field: match name {
+                    "PROGRAM" => Some(Field::Program),
+                    "PID" => Some(Field::Pid),
+                    "MSGID" => Some(Field::MsgId),
+                    "SDATA" => Some(Field::Sdata),
+                    _ => None,
+                },
+            },
+            _ if name.is_empty() => return Err("an empty column name".into()),
+            _ => Column::Pair(name.as_bytes().into()),
+        })
+    }
+
+    /// Appends the value; `false` when the message lacks it (nothing
+    /// appended).
+    pub fn value(
+        &self,
+        msg: &Message,
+        ctx: &RenderContext,
+        topic: &str,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        match self {
+            // Writing to a Vec cannot fail.
+            Column::Time => {
+                let _ = write!(out, "{}", msg.stamp.secs);
+            }
+            Column::Source => match msg.peer {
+                Some(p) => {
+                    let _ = write!(out, "{}", p.ip().to_canonical());
+                }
+                None => out.extend_from_slice(b"127.0.0.1"),
+            },
+            Column::Topic => out.extend_from_slice(topic.as_bytes()),
+            Column::Macro { template, field } => {
+                if field.is_some_and(|f| msg.get(f).is_none()) {
+                    return false;
+                }
+                template.render(msg, ctx, out);
+            }
+            Column::Pair(name) => match msg.pair(name) {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            },
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

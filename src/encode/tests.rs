@@ -1,0 +1,128 @@
+use super::*;
+use crate::message::{Message, Timestamp};
+
+fn msg() -> Message {
+    let raw = bytes::Bytes::from_static(b"<13>x");
+    let mut m = Message::new(
+        raw,
+        Timestamp {
+            secs: 1_700_000_000,
+            nanos: 0,
+            offset: 0,
+        },
+    );
+    m.set_owned(Field::Host, b"web-1");
+    m.set_owned(Field::Program, b"app");
+    m.set_owned(Field::Message, b"said \"hi\", then\nleft");
+    m.push_owned_pair(b".SDATA.req.status", b"200");
+    m.peer = Some("10.1.2.3:514".parse().unwrap());
+    m
+}
+
+fn csv(columns: &[&str], f: impl FnOnce(&mut CsvOptions)) -> Encoder {
+    let mut o = CsvOptions {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        delimiter: b',',
+        quote: b'"',
+        escape: b'"',
+        null_value: String::new(),
+        header: false,
+        topic: "t1".into(),
+    };
+    f(&mut o);
+    Encoder::csv(o).unwrap()
+}
+
+fn encode(e: &Encoder, m: &Message) -> String {
+    let mut out = Vec::new();
+    e.encode(m, &RenderContext::default(), &mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn csv_quotes_as_rfc_4180_and_reads_back() {
+    let e = csv(
+        &[
+            "__time__",
+            "HOST",
+            "PROGRAM",
+            "PID",
+            "MESSAGE",
+            ".SDATA.req.status",
+            "missing",
+            "__source__",
+            "__topic__",
+        ],
+        |o| {
+            o.null_value = "-".into();
+            o.header = true;
+        },
+    );
+    let mut head = Vec::new();
+    e.header(&mut head);
+    assert_eq!(
+        String::from_utf8(head).unwrap(),
+        "__time__,HOST,PROGRAM,PID,MESSAGE,.SDATA.req.status,missing,__source__,__topic__\n"
+    );
+    let line = encode(&e, &msg());
+    assert_eq!(
+        line,
+        "1700000000,web-1,app,-,\"said \"\"hi\"\", then\nleft\",200,-,10.1.2.3,t1\n"
+    );
+}
+
+#[test]
+fn csv_with_another_delimiter_quote_and_escape() {
+    let e = csv(&["HOST", "MESSAGE"], |o| {
+        o.delimiter = b'\t';
+        o.quote = b'\'';
+        o.escape = b'\\';
+    });
+    let mut m = msg();
+    m.set_owned(Field::Message, b"it's\ta \\ tab");
+    assert_eq!(encode(&e, &m), "web-1\t'it\\'s\ta \\\\ tab'\n");
+}
+
+#[test]
+fn csv_options_that_cannot_work_are_refused() {
+    let mut o = CsvOptions {
+        columns: vec![],
+        delimiter: b',',
+        quote: b'"',
+        escape: b'"',
+        null_value: String::new(),
+        header: false,
+        topic: String::new(),
+    };
+    assert!(Encoder::csv(o.clone()).unwrap_err().contains("columns()"));
+    o.columns = vec!["HOST".into()];
+    o.delimiter = b'"';
+    assert!(Encoder::csv(o.clone()).unwrap_err().contains("differ"));
+    o.delimiter = b'\n';
+    assert!(Encoder::csv(o).unwrap_err().contains("line break"));
+}
+
+#[test]
+fn json_has_log_service_reserved_fields_then_the_selection() {
+    let e = Encoder::json("--scope none --key HOST --key .SDATA.*", "t1").unwrap();
+    let line = encode(&e, &msg());
+    assert!(line.ends_with("}\n"), "{line}");
+    assert!(
+        line.starts_with(
+            "{\"__time__\":1700000000,\"__topic__\":\"t1\",\"__source__\":\"10.1.2.3\","
+        ),
+        "{line}"
+    );
+    assert!(line.contains("\"HOST\":\"web-1\""), "{line}");
+    assert!(
+        line.contains("\"_SDATA\":{\"req\":{\"status\":\"200\"}}"),
+        "{line}"
+    );
+    assert_eq!(line.matches('\n').count(), 1);
+    // Nothing selected: the reserved fields alone, still one valid object.
+    let e = Encoder::json("--scope none", "").unwrap();
+    assert_eq!(
+        encode(&e, &msg()),
+        "{\"__time__\":1700000000,\"__topic__\":\"\",\"__source__\":\"10.1.2.3\"}\n"
+    );
+}
