@@ -3,6 +3,7 @@
 //! always gives the key of the message before; comparing the few inputs the
 //! key reads is cheaper than rendering, confining and looking it up again.
 
+use super::functions::Function;
 use super::macros::{DateMacro, Family, Macro};
 use super::{Element, Template};
 use crate::message::{Field, Message, Timestamp};
@@ -96,7 +97,15 @@ fn element_inputs(e: &Element, out: &mut Vec<Input>) -> Option<()> {
         Element::Literal { .. } => {}
         Element::Pair(name) => add(Input::Pair(name.clone())),
         Element::Default { value, .. } => element_inputs(value, out)?,
-        Element::Function(_) => return None,
+        // $(strftime) reads one time (to the second at most, but %f exists).
+        Element::Function(f) => match &**f {
+            Function::Strftime(s) => match s.family() {
+                Family::Stamp => add(Input::Stamp { fine: true }),
+                Family::Recvd => add(Input::Recvd { fine: true }),
+                Family::Current => return None,
+            },
+            _ => return None,
+        },
         Element::Macro(m) => {
             for i in macro_inputs(*m)? {
                 add(i);
@@ -271,12 +280,24 @@ mod tests {
 
     #[test]
     fn values_that_change_on_every_render_have_no_memo() {
-        for text in ["${C_DAY}", "${RCPTID}", "$(echo ${HOST})", "${RAWMSG}"] {
+        for text in [
+            "${C_DAY}",
+            "${RCPTID}",
+            "$(echo ${HOST})",
+            "${RAWMSG}",
+            "$(strftime --now %H)",
+        ] {
             let t = Template::compile(text).unwrap();
             assert!(Memo::new(&[&t]).is_none(), "{text}");
         }
         let t = Template::compile("${HOST:-none}/${.SDATA.a.b}").unwrap();
         assert!(Memo::new(&[&t]).is_some());
+        // $(strftime) reads the stamp: a new second is a change.
+        let t = Template::compile("$(strftime %Y/%H)").unwrap();
+        let mut memo = Memo::new(&[&t]).unwrap();
+        memo.unchanged(&msg("a", 1_700_000_000));
+        assert!(memo.unchanged(&msg("a", 1_700_000_000)));
+        assert!(!memo.unchanged(&msg("a", 1_700_003_600)));
     }
 
     #[test]

@@ -628,3 +628,77 @@ fn csv_and_json_objects_read_back_with_their_readers() {
         .collect();
     assert_eq!(String::from_utf8(got).unwrap(), want);
 }
+
+/// Log Service's layout: `partition-format()` of the message time routes
+/// each message to its own hour's object, a late one included, under keys
+/// OBJECT-KEY/PARTITION_RANDOMID.snappy (JSON, snappy).
+#[test]
+fn partitions_route_late_messages_to_their_own_hour() {
+    let port = free_port();
+    let store_dir = TempDir::new("objects-partitions");
+    let store = store_dir.path();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"file://{}\") object-key(\"sls/data\") format(json) \
+           json-options(\"--scope none --key MESSAGE\") compression(snappy) \
+           partition-format(\"year=%Y/mon=%m/day=%d/%H\") partition-time(message) \
+           time-zone(\"UTC\") flush-grace-period(1s)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        store.display()
+    );
+    let d = Daemon::start(&conf);
+    // Hours 10, 11, then a late 10, then 12.
+    let hours = [10, 11, 10, 12];
+    let msgs: Vec<String> = (0..40)
+        .map(|i| {
+            let h = hours[i / 10];
+            format!(
+                "<13>1 2026-11-22T{h}:00:{:02}Z web-1 app - - - m{i}",
+                i % 60
+            )
+        })
+        .collect();
+    send_tcp(port, msgs);
+    let done = || objects(store).len() == 3;
+    assert!(
+        wait_until(WAIT, done),
+        "{:?}\n{}",
+        objects(store).keys().collect::<Vec<_>>(),
+        d.log()
+    );
+    d.stop();
+    let got = objects(store);
+    let mut by_hour = BTreeMap::new();
+    for (key, body) in &got {
+        let rest = key
+            .strip_prefix("sls/data/year=2026/mon=11/day=22/")
+            .unwrap_or_else(|| panic!("{key} is not under the partition"));
+        let (hour, id) = rest
+            .split_once('_')
+            .unwrap_or_else(|| panic!("{key}: no _RANDOMID"));
+        let id = id
+            .strip_suffix(".snappy")
+            .unwrap_or_else(|| panic!("{key}: not .snappy"));
+        assert!(!id.is_empty() && !id.contains('/'), "{key}");
+        let text =
+            String::from_utf8(snap::raw::Decoder::new().decompress_vec(body).unwrap()).unwrap();
+        let msgs: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let m = l
+                    .split("\"MESSAGE\":\"")
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{l}"));
+                m.trim_end_matches("\"}").to_string()
+            })
+            .collect();
+        by_hour.insert(hour.to_string(), msgs);
+    }
+    let want = |r: std::ops::Range<usize>| r.map(|i| format!("m{i}")).collect::<Vec<_>>();
+    let mut hour10 = want(0..10);
+    hour10.extend(want(20..30));
+    assert_eq!(by_hour["10"], hour10, "the late messages joined their hour");
+    assert_eq!(by_hour["11"], want(10..20));
+    assert_eq!(by_hour["12"], want(30..40));
+}

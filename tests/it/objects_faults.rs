@@ -530,6 +530,16 @@ fn syntax_only_rejects_bad_object_store_options() {
             expanded(&["format() takes one of template, json, csv, not `parquet`"]),
         ),
         (
+            "partition-format slash",
+            s3(&format!("{key} partition-format(\"/%Y/%m\")")),
+            expanded(&["partition-format(\"/%Y/%m\") cannot start or end with /"]),
+        ),
+        (
+            "partition-time",
+            s3(&format!("{key} partition-format(\"%Y\") partition-time(sent)")),
+            expanded(&["partition-time() takes one of received, message, not `sent`"]),
+        ),
+        (
             "csv without columns",
             s3(&format!("{key} format(csv)")),
             expanded(&["format(csv) needs columns()"]),

@@ -114,6 +114,7 @@ impl ObjectDriver {
         let ctx = ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits);
         let mut key_templates = vec![&opts.object_key];
         key_templates.extend(&opts.object_key_timestamp);
+        key_templates.extend(&opts.partition);
         let key_memo = Memo::new(&key_templates);
         let opts_level = opts.compress_level;
         let mut d = ObjectDriver {
@@ -272,6 +273,23 @@ impl ObjectDriver {
         self.opts
             .object_key
             .render_object_key(msg, &self.ctx, &mut self.key_buf);
+        if let Some(p) = &self.opts.partition {
+            // OBJECT-KEY/PARTITION: every partition is its own prefix, so no
+            // partition completes another's object (a late message goes to
+            // its own hour).
+            while self.key_buf.last() == Some(&b'/') {
+                self.key_buf.pop();
+            }
+            if !self.key_buf.is_empty() {
+                self.key_buf.push(b'/');
+            }
+            // The format is the config's and its output digits and names of
+            // the time: nothing a message can steer, and its `/`s are levels.
+            p.render(msg, &self.ctx, &mut self.key_buf);
+            self.prefix_buf.clear();
+            self.prefix_buf.extend_from_slice(&self.key_buf);
+            return;
+        }
         self.prefix_buf.clear();
         self.prefix_buf.extend_from_slice(&self.key_buf);
         if let Some(ts) = &self.opts.object_key_timestamp {
@@ -321,6 +339,7 @@ impl ObjectDriver {
             base: String::from_utf8_lossy(&base).into_owned(),
             suffix: self.opts.suffix(),
             codec: self.opts.codec,
+            random_key: self.opts.partition.is_some(),
             ..Manifest::default()
         };
         manifest

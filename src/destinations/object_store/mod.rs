@@ -126,6 +126,18 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "How each message is written into the object.",
         },
         OptionSpec {
+            name: "partition-format",
+            kind: Kind::Str,
+            default: "",
+            doc: "Log Service's layout: keys become OBJECT-KEY/PARTITION_RANDOMID[.suffix], PARTITION being this strftime format (%Y/%m/%d/%H/%M, year=%Y/mon=%m, ...) of partition-time(); each message goes to the object of its own partition, and an object never moves to an index.",
+        },
+        OptionSpec {
+            name: "partition-time",
+            kind: Kind::Enum(&["received", "message"]),
+            default: "received",
+            doc: "The time partition-format() formats: when the message was received, or the time it carries.",
+        },
+        OptionSpec {
             name: "format",
             kind: Kind::Enum(crate::encode::FORMATS),
             default: "template",
@@ -379,6 +391,8 @@ pub struct ObjectOptions {
     pub target: Target,
     pub object_key: Template,
     pub object_key_timestamp: Option<Template>,
+    /// `partition-format()` as a `$(strftime)` template of `partition-time()`.
+    pub partition: Option<Template>,
     /// `object-key-suffix()` when set.
     pub object_key_suffix: Option<String>,
     pub encoder: Encoder,
@@ -413,6 +427,36 @@ impl ObjectOptions {
             None => format!("{}{}", self.encoder.default_suffix(), self.codec.suffix()),
         }
     }
+}
+
+/// `partition-format()` and `partition-time()`, as a template.
+fn partition(v: &Values) -> Result<Option<Template>, BuildError> {
+    let Some(format) = v.str("partition-format").filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    let err = |m: String| BuildError::new(Some("partition-format"), m);
+    if format.starts_with('/') || format.ends_with('/') {
+        return Err(err(format!(
+            "partition-format(\"{format}\") cannot start or end with /"
+        )));
+    }
+    if format.contains(['"', '\\']) {
+        return Err(err(format!(
+            "partition-format(\"{format}\") cannot hold a quote or a backslash"
+        )));
+    }
+    if v.template("object-key-timestamp").is_some() {
+        return Err(err(
+            "partition-format() and object-key-timestamp() exclude each other".into(),
+        ));
+    }
+    let from = match v.str("partition-time") {
+        Some("message") => "--stamp",
+        _ => "--recvd",
+    };
+    Template::compile(&format!("$(strftime {from} \"{format}\")"))
+        .map(Some)
+        .map_err(|e| err(format!("partition-format(\"{format}\"): {e}")))
 }
 
 /// The `format()` and its options.
@@ -553,6 +597,10 @@ fn build(v: &Values) -> Built {
             object_key.text()
         ),
     };
+    let partition = match partition(v) {
+        Ok(p) => p,
+        Err(e) => return Err(vec![e]),
+    };
     let encoder = match encoder(v) {
         Ok(e) => e,
         Err(e) => return Err(vec![e]),
@@ -561,6 +609,7 @@ fn build(v: &Values) -> Built {
         target,
         object_key,
         object_key_timestamp: v.template("object-key-timestamp").cloned(),
+        partition,
         object_key_suffix: v.str("object-key-suffix").map(str::to_string),
         encoder,
         codec: v
@@ -620,6 +669,10 @@ impl Destination for ObjectOptions {
             .add(
                 "object-key-timestamp",
                 self.object_key_timestamp.as_ref().map_or("", |t| t.text()),
+            )
+            .add(
+                "partition",
+                self.partition.as_ref().map_or("", |t| t.text()),
             )
             .add("object-key-suffix", self.suffix())
             .add_debug("format", &self.encoder)

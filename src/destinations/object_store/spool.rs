@@ -193,6 +193,8 @@ pub struct Manifest {
     /// The object's uncompressed length, once it is complete (a raw snappy
     /// object starts with it).
     pub raw_total: Option<u64>,
+    /// Keyed `BASE_ID` (Log Service's layout) rather than by index.
+    pub random_key: bool,
     /// The object's place among this run's objects of the same base: its
     /// index is this plus where the store's indexes ended when the run began.
     pub seq: u64,
@@ -216,6 +218,9 @@ impl Manifest {
         );
         if let Some(n) = self.raw_total {
             t += &format!("raw {n}\n");
+        }
+        if self.random_key {
+            t += "naming random\n";
         }
         if let Some(k) = &self.key {
             t += &format!("key {k}\n");
@@ -270,6 +275,7 @@ impl Manifest {
                 "gzip" if rest == "1" => m.codec = crate::compress::Codec::Gzip,
                 "gzip" => {}
                 "raw" => m.raw_total = Some(rest.parse().map_err(|_| bad(line))?),
+                "naming" => m.random_key = rest == "random",
                 "seq" => m.seq = rest.parse().map_err(|_| bad(line))?,
                 "key" => m.key = Some(rest.to_string()),
                 "upload" => m.upload_id = Some(rest.to_string()),
@@ -357,6 +363,7 @@ mod tests {
             suffix: ".log.gz".into(),
             codec: crate::compress::Codec::Gzip,
             raw_total: Some(12 << 20),
+            random_key: true,
             seq: 3,
             key: Some("app/web 1/20261130-2.log.gz".into()),
             upload_id: Some("u-1".into()),

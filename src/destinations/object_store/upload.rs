@@ -323,10 +323,16 @@ impl ObjectTask {
             return Ok(k.clone());
         }
         let m = &self.manifest;
-        let index = (self.pool)
-            .index_of(self.paths.id(), &m.base, &m.suffix, m.seq)
-            .await?;
-        let key = key::key(&m.base, index, &m.suffix);
+        let key = if m.random_key {
+            // Log Service's OBJECT-KEY/PARTITION_RANDOMID: the spool object's
+            // id is unique and names no other object; nothing to list.
+            format!("{}_{}{}", m.base, self.paths.id(), m.suffix)
+        } else {
+            let index = (self.pool)
+                .index_of(self.paths.id(), &m.base, &m.suffix, m.seq)
+                .await?;
+            key::key(&m.base, index, &m.suffix)
+        };
         self.manifest.key = Some(key.clone());
         self.pool
             .stats

@@ -14,6 +14,11 @@ pub(in crate::template) struct Strftime {
 }
 
 impl Strftime {
+    /// Which time it formats.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
     pub fn compile(args: &[Arg], call: TemplateError) -> Result<Strftime, TemplateError> {
         let mut family = Family::Stamp;
         let mut format = None;
