@@ -79,23 +79,34 @@ impl Csv {
         out.push(b'\n');
     }
 
-    /// Quotes the value at `out[start..]` if it needs it.
+    /// Quotes the value at `out[start..]` if it needs it, in place: the
+    /// value moves right by its escapes and the two quotes, back to front.
     fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
-        let needs = out[start..]
+        let escaped = |b: u8| b == q || (b == e && e != q);
+        let value = &out[start..];
+        if !value
             .iter()
-            .any(|&b| b == d || b == q || b == e || b == b'\n' || b == b'\r');
-        if !needs {
+            .any(|&b| b == d || b == q || b == e || b == b'\n' || b == b'\r')
+        {
             return;
         }
-        let value = out.split_off(start);
-        out.push(q);
-        for b in value {
-            if b == q || (b == e && e != q) {
-                out.push(e);
+        let escapes = value.iter().filter(|&&b| escaped(b)).count();
+        let old_end = out.len();
+        out.resize(old_end + escapes + 2, 0);
+        let mut w = out.len() - 1;
+        out[w] = q;
+        for r in (start..old_end).rev() {
+            let b = out[r];
+            w -= 1;
+            out[w] = b;
+            if escaped(b) {
+                w -= 1;
+                out[w] = e;
             }
-            out.push(b);
         }
-        out.push(q);
+        w -= 1;
+        out[w] = q;
+        debug_assert_eq!(w, start);
     }
 }
