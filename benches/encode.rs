@@ -5,44 +5,14 @@
 //! each codec the speed of `compress::Stream` on 256 KiB records beside the
 //! library's own call on the same bytes (target: >= 90% of it).
 
-use bytes::Bytes;
+mod common;
+
+use common::message;
 use sluice::compress::{Codec, Shared, Stream};
 use sluice::encode::{CsvOptions, Encoder};
-use sluice::message::{Field, Message, Slot, Timestamp};
 use sluice::template::RenderContext;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-const RAW: &str = "<165>1 2026-11-23T14:07:17.123456+01:00 web01.example.com checkout 4242 ORDER \
-                   [meta sequenceId=\"7\"][req@32473 status=\"200\" path=\"/api/cart\"] \
-                   order 81723 placed by user 1187, total 99.90 EUR";
-
-fn message() -> Message {
-    let t = Timestamp {
-        secs: 1_795_439_237,
-        nanos: 123_456_000,
-        offset: 3600,
-    };
-    let mut m = Message::new(Bytes::from_static(RAW.as_bytes()), t);
-    m.pri = 165;
-    let span = |s: &str| {
-        let at = RAW.find(s).unwrap();
-        Slot::raw(at, at + s.len())
-    };
-    m.set(Field::Host, span("web01.example.com"));
-    m.set(Field::Program, span("checkout"));
-    m.set(Field::Pid, span("4242"));
-    m.set(Field::MsgId, span("ORDER"));
-    m.set(
-        Field::Message,
-        span("order 81723 placed by user 1187, total 99.90 EUR"),
-    );
-    m.push_pair(b".SDATA.meta.sequenceId", span("7"));
-    m.push_pair(b".SDATA.req@32473.status", span("200"));
-    m.push_pair(b".SDATA.req@32473.path", span("/api/cart"));
-    m.peer = Some("192.0.2.10:514".parse().unwrap());
-    m
-}
 
 /// Runs `f` for about a second; MB/s of the bytes it reports.
 fn rate(mut f: impl FnMut() -> usize) -> f64 {

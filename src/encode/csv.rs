@@ -21,6 +21,22 @@ pub struct CsvOptions {
     pub topic: String,
 }
 
+impl CsvOptions {
+    /// `columns` with every other option at its default: comma, double
+    /// quote doubled inside quotes, empty null value, no header, no topic.
+    pub fn new(columns: Vec<String>) -> CsvOptions {
+        CsvOptions {
+            columns,
+            delimiter: b',',
+            quote: b'"',
+            escape: b'"',
+            null_value: String::new(),
+            header: false,
+            topic: String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Csv {
     opts: CsvOptions,

@@ -20,15 +20,8 @@ fn msg() -> Message {
 }
 
 fn csv(columns: &[&str], f: impl FnOnce(&mut CsvOptions)) -> Encoder {
-    let mut o = CsvOptions {
-        columns: columns.iter().map(|c| c.to_string()).collect(),
-        delimiter: b',',
-        quote: b'"',
-        escape: b'"',
-        null_value: String::new(),
-        header: false,
-        topic: "t1".into(),
-    };
+    let mut o = CsvOptions::new(columns.iter().map(|c| c.to_string()).collect());
+    o.topic = "t1".into();
     f(&mut o);
     Encoder::csv(o).unwrap()
 }
@@ -85,15 +78,7 @@ fn csv_with_another_delimiter_quote_and_escape() {
 
 #[test]
 fn csv_options_that_cannot_work_are_refused() {
-    let mut o = CsvOptions {
-        columns: vec![],
-        delimiter: b',',
-        quote: b'"',
-        escape: b'"',
-        null_value: String::new(),
-        header: false,
-        topic: String::new(),
-    };
+    let mut o = CsvOptions::new(vec![]);
     assert!(Encoder::csv(o.clone()).unwrap_err().contains("columns()"));
     o.columns = vec!["HOST".into()];
     o.delimiter = b'"';

@@ -118,8 +118,8 @@ s3 = boto3.client(
     ),
 )
 "#;
-    let out = Command::new(&python)
-        .arg("-c")
+    let mut cmd = Command::new(&python);
+    cmd.arg("-c")
         .arg(format!("{preamble}{script}"))
         .env("SLUICE_S3_ENDPOINT", endpoint)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -132,29 +132,15 @@ s3 = boto3.client(
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "python failed ({}):\n{}\nscript:\n{script}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .stdin(Stdio::null());
+    String::from_utf8_lossy(&checked(&mut cmd, script)).into_owned()
 }
 
-/// What a Python reader users have makes of `file`: runs `script` (with the
-/// file's path in `path`) under the venv's python, returns its stdout.
-pub fn python_reader(script: &str, file: &std::path::Path) -> Vec<u8> {
-    let python = tool("SLUICE_PYTHON", "python");
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(format!("import sys\npath = sys.argv[1]\n{script}"))
-        .arg(file)
-        .stdin(Stdio::null())
+/// Runs a python command; its stdout, or a panic with its stderr and script.
+fn checked(cmd: &mut Command, script: &str) -> Vec<u8> {
+    let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
     assert!(
         out.status.success(),
         "python failed ({}):\n{}\nscript:\n{script}",
@@ -162,6 +148,18 @@ pub fn python_reader(script: &str, file: &std::path::Path) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// What a Python reader users have makes of `file`: runs `script` (with the
+/// file's path in `path`) under the venv's python, returns its stdout.
+pub fn python_reader(script: &str, file: &std::path::Path) -> Vec<u8> {
+    let python = tool("SLUICE_PYTHON", "python");
+    let mut cmd = Command::new(&python);
+    cmd.arg("-c")
+        .arg(format!("import sys\npath = sys.argv[1]\n{script}"))
+        .arg(file)
+        .stdin(Stdio::null());
+    checked(&mut cmd, script)
 }
 
 /// Whether moto and boto3 are installed; like `harness::require`, their absence
