@@ -78,25 +78,15 @@ fn codec(codec: Codec, data: &[u8]) {
 fn main() {
     let json = Encoder::json("--scope rfc5424 --scope nv-pairs", "shop").unwrap();
     let lines = encoder("format(json)", &json);
-    let csv = Encoder::csv(CsvOptions {
-        columns: [
-            "__time__",
-            "HOST",
-            "PROGRAM",
-            "PID",
-            ".SDATA.req@32473.status",
-            "MESSAGE",
-        ]
-        .map(String::from)
-        .to_vec(),
-        delimiter: b',',
-        quote: b'"',
-        escape: b'"',
-        null_value: String::new(),
-        header: false,
-        topic: String::new(),
-    })
-    .unwrap();
+    let columns = [
+        "__time__",
+        "HOST",
+        "PROGRAM",
+        "PID",
+        ".SDATA.req@32473.status",
+        "MESSAGE",
+    ];
+    let csv = Encoder::csv(CsvOptions::new(columns.map(String::from).to_vec())).unwrap();
     encoder("format(csv)", &csv);
     let mut data = Vec::new();
     while data.len() < 256 << 10 {

@@ -52,6 +52,13 @@ fn lines(host: &str, day: u32, from: usize, to: usize) -> Vec<String> {
         .collect()
 }
 
+/// The object holds `m0` to `m49`, a line each, once.
+fn assert_fifty_lines(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
+    assert_eq!(text, want);
+}
+
 #[test]
 fn keys_follow_timestamps_and_an_older_one_gets_an_index() {
     let port = free_port();
@@ -308,9 +315,7 @@ fn wrong_secret_keeps_everything_and_a_reload_with_the_right_one_delivers_it_onc
         "{uploads}"
     );
     d.stop();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
-    assert_eq!(text, want);
+    assert_fifty_lines(&path);
 }
 
 #[test]
@@ -477,9 +482,7 @@ fn https_with_a_private_ca_and_a_wrong_one_then_fixed() {
     d.signal(libc::SIGHUP);
     assert!(wait_until(WAIT, || path.exists()), "{}", d.log());
     d.stop();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let want: String = (0..50).map(|n| format!("m{n}\n")).collect();
-    assert_eq!(text, want);
+    assert_fifty_lines(&path);
 }
 
 /// A raw snappy object states its length first, so its first part goes up
