@@ -705,3 +705,54 @@ fn partitions_route_late_messages_to_their_own_hour() {
     assert_eq!(by_hour["11"], want(10..20));
     assert_eq!(by_hour["12"], want(30..40));
 }
+
+/// `max-object-age()` completes an object that long after it opened, however
+/// busy it is (flush-grace-period() never fires here): a steady trickle
+/// over four seconds with an age of one second makes several objects, and
+/// every message is in one of them once.
+#[test]
+fn max_object_age_rolls_a_busy_object_over() {
+    let port = free_port();
+    let store_dir = TempDir::new("objects-age");
+    let store = store_dir.path();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"file://{}\") object-key(\"app\") max-object-age(1s)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        store.display()
+    );
+    let d = Daemon::start(&conf);
+    const BATCHES: usize = 16;
+    for b in 0..BATCHES {
+        send_tcp(port, lines("web-1", 23, b * 10, b * 10 + 10));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let all = |objs: &BTreeMap<String, Vec<u8>>| {
+        objs.values()
+            .map(|v| v.iter().filter(|&&c| c == b'\n').count())
+            .sum::<usize>()
+    };
+    assert!(
+        wait_until(WAIT, || all(&objects(store)) == BATCHES * 10),
+        "{:?}\n{}",
+        objects(store).keys().collect::<Vec<_>>(),
+        d.log()
+    );
+    d.stop();
+    let got = objects(store);
+    assert!(got.len() >= 3, "{:?}", got.keys().collect::<Vec<_>>());
+    assert!(got.contains_key("app.log") && got.contains_key("app-1.log"));
+    let mut seen: Vec<String> = got
+        .values()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    seen.sort_by_key(|l| l[1..].parse::<usize>().unwrap());
+    let want: Vec<String> = (0..BATCHES * 10).map(|n| format!("m{n}")).collect();
+    assert_eq!(seen, want);
+}

@@ -45,6 +45,8 @@ struct Open {
     /// Rendered this batch, not yet spooled.
     pending: Record,
     last_write: Instant,
+    /// When it was opened, for `max-object-age()`.
+    opened: Instant,
     /// The driver's write count at its last write: orders objects by their
     /// last message, which `last_write` cannot (a delivery shares one instant).
     last_seq: u64,
@@ -351,7 +353,8 @@ impl ObjectDriver {
         let tx = self.spawn_task(paths.clone(), manifest, false);
         self.by_base.insert(base.clone(), id);
         self.by_prefix.entry(prefix.clone()).or_default().push(id);
-        self.grace.set(id, now + self.opts.flush_grace);
+        self.grace
+            .set(id, now + self.opts.flush_grace.min(self.max_age()));
         let mut pending = Record::default();
         // What starts every object (CSV's header line).
         self.opts.encoder.header(pending.appender());
@@ -371,6 +374,7 @@ impl ObjectDriver {
                 size: 0,
                 pending,
                 last_write: now,
+                opened: now,
                 last_seq: self.writes,
                 tx,
             },
@@ -590,6 +594,13 @@ fn spool_failure(path: &std::path::Path, e: &std::io::Error) -> Failure {
 }
 
 impl ObjectDriver {
+    /// `max-object-age()`, or as good as never.
+    fn max_age(&self) -> std::time::Duration {
+        self.opts
+            .max_age
+            .unwrap_or(std::time::Duration::from_secs(100 * 365 * 86_400))
+    }
+
     /// Whether the spool is below `spool-size()`.
     fn has_room(&self) -> bool {
         self.pool.stats.spool_bytes.get() < self.opts.spool_size
@@ -684,7 +695,8 @@ impl Driver for ObjectDriver {
             let Some(o) = self.open.get(&id) else {
                 continue;
             };
-            let due = o.last_write + self.opts.flush_grace;
+            // Idle for flush-grace-period(), or old enough, whichever first.
+            let due = (o.last_write + self.opts.flush_grace).min(o.opened + self.max_age());
             if due > now {
                 self.grace.set(id, due);
             } else if let Err(e) = self.complete(id) {

@@ -244,6 +244,16 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Complete an object no message was written to for this long (minutes when bare); the next message starts an indexed one.",
         },
         OptionSpec {
+            name: "max-object-age",
+            kind: Kind::Duration {
+                bare: TimeUnit::Minutes,
+                min_ms: 0,
+                max_ms: 7 * 86_400_000,
+            },
+            default: "0",
+            doc: "Complete an object this long after it was opened, however busy (minutes when bare; 0: never); the next message starts an indexed one. logstash-output-oss's time_rotate.",
+        },
+        OptionSpec {
             name: "storage-class",
             kind: Kind::Enum(&[
                 "STANDARD",
@@ -403,6 +413,8 @@ pub struct ObjectOptions {
     pub upload_threads: usize,
     pub max_pending_uploads: usize,
     pub flush_grace: Duration,
+    /// `max-object-age()`; `None` when 0.
+    pub max_age: Option<Duration>,
     pub persist_name: String,
     /// `None`: a quarter of the free space at start.
     pub spool_size_option: Option<u64>,
@@ -621,6 +633,7 @@ fn build(v: &Values) -> Built {
         max_object_size: v.size("max-object-size").unwrap_or(5120 << 30),
         upload_threads: v.int("upload-threads").unwrap_or(8) as usize,
         max_pending_uploads: v.int("max-pending-uploads").unwrap_or(32) as usize,
+        max_age: v.duration("max-object-age").filter(|d| !d.is_zero()),
         flush_grace: v
             .duration("flush-grace-period")
             .unwrap_or(Duration::from_secs(3600)),
@@ -680,6 +693,7 @@ impl Destination for ObjectOptions {
             .add_debug("sizes", &(self.chunk_size, self.max_object_size))
             .add_debug("uploads", &(self.upload_threads, self.max_pending_uploads))
             .add_debug("flush-grace-period", &self.flush_grace)
+            .add_debug("max-object-age", &self.max_age)
             .add("persist-name", &self.persist_name)
             .add_debug("spool", &(self.spool_size_option, self.spool_full_drops))
             .add_debug("max-open-objects", &self.max_open_objects)
