@@ -166,6 +166,15 @@ impl Stream {
         }
     }
 
+    /// The uncompressed bytes so far; cheaper than [`Stream::state`], which
+    /// finishes a CRC.
+    pub fn raw_total(&self) -> u64 {
+        match self {
+            Stream::Plain(s) | Stream::Zstd(s) | Stream::Snappy(s) => s.total,
+            Stream::Gzip { total, .. } => *total,
+        }
+    }
+
     /// For an uncompressed object, whose bytes are the raw bytes as they are:
     /// counts `len` more and returns the state after them. `None` when
     /// [`Stream::encode`] makes the bytes.

@@ -176,8 +176,16 @@ impl ObjectDriver {
                 // first for the objects it found, the oldest.
                 manifest.seq = self.next_seq(manifest.base.as_bytes());
             }
-            let (state, finished) = self.cut_torn_tail(&paths, &segments);
-            let raw_total = state.unwrap_or_default().total;
+            // A complete object's records were whole when it was marked so,
+            // and its manifest holds its length: only an open one is read.
+            let (state, finished) = match manifest.raw_total.filter(|_| manifest.complete) {
+                Some(_) => (None, true),
+                None => self.cut_torn_tail(&paths, &segments),
+            };
+            let raw_total = manifest
+                .raw_total
+                .filter(|_| manifest.complete)
+                .unwrap_or(state.unwrap_or_default().total);
             if !manifest.complete {
                 let mut enc = Stream::resume(manifest.codec, state);
                 let mut tail = Record::default();
@@ -471,7 +479,7 @@ impl ObjectDriver {
         }
         self.grace.cancel(id);
         self.remember(o.base);
-        let raw_total = o.stream.state().total;
+        let raw_total = o.stream.raw_total();
         let _ = o.tx.send(Cmd::Complete {
             last: o.segment,
             raw_total,
@@ -611,7 +619,7 @@ impl ObjectDriver {
         let mut id = self.object_for(msg, now)?;
         let o = &self.open[&id];
         let held = o.size + o.pending.len() as u64;
-        let raw = o.stream.state().total + o.pending.len() as u64;
+        let raw = o.stream.raw_total() + o.pending.len() as u64;
         // Plain bytes roll over at the message; compressed ones, whose size is
         // known once compressed, when the batch is spooled. A raw snappy
         // object states its length in 32 bits: it rolls over well before,

@@ -227,22 +227,12 @@ impl ObjectTask {
         let mut sealed: Vec<u32> = Vec::new();
         let mut last = None;
         while last.is_none() {
-            match self.rx.recv().await {
-                Some(Cmd::Sealed(n)) => sealed.push(n),
-                Some(Cmd::Complete { last: l, raw_total }) => {
-                    last = Some(l);
-                    self.manifest.raw_total = Some(raw_total);
-                }
-                None => return,
-            }
+            let Some(cmd) = self.rx.recv().await else {
+                return;
+            };
+            self.take(cmd, &mut sealed, &mut last);
             while let Ok(cmd) = self.rx.try_recv() {
-                match cmd {
-                    Cmd::Sealed(n) => sealed.push(n),
-                    Cmd::Complete { last: l, raw_total } => {
-                        last = Some(l);
-                        self.manifest.raw_total = Some(raw_total);
-                    }
-                }
+                self.take(cmd, &mut sealed, &mut last);
             }
             if self.manifest.codec.head_at_end() {
                 // Part 1 starts with what is known only at the end.
@@ -276,6 +266,17 @@ impl ObjectTask {
             stats.objects.add(1);
             stats.completed(self.paths.id());
             self.pool.wake.notify_one();
+        }
+    }
+
+    /// Notes what the driver said: a sealed part, or the end.
+    fn take(&mut self, cmd: Cmd, sealed: &mut Vec<u32>, last: &mut Option<u32>) {
+        match cmd {
+            Cmd::Sealed(n) => sealed.push(n),
+            Cmd::Complete { last: l, raw_total } => {
+                *last = Some(l);
+                self.manifest.raw_total = Some(raw_total);
+            }
         }
     }
 
