@@ -1,6 +1,7 @@
 //! How a message becomes bytes in an object: the destination's `template()`
 //! (the default), one JSON object per line as Alibaba Log Service ships logs
-//! (`format(json)`), or CSV columns (`format(csv)`).
+//! (`format(json)`), CSV columns (`format(csv)`), or typed Parquet columns
+//! (`format(parquet)`).
 //!
 //! An encoder runs when a message reaches its object, so the spool holds
 //! encoded bytes and the message is let go at once. Columns and extra JSON
@@ -10,15 +11,17 @@
 //! address) and `__topic__` (the destination's `topic()`).
 
 mod csv;
+mod parquet;
 
 pub use csv::CsvOptions;
+pub use parquet::{Group, Parquet};
 
 use crate::message::{Field, Message};
 use crate::template::{RenderContext, Template, escape_json, is_macro};
 use std::io::Write;
 
 /// `format()` values.
-pub const FORMATS: &[&str] = &["template", "json", "csv"];
+pub const FORMATS: &[&str] = &["template", "json", "csv", "parquet"];
 
 /// Turns messages into object bytes.
 #[derive(Clone, Debug)]
@@ -30,6 +33,8 @@ pub enum Encoder {
         topic: String,
     },
     Csv(csv::Csv),
+    /// Rows the destination gathers into row groups (see `parquet.rs`).
+    Parquet(Box<Parquet>),
 }
 
 impl Encoder {
@@ -57,13 +62,14 @@ impl Encoder {
             Encoder::Template(_) => ".log",
             Encoder::Json { .. } => "",
             Encoder::Csv(_) => ".csv",
+            Encoder::Parquet(_) => ".parquet",
         }
     }
 
     /// Whether the format's suffix names a table format, which Log Service
     /// puts after the compression's (`.snappy.csv`).
     pub fn tabular(&self) -> bool {
-        matches!(self, Encoder::Csv(_))
+        matches!(self, Encoder::Csv(_) | Encoder::Parquet(_))
     }
 
     /// What starts every object: CSV's header line, when asked for.
@@ -73,12 +79,23 @@ impl Encoder {
         }
     }
 
-    /// Appends `msg`, encoded, to `out`.
-    pub fn encode(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+    /// Appends `msg`, encoded, to `out`; returns how many of its values
+    /// became null for failing to convert to their column's type.
+    pub fn encode(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) -> u64 {
         match self {
             Encoder::Template(t) => t.render(msg, ctx, out),
             Encoder::Json { fields, topic } => json_line(fields, topic, msg, ctx, out),
             Encoder::Csv(c) => c.row(msg, ctx, out),
+            Encoder::Parquet(p) => return p.row(msg, ctx, out),
+        }
+        0
+    }
+
+    /// The Parquet encoder, which gathers rows into row groups.
+    pub fn parquet(&self) -> Option<&Parquet> {
+        match self {
+            Encoder::Parquet(p) => Some(p),
+            _ => None,
         }
     }
 }
@@ -117,7 +134,7 @@ fn json_line(
     out.extend_from_slice(b"}\n");
 }
 
-/// A value a CSV column (and later a Parquet field) reads.
+/// A value a CSV or Parquet column reads.
 #[derive(Clone, Debug)]
 pub enum Column {
     /// `__time__`: the message's stamp in Unix seconds.

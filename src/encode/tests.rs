@@ -111,3 +111,76 @@ fn json_has_log_service_reserved_fields_then_the_selection() {
         "{\"__time__\":1700000000,\"__topic__\":\"\",\"__source__\":\"10.1.2.3\"}\n"
     );
 }
+
+/// A Parquet file made of row groups the way a destination makes it (rows,
+/// row groups at their offsets, the footer), read back with the parquet
+/// crate's own reader.
+#[test]
+fn parquet_row_groups_and_footer_make_one_readable_file() {
+    use ::parquet::file::reader::{FileReader, SerializedFileReader};
+    let columns: Vec<String> = [
+        "HOST",
+        "PID:int32",
+        ".SDATA.req.status:int64",
+        ".SDATA.req.ms:double",
+        ".SDATA.req.ok:boolean",
+        "__time__:int64",
+        "MISSING",
+    ]
+    .iter()
+    .map(|c| c.to_string())
+    .collect();
+    for codec in [crate::compress::Codec::None, crate::compress::Codec::Snappy] {
+        let p = Parquet::new(&columns, codec, "t1").unwrap();
+        let (mut file, mut groups) = (Vec::new(), Vec::new());
+        let mut nulls = 0;
+        for batch in 0..3 {
+            let mut rows = Vec::new();
+            for i in 0..4 {
+                let mut m = msg();
+                m.set_owned(Field::Pid, format!("{}", batch * 10 + i).as_bytes());
+                m.push_owned_pair(b".SDATA.req.ms", if i == 3 { b"slow" } else { b"1.5" });
+                m.push_owned_pair(b".SDATA.req.ok", b"true");
+                nulls += p.row(&m, &RenderContext::default(), &mut rows);
+            }
+            let g = p.group(&rows, file.len() as u64).unwrap();
+            file.extend_from_slice(&g.bytes);
+            groups.push(Parquet::group_meta(&g.record).unwrap());
+        }
+        assert_eq!(nulls, 3, "the three \"slow\" timings failed to convert");
+        file.extend(p.footer(&groups, file.len() as u64).unwrap());
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 3);
+        let rows: Vec<String> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| r.unwrap().to_string())
+            .collect();
+        assert_eq!(rows.len(), 12);
+        assert_eq!(
+            rows[0],
+            "{HOST: \"web-1\", PID: 0, .SDATA.req.status: 200, .SDATA.req.ms: 1.5, \
+             .SDATA.req.ok: true, __time__: 1700000000, MISSING: null}"
+        );
+        assert!(rows[11].contains("PID: 23,") && rows[11].contains(".SDATA.req.ms: null"));
+    }
+    // An object that never got a row is still a valid file.
+    let p = Parquet::new(&columns, crate::compress::Codec::None, "").unwrap();
+    let empty = p.footer(&[], 0).unwrap();
+    let reader = SerializedFileReader::new(bytes::Bytes::from(empty)).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
+}
+
+#[test]
+fn parquet_columns_are_checked() {
+    let none = crate::compress::Codec::None;
+    let e = Parquet::new(&["PID:int128".into()], none, "").unwrap_err();
+    assert!(e.contains("int128") && e.contains("int32, int64"), "{e}");
+    let e = Parquet::new(&["HOST".into(), "HOST:string".into()], none, "").unwrap_err();
+    assert!(e.contains("twice"), "{e}");
+    assert!(
+        Parquet::new(&[], none, "")
+            .unwrap_err()
+            .contains("columns(")
+    );
+}

@@ -120,6 +120,9 @@ pub struct StoreStats {
     pub retries: Counter,
     /// Bytes in the spool (a gauge).
     pub spool_bytes: Counter,
+    /// Values written as null because they did not convert to their
+    /// column's type (`format(parquet)`).
+    pub null_values: Counter,
     pub board: Mutex<Board>,
 }
 
@@ -258,6 +261,7 @@ impl Registry {
                             ("failures", &s.failures),
                             ("retries", &s.retries),
                             ("spool_bytes", &s.spool_bytes),
+                            ("null_values", &s.null_values),
                         ] {
                             out.push((id.clone(), name, c.get()));
                         }

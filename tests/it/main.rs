@@ -13,6 +13,7 @@ mod filters;
 mod network;
 mod objects;
 mod objects_faults;
+mod parquet_objects;
 mod reload;
 mod s3;
 mod tls;

@@ -526,8 +526,25 @@ fn syntax_only_rejects_bad_object_store_options() {
         ),
         (
             "format",
+            s3(&format!("{key} format(orc)")),
+            expanded(&["format() takes one of template, json, csv, parquet, not `orc`"]),
+        ),
+        (
+            "parquet type",
+            s3(&format!("{key} format(parquet) columns(\"HOST\", \"PID:int128\")")),
+            expanded(&[
+                "column \"PID:int128\": unknown type \"int128\"; the types are string, boolean, int32, int64, float, double",
+            ]),
+        ),
+        (
+            "parquet without columns",
             s3(&format!("{key} format(parquet)")),
-            expanded(&["format() takes one of template, json, csv, not `parquet`"]),
+            expanded(&["format(parquet) needs columns(\"name:type\" ...)"]),
+        ),
+        (
+            "parquet row group size",
+            s3(&format!("{key} format(parquet) columns(HOST) parquet-row-group-size(1)")),
+            expanded(&["parquet-row-group-size(1) is out of range: 1KiB to 1GiB"]),
         ),
         (
             "partition-format slash",

@@ -13,9 +13,11 @@ use super::upload::{Cmd, ObjectTask, Pool};
 use crate::compress::{Codec, Shared, Stream};
 use crate::destinations::timers::Deadlines;
 use crate::destinations::{Driver, Failure};
+use crate::encode::Parquet;
 use crate::logpath::{Ack, Delivery};
 use crate::message::Message;
 use crate::template::{Memo, RenderContext};
+use parquet::file::metadata::RowGroupMetaData;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::path::PathBuf;
@@ -51,6 +53,17 @@ struct Open {
     /// last message, which `last_write` cannot (a delivery shares one instant).
     last_seq: u64,
     tx: mpsc::UnboundedSender<Cmd>,
+    /// `format(parquet)`: the rows of the next row group and the row groups
+    /// so far.
+    parquet: Option<Rows>,
+}
+
+/// A Parquet object's rows waiting for their row group (spooled already),
+/// and the metadata of its row groups, for the footer.
+#[derive(Default)]
+struct Rows {
+    data: Vec<u8>,
+    groups: Vec<RowGroupMetaData>,
 }
 
 pub struct ObjectDriver {
@@ -175,6 +188,18 @@ impl ObjectDriver {
                 // Numbered in the earlier run; this run's numbering comes
                 // first for the objects it found, the oldest.
                 manifest.seq = self.next_seq(manifest.base.as_bytes());
+            }
+            if let Some((codec, columns)) = manifest.parquet.clone().filter(|_| !manifest.complete)
+            {
+                let finished = finish_parquet(&paths, &segments, codec, &columns).and_then(|n| {
+                    manifest.complete = true;
+                    manifest.raw_total = Some(n);
+                    manifest.save(&paths.meta()).map_err(|e| e.to_string())
+                });
+                if let Err(e) = finished {
+                    tracing::error!(destination = %self.pool.destination, "cannot finish spool object {id}, left in place: {e}");
+                    continue;
+                }
             }
             // A complete object's records were whole when it was marked so,
             // and its manifest holds its length: only an open one is read.
@@ -350,6 +375,7 @@ impl ObjectDriver {
             suffix: self.opts.suffix(),
             codec: self.opts.codec,
             random_key: self.opts.partition.is_some(),
+            parquet: (self.opts.encoder.parquet()).map(|p| (p.compression(), p.spec().to_vec())),
             ..Manifest::default()
         };
         manifest
@@ -385,6 +411,7 @@ impl ObjectDriver {
                 opened: now,
                 last_seq: self.writes,
                 tx,
+                parquet: self.opts.encoder.parquet().map(|_| Rows::default()),
             },
         );
         Ok(id)
@@ -402,6 +429,19 @@ impl ObjectDriver {
             return Ok(());
         };
         if o.pending.is_empty() {
+            return Ok(());
+        }
+        if let Some(rows) = &mut o.parquet {
+            // Rows wait in the spool for their row group.
+            (o.pending)
+                .write(&mut o.file, spool::ROWS, o.stream.state())
+                .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+            rows.data.extend_from_slice(o.pending.payload());
+            self.pool.stats.spool_bytes.add(o.pending.len() as u64 + 24);
+            o.pending.clear();
+            if rows.data.len() as u64 >= self.opts.row_group_size {
+                self.flush_group(id)?;
+            }
             return Ok(());
         }
         let raw = o.pending.len();
@@ -426,6 +466,14 @@ impl ObjectDriver {
         o.segment_bytes += n;
         o.size += n;
         self.pool.stats.spool_bytes.add(n + 24);
+        self.seal_if_full(id)
+    }
+
+    /// Starts the next segment when the current one holds a full part.
+    fn seal_if_full(&mut self, id: u64) -> Result<(), Failure> {
+        let Some(o) = self.open.get_mut(&id) else {
+            return Ok(());
+        };
         if o.segment_bytes >= self.opts.chunk_size {
             // A full part: the next bytes start the next segment.
             o.file
@@ -442,15 +490,57 @@ impl ObjectDriver {
         Ok(())
     }
 
-    /// Ends object `id`: its last record (a gzip trailer), synced, then its
-    /// task completes it in the store.
+    /// Encodes a Parquet object's waiting rows as a row group: its bytes,
+    /// then its metadata, in the segment.
+    fn flush_group(&mut self, id: u64) -> Result<(), Failure> {
+        let Some(p) = self.opts.encoder.parquet() else {
+            return Ok(());
+        };
+        let Some(o) = self.open.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(rows) = o.parquet.as_mut().filter(|r| !r.data.is_empty()) else {
+            return Ok(());
+        };
+        let (n, meta) = write_group(p, &rows.data, &mut o.stream, &mut o.file, &mut self.record)
+            .map_err(|e| {
+                Failure::retry(format!("{}: {e}", o.paths.segment(o.segment).display()))
+            })?;
+        rows.groups.push(meta);
+        rows.data.clear();
+        o.segment_bytes += n;
+        o.size += n;
+        self.pool.stats.spool_bytes.add(n + 48);
+        self.seal_if_full(id)
+    }
+
+    /// Ends object `id`: its last record (a gzip trailer, a Parquet footer),
+    /// synced, then its task completes it in the store.
     fn complete(&mut self, id: u64) -> Result<(), Failure> {
         self.spool_pending(id)?;
+        self.flush_group(id)?;
         let Some(mut o) = self.open.remove(&id) else {
             return Ok(());
         };
         self.record.clear();
-        o.stream.finish(self.record.appender(), &mut self.compress);
+        match (&o.parquet, self.opts.encoder.parquet()) {
+            (Some(rows), Some(p)) => {
+                let footer = p
+                    .footer(&rows.groups, o.stream.raw_total())
+                    .map_err(Failure::retry);
+                match footer {
+                    Ok(f) => {
+                        self.record.appender().extend_from_slice(&f);
+                        o.stream.pass_through(f.len());
+                    }
+                    Err(e) => {
+                        self.open.insert(id, o);
+                        return Err(e);
+                    }
+                }
+            }
+            _ => o.stream.finish(self.record.appender(), &mut self.compress),
+        }
         let done = (|| {
             if !self.record.is_empty() {
                 // Marked final, so a restart before the manifest says
@@ -618,7 +708,8 @@ impl ObjectDriver {
     fn place(&mut self, msg: &Message, now: Instant) -> Result<(), Failure> {
         let mut id = self.object_for(msg, now)?;
         let o = &self.open[&id];
-        let held = o.size + o.pending.len() as u64;
+        let waiting = o.parquet.as_ref().map_or(0, |r| r.data.len() as u64);
+        let held = o.size + o.pending.len() as u64 + waiting;
         let raw = o.stream.raw_total() + o.pending.len() as u64;
         // Plain bytes roll over at the message; compressed ones, whose size is
         // known once compressed, when the batch is spooled. A raw snappy
@@ -639,9 +730,13 @@ impl ObjectDriver {
         if o.pending.is_empty() {
             self.dirty.push(id);
         }
-        self.opts
+        let nulls = self
+            .opts
             .encoder
             .encode(msg, &self.ctx, o.pending.appender());
+        if nulls > 0 {
+            self.pool.stats.null_values.add(nulls);
+        }
         if o.last_write < now {
             o.last_write = now;
         }
@@ -738,4 +833,99 @@ impl Driver for ObjectDriver {
             tracing::warn!(destination = %self.pool.destination, objects = self.tasks.len(), "stopping with uploads unfinished; they resume from the spool at the next start");
         }
     }
+}
+
+/// Writes a row group of `rows` at the end of a Parquet object: its bytes
+/// (object bytes) and its metadata (for the footer), as two records. A
+/// failure cuts the segment back, so no row group is there without its
+/// metadata. Returns the object bytes written and the row group's metadata.
+fn write_group(
+    p: &Parquet,
+    rows: &[u8],
+    stream: &mut Stream,
+    file: &mut File,
+    record: &mut Record,
+) -> Result<(u64, RowGroupMetaData), String> {
+    let group = p.group(rows, stream.raw_total())?;
+    let meta = Parquet::group_meta(&group.record)?;
+    let before = file.metadata().map_err(|e| e.to_string())?.len();
+    let n = group.bytes.len();
+    let written = (|| {
+        record.clear();
+        record.appender().extend_from_slice(&group.bytes);
+        let state = stream.state();
+        let after = RawState {
+            total: state.total + n as u64,
+            ..state
+        };
+        record.write(file, n as u32, after)?;
+        record.clear();
+        record.appender().extend_from_slice(&group.record);
+        record.write(file, spool::GROUP, after)
+    })();
+    if let Err(e) = written {
+        let _ = file.set_len(before);
+        return Err(e.to_string());
+    }
+    stream.pass_through(n);
+    Ok((n as u64, meta))
+}
+
+/// Finishes a Parquet object a crash left open, from its segments alone: a
+/// row group cut short by the crash is cut off, the rows that had no row
+/// group yet become one, and the footer ends the file. Returns the object's
+/// length.
+fn finish_parquet(
+    paths: &Paths,
+    segments: &[u32],
+    codec: Codec,
+    columns: &[String],
+) -> Result<u64, String> {
+    let p = Parquet::new(columns, codec, "")?;
+    let (mut groups, mut rows, mut total) = (Vec::new(), Vec::new(), 0u64);
+    for &n in segments {
+        let path = paths.segment(n);
+        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut cut = 0;
+        for e in spool::entries(&data) {
+            let payload = &data[e.payload.clone()];
+            match e.kind {
+                spool::ROWS => rows.extend_from_slice(payload),
+                spool::GROUP => {
+                    groups.push(Parquet::group_meta(payload)?);
+                    rows.clear();
+                    total = e.after.total;
+                }
+                // Ended before the manifest said so.
+                spool::FINAL => return Ok(e.after.total),
+                // A row group's bytes count once its metadata follows them.
+                _ => continue,
+            }
+            cut = e.payload.end;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(cut as u64))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let last = segments.last().copied().unwrap_or(1);
+    let path = paths.segment(last);
+    let mut file = paths
+        .open_segment(last)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut stream = Stream::resume(Codec::None, Some(RawState { crc: 0, total }));
+    let mut record = Record::default();
+    if !rows.is_empty() {
+        groups.push(write_group(&p, &rows, &mut stream, &mut file, &mut record)?.1);
+    }
+    let footer = p.footer(&groups, stream.raw_total())?;
+    record.clear();
+    record.appender().extend_from_slice(&footer);
+    stream.pass_through(footer.len());
+    record
+        .write(&mut file, spool::FINAL, stream.state())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(stream.raw_total())
 }

@@ -24,7 +24,7 @@ use crate::destinations::registry::{
     self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
 };
 use crate::destinations::worker::{self, StartContext, Worker};
-use crate::encode::{CsvOptions, Encoder};
+use crate::encode::{CsvOptions, Encoder, Parquet};
 use crate::message::Zone;
 use crate::template::{RenderContext, Template};
 use std::path::PathBuf;
@@ -141,7 +141,7 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "format",
             kind: Kind::Enum(crate::encode::FORMATS),
             default: "template",
-            doc: "How messages are written: template() per message; json, one JSON object per line with Log Service's __time__, __topic__ and __source__ and the json-options() selection; csv, the columns() of each message.",
+            doc: "How messages are written: template() per message; json, one JSON object per line with Log Service's __time__, __topic__ and __source__ and the json-options() selection; csv, the columns() of each message; parquet, typed columns() in one Parquet file per object, compression() applying inside it.",
         },
         OptionSpec {
             name: "json-options",
@@ -159,7 +159,16 @@ pub const SPEC: DriverSpec = DriverSpec {
             name: "columns",
             kind: Kind::List,
             default: "",
-            doc: "format(csv): the columns in order, each a macro (HOST, PID), a name-value pair (.SDATA.meta.seq) or __time__, __source__, __topic__.",
+            doc: "format(csv) and format(parquet): the columns in order, each a macro (HOST, PID), a name-value pair (.SDATA.meta.seq) or __time__, __source__, __topic__; for parquet, with a type after a colon: string (the default), boolean, int32, int64, float or double (\"PID:int32\"). A value that does not convert is null, and counted in the destination's null_values.",
+        },
+        OptionSpec {
+            name: "parquet-row-group-size",
+            kind: Kind::Size {
+                min: 1 << 10,
+                max: 1 << 30,
+            },
+            default: "8MiB",
+            doc: "format(parquet): an object's rows become a row group when they reach this size before encoding, and when the object completes; they wait in the spool meanwhile.",
         },
         OptionSpec {
             name: "delimiter",
@@ -406,7 +415,10 @@ pub struct ObjectOptions {
     /// `object-key-suffix()` when set.
     pub object_key_suffix: Option<String>,
     pub encoder: Encoder,
+    /// The compression of the object's stream (none for Parquet, which
+    /// compresses inside the file).
     pub codec: Codec,
+    pub row_group_size: u64,
     pub compress_level: u32,
     pub chunk_size: u64,
     pub max_object_size: u64,
@@ -430,6 +442,15 @@ pub struct ObjectOptions {
 impl ObjectOptions {
     /// What follows the index in a key.
     pub fn suffix(&self) -> String {
+        if let Some(p) = self.encoder.parquet() {
+            // Spark's and Log Service's names: .snappy.parquet.
+            let s = self.object_key_suffix.as_deref();
+            return format!(
+                "{}{}",
+                p.compression().suffix(),
+                s.unwrap_or(self.encoder.default_suffix())
+            );
+        }
         match &self.object_key_suffix {
             Some(s) => format!("{s}{}", self.codec.suffix()),
             // Log Service's names: .snappy.csv.
@@ -475,6 +496,15 @@ fn partition(v: &Values) -> Result<Option<Template>, BuildError> {
 fn encoder(v: &Values) -> Result<Encoder, BuildError> {
     let topic = v.str("topic").unwrap_or("");
     match v.str("format").unwrap_or("template") {
+        "parquet" => {
+            let codec = v
+                .str("compression")
+                .and_then(Codec::from_name)
+                .unwrap_or_default();
+            Parquet::new(v.flags("columns"), codec, topic)
+                .map(|p| Encoder::Parquet(Box::new(p)))
+                .map_err(|e| BuildError::new(Some("columns"), e))
+        }
         "json" => Encoder::json(
             v.str("json-options")
                 .unwrap_or("--scope rfc5424 --scope nv-pairs"),
@@ -623,11 +653,15 @@ fn build(v: &Values) -> Built {
         object_key_timestamp: v.template("object-key-timestamp").cloned(),
         partition,
         object_key_suffix: v.str("object-key-suffix").map(str::to_string),
+        codec: match encoder {
+            Encoder::Parquet(_) => Codec::None,
+            _ => v
+                .str("compression")
+                .and_then(Codec::from_name)
+                .unwrap_or_default(),
+        },
         encoder,
-        codec: v
-            .str("compression")
-            .and_then(Codec::from_name)
-            .unwrap_or_default(),
+        row_group_size: v.size("parquet-row-group-size").unwrap_or(8 << 20),
         compress_level: v.int("compresslevel").unwrap_or(6) as u32,
         chunk_size: v.size("chunk-size").unwrap_or(5 << 20),
         max_object_size: v.size("max-object-size").unwrap_or(5120 << 30),

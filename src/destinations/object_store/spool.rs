@@ -74,6 +74,14 @@ impl Record {
     }
 }
 
+/// The `raw_len` of a record of Parquet rows waiting for their row group:
+/// kept for a restart, not object bytes.
+pub const ROWS: u32 = u32::MAX - 1;
+
+/// The `raw_len` of a record of a row group's metadata (Parquet), which
+/// follows the row group's bytes: kept for the footer, not object bytes.
+pub const GROUP: u32 = u32::MAX - 2;
+
 /// What a segment file holds, read back.
 #[derive(Debug, Default)]
 pub struct Contents {
@@ -85,6 +93,56 @@ pub struct Contents {
     pub valid: u64,
     /// The last whole record ends the object ([`FINAL`]).
     pub finished: bool,
+}
+
+/// One whole record of a segment.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its `raw_len`: the uncompressed length of object bytes, or a marker
+    /// ([`FINAL`], [`ROWS`], [`GROUP`]).
+    pub kind: u32,
+    pub after: RawState,
+    /// Where its payload is in the segment's bytes.
+    pub payload: std::ops::Range<usize>,
+}
+
+impl Entry {
+    /// Whether its payload is object bytes.
+    pub fn is_object(&self) -> bool {
+        !matches!(self.kind, ROWS | GROUP)
+    }
+}
+
+/// The whole records of a segment's bytes, up to the first torn or corrupt
+/// one.
+pub fn entries(data: &[u8]) -> impl Iterator<Item = Entry> + '_ {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let head = data.get(at..at + HEADER)?;
+        let u32_at =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let len = u32_at(0) as usize;
+        let payload = at + HEADER..at + HEADER + len;
+        let bytes = data.get(payload.clone())?;
+        let mut h = crc32fast::Hasher::new();
+        h.update(&head[0..12]);
+        h.update(&head[16..24]);
+        h.update(bytes);
+        if h.finalize() != u32_at(12) {
+            return None;
+        }
+        let mut total = [0u8; 8];
+        total.copy_from_slice(&head[16..24]);
+        at = payload.end;
+        Some(Entry {
+            kind: u32_at(4),
+            after: RawState {
+                crc: u32_at(8),
+                total: u64::from_le_bytes(total),
+            },
+            payload,
+        })
+    })
 }
 
 /// Reads a segment, stopping at the first torn or corrupt record. The
@@ -104,37 +162,23 @@ pub fn read_into(path: &Path, mut buf: Vec<u8>) -> io::Result<Contents> {
     file.read_to_end(&mut buf)?;
     let mut data = buf;
     let mut out = Contents::default();
-    let (mut at, mut kept) = (0usize, 0usize);
-    while data.len() - at >= HEADER {
-        let mut head = [0u8; HEADER];
-        head.copy_from_slice(&data[at..at + HEADER]);
-        let u32_at =
-            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
-        let len = u32_at(0) as usize;
-        let Some(payload) = data.get(at + HEADER..at + HEADER + len) else {
-            break;
-        };
-        let mut h = crc32fast::Hasher::new();
-        h.update(&head[0..12]);
-        h.update(&head[16..24]);
-        h.update(payload);
-        if h.finalize() != u32_at(12) {
-            break;
+    let mut kept = 0usize;
+    let mut valid = 0usize;
+    // Collected first: the payloads move within the buffer being walked.
+    let found: Vec<Entry> = entries(&data).collect();
+    for e in found {
+        valid = e.payload.end;
+        out.last = Some(e.after);
+        out.finished = e.kind == FINAL;
+        if e.is_object() {
+            let len = e.payload.len();
+            data.copy_within(e.payload, kept);
+            kept += len;
         }
-        let mut total = [0u8; 8];
-        total.copy_from_slice(&head[16..24]);
-        data.copy_within(at + HEADER..at + HEADER + len, kept);
-        kept += len;
-        out.finished = u32_at(4) == FINAL;
-        out.last = Some(RawState {
-            crc: u32_at(8),
-            total: u64::from_le_bytes(total),
-        });
-        at += HEADER + len;
     }
     data.truncate(kept);
     out.payload = data;
-    out.valid = at as u64;
+    out.valid = valid as u64;
     Ok(out)
 }
 
@@ -195,6 +239,9 @@ pub struct Manifest {
     pub raw_total: Option<u64>,
     /// Keyed `BASE_ID` (Log Service's layout) rather than by index.
     pub random_key: bool,
+    /// A Parquet file's compression and `columns()`, with which a restart
+    /// encodes the rows it finds.
+    pub parquet: Option<(crate::compress::Codec, Vec<String>)>,
     /// The object's place among this run's objects of the same base: its
     /// index is this plus where the store's indexes ended when the run began.
     pub seq: u64,
@@ -221,6 +268,12 @@ impl Manifest {
         }
         if self.random_key {
             t += "naming random\n";
+        }
+        if let Some((codec, columns)) = &self.parquet {
+            t += &format!("parquet {}\n", codec.name());
+            for c in columns {
+                t += &format!("column {c}\n");
+            }
         }
         if let Some(k) = &self.key {
             t += &format!("key {k}\n");
@@ -276,6 +329,14 @@ impl Manifest {
                 "gzip" => {}
                 "raw" => m.raw_total = Some(rest.parse().map_err(|_| bad(line))?),
                 "naming" => m.random_key = rest == "random",
+                "parquet" => {
+                    let codec = crate::compress::Codec::from_name(rest).ok_or_else(|| bad(line))?;
+                    m.parquet = Some((codec, Vec::new()));
+                }
+                "column" => match &mut m.parquet {
+                    Some((_, columns)) => columns.push(rest.to_string()),
+                    None => return Err(bad(line)),
+                },
                 "seq" => m.seq = rest.parse().map_err(|_| bad(line))?,
                 "key" => m.key = Some(rest.to_string()),
                 "upload" => m.upload_id = Some(rest.to_string()),
@@ -364,6 +425,10 @@ mod tests {
             codec: crate::compress::Codec::Gzip,
             raw_total: Some(12 << 20),
             random_key: true,
+            parquet: Some((
+                crate::compress::Codec::Snappy,
+                vec!["HOST".into(), "PID:int32".into()],
+            )),
             seq: 3,
             key: Some("app/web 1/20261130-2.log.gz".into()),
             upload_id: Some("u-1".into()),

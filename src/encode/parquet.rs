@@ -1,0 +1,453 @@
+//! `format(parquet)`: typed columns in Parquet files that pyarrow, DuckDB and
+//! Spark open, written by the parquet crate's low-level writer.
+//!
+//! A Parquet file is `PAR1`, row groups, then a footer describing them. An
+//! object grows by whole row groups, so that its parts go up while it is
+//! open and no object is ever held in memory whole:
+//! - each message becomes a *row* in a compact binary form ([`Parquet::row`])
+//!   that the spool keeps, so the message is acknowledged at once;
+//! - when an object's rows reach `parquet-row-group-size()`, or the object
+//!   completes, they become one row group ([`Parquet::group`]): its column
+//!   chunks are object bytes, and its metadata is kept in the spool beside
+//!   them ([`Group::record`]);
+//! - the footer ([`Parquet::footer`]) is built from those metadata records,
+//!   so a restart after a crash finishes the file from the spool alone.
+//!
+//! A row group is encoded as a file of its own, whose footer holds the row
+//! group's metadata; its byte offsets are then moved to where the row group
+//! sits in the object.
+
+use super::Column;
+use crate::message::Message;
+use crate::template::RenderContext;
+use bytes::Bytes;
+use parquet::basic::{Compression, LogicalType, Repetition, Type as Physical};
+use parquet::data_type::{
+    BoolType, ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type,
+};
+use parquet::file::metadata::{
+    ColumnChunkMetaData, FileMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
+    ParquetMetaDataWriter, RowGroupMetaData,
+};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor, Type as SchemaType};
+use std::sync::Arc;
+
+/// `columns()` types of `format(parquet)`.
+pub const TYPES: &[&str] = &["string", "boolean", "int32", "int64", "float", "double"];
+
+const MAGIC: &[u8; 4] = b"PAR1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    String,
+    Boolean,
+    Int32,
+    Int64,
+    Float,
+    Double,
+}
+
+/// One column: where its value comes from, and its type.
+#[derive(Clone, Debug)]
+struct Field {
+    column: Column,
+    ty: Ty,
+}
+
+/// A `format(parquet)` encoder: the columns, the schema they make and the
+/// writer settings.
+#[derive(Clone)]
+pub struct Parquet {
+    fields: Vec<Field>,
+    /// `columns()` as written, kept in the spool so that a restart encodes
+    /// the rows it finds with the columns they were written with.
+    spec: Vec<String>,
+    compression: crate::compress::Codec,
+    schema: SchemaDescPtr,
+    props: Arc<WriterProperties>,
+    topic: String,
+}
+
+impl std::fmt::Debug for Parquet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parquet")
+            .field("columns", &self.spec)
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+/// A row group, encoded.
+pub struct Group {
+    /// Its column chunks: object bytes (with `PAR1` in front when it starts
+    /// the object).
+    pub bytes: Vec<u8>,
+    /// What the spool keeps beside them for the footer; read back with
+    /// [`Parquet::group_meta`].
+    pub record: Vec<u8>,
+}
+
+impl Parquet {
+    /// `columns("name:type" ...)` (a bare name is a string column),
+    /// compressed with `compression` inside the file.
+    pub fn new(
+        spec: &[String],
+        compression: crate::compress::Codec,
+        topic: &str,
+    ) -> Result<Parquet, String> {
+        if spec.is_empty() {
+            return Err("format(parquet) needs columns(\"name:type\" ...)".into());
+        }
+        let mut fields = Vec::new();
+        let mut types = Vec::new();
+        for (i, entry) in spec.iter().enumerate() {
+            let (name, ty) = match entry.rsplit_once(':') {
+                Some((name, ty)) => (name, ty),
+                None => (entry.as_str(), "string"),
+            };
+            let ty = match ty {
+                "string" => Ty::String,
+                "boolean" => Ty::Boolean,
+                "int32" => Ty::Int32,
+                "int64" => Ty::Int64,
+                "float" => Ty::Float,
+                "double" => Ty::Double,
+                other => {
+                    return Err(format!(
+                        "column \"{entry}\": unknown type \"{other}\"; the types are {}",
+                        TYPES.join(", ")
+                    ));
+                }
+            };
+            if spec[..i]
+                .iter()
+                .any(|e| e.rsplit_once(':').map_or(e.as_str(), |p| p.0) == name)
+            {
+                return Err(format!("column \"{name}\" is named twice"));
+            }
+            let physical = match ty {
+                Ty::String => Physical::BYTE_ARRAY,
+                Ty::Boolean => Physical::BOOLEAN,
+                Ty::Int32 => Physical::INT32,
+                Ty::Int64 => Physical::INT64,
+                Ty::Float => Physical::FLOAT,
+                Ty::Double => Physical::DOUBLE,
+            };
+            let mut t = SchemaType::primitive_type_builder(name, physical)
+                .with_repetition(Repetition::OPTIONAL);
+            if ty == Ty::String {
+                t = t.with_logical_type(Some(LogicalType::String));
+            }
+            types.push(Arc::new(
+                t.build().map_err(|e| format!("column {name}: {e}"))?,
+            ));
+            fields.push(Field {
+                column: Column::parse(name)?,
+                ty,
+            });
+        }
+        let schema = SchemaType::group_type_builder("schema")
+            .with_fields(types)
+            .build()
+            .map_err(|e| format!("columns(): {e}"))?;
+        let codec = match compression {
+            crate::compress::Codec::None => Compression::UNCOMPRESSED,
+            crate::compress::Codec::Snappy => Compression::SNAPPY,
+            crate::compress::Codec::Gzip => Compression::GZIP(Default::default()),
+            crate::compress::Codec::Zstd => Compression::ZSTD(Default::default()),
+        };
+        let props = WriterProperties::builder()
+            // Data page v1: what every reader, old Spark and Hive included,
+            // knows.
+            .set_writer_version(WriterVersion::PARQUET_1_0)
+            .set_compression(codec)
+            // Min/max per chunk; no page index, whose offsets would point
+            // past the row group into a footer we do not write.
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_offset_index_disabled(true)
+            .set_created_by(format!("sluice version {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Parquet {
+            fields,
+            spec: spec.to_vec(),
+            compression,
+            schema: Arc::new(SchemaDescriptor::new(Arc::new(schema))),
+            props: Arc::new(props),
+            topic: topic.to_string(),
+        })
+    }
+
+    /// `columns()` as given.
+    pub fn spec(&self) -> &[String] {
+        &self.spec
+    }
+
+    /// The compression inside the file, which names it (`.snappy.parquet`).
+    pub fn compression(&self) -> crate::compress::Codec {
+        self.compression
+    }
+
+    /// Appends `msg` as a row; returns how many values failed to convert to
+    /// their column's type (they are null).
+    pub fn row(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) -> u64 {
+        let mut failed = 0;
+        for f in &self.fields {
+            let tag = out.len();
+            out.push(1);
+            if f.ty == Ty::String {
+                out.extend_from_slice(&[0; 4]);
+                let start = out.len();
+                if f.column.value(msg, ctx, &self.topic, out) {
+                    let len = (out.len() - start) as u32;
+                    out[start - 4..start].copy_from_slice(&len.to_le_bytes());
+                } else {
+                    out.truncate(tag);
+                    out.push(0);
+                }
+                continue;
+            }
+            let start = out.len();
+            let present = f.column.value(msg, ctx, &self.topic, out);
+            let text = std::str::from_utf8(&out[start..]).unwrap_or("").trim();
+            let mut value = [0u8; 8];
+            let n = if present {
+                convert(f.ty, text, &mut value)
+            } else {
+                None
+            };
+            out.truncate(tag);
+            match n {
+                Some(n) => {
+                    out.push(1);
+                    out.extend_from_slice(&value[..n]);
+                }
+                None => {
+                    failed += u64::from(present);
+                    out.push(0);
+                }
+            }
+        }
+        failed
+    }
+
+    /// Encodes `rows` (what [`Parquet::row`] wrote) as one row group that
+    /// starts `at` bytes into its object.
+    pub fn group(&self, rows: &[u8], at: u64) -> Result<Group, String> {
+        let columns = self.columns(rows)?;
+        let mut file = Vec::with_capacity(rows.len() / 2 + 1024);
+        let err = |e: parquet::errors::ParquetError| format!("parquet: {e}");
+        let mut w =
+            SerializedFileWriter::new(&mut file, self.schema.root_schema_ptr(), self.props.clone())
+                .map_err(err)?;
+        let mut rg = w.next_row_group().map_err(err)?;
+        for c in &columns {
+            let Some(mut col) = rg.next_column().map_err(err)? else {
+                break;
+            };
+            let defs = Some(&c.defs[..]);
+            match &c.values {
+                Values::Bool(v) => col.typed::<BoolType>().write_batch(v, defs, None),
+                Values::I32(v) => col.typed::<Int32Type>().write_batch(v, defs, None),
+                Values::I64(v) => col.typed::<Int64Type>().write_batch(v, defs, None),
+                Values::F32(v) => col.typed::<FloatType>().write_batch(v, defs, None),
+                Values::F64(v) => col.typed::<DoubleType>().write_batch(v, defs, None),
+                Values::Bytes(v) => col.typed::<ByteArrayType>().write_batch(v, defs, None),
+            }
+            .map_err(err)?;
+            col.close().map_err(err)?;
+        }
+        rg.close().map_err(err)?;
+        let end = w.bytes_written();
+        w.finish().map_err(err)?;
+        drop(w);
+        // PAR1, the row group, its footer, the footer's length, PAR1.
+        let footer = file
+            .get(end..file.len().saturating_sub(8))
+            .ok_or("parquet: a file without its footer")?;
+        let mut record = Vec::with_capacity(8 + footer.len());
+        record.extend_from_slice(&at.to_le_bytes());
+        record.extend_from_slice(footer);
+        file.truncate(end);
+        if at > 0 {
+            file.drain(..MAGIC.len());
+        }
+        Ok(Group {
+            bytes: file,
+            record,
+        })
+    }
+
+    /// A row group's metadata from its spool record, its offsets moved to
+    /// where it sits in the object.
+    pub fn group_meta(record: &[u8]) -> Result<RowGroupMetaData, String> {
+        let (at, footer) = record
+            .split_first_chunk::<8>()
+            .ok_or("a row group record too short")?;
+        let at = u64::from_le_bytes(*at) as i64;
+        let meta = ParquetMetaDataReader::decode_metadata(footer)
+            .map_err(|e| format!("a row group record: {e}"))?;
+        let rg = meta
+            .row_groups()
+            .first()
+            .ok_or("a row group record without its row group")?
+            .clone();
+        // In its own file the row group started after PAR1.
+        let shift = if at == 0 { 0 } else { at - MAGIC.len() as i64 };
+        let moved = |c: &ColumnChunkMetaData| {
+            let (data, dict, index) = (
+                c.data_page_offset(),
+                c.dictionary_page_offset(),
+                c.index_page_offset(),
+            );
+            c.clone()
+                .into_builder()
+                .set_data_page_offset(data + shift)
+                .set_dictionary_page_offset(dict.map(|o| o + shift))
+                .set_index_page_offset(index.map(|o| o + shift))
+                .build()
+        };
+        let columns = rg
+            .columns()
+            .iter()
+            .map(moved)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("a row group record: {e}"))?;
+        let offset = rg.file_offset().unwrap_or(MAGIC.len() as i64) + shift;
+        rg.into_builder()
+            .set_column_metadata(columns)
+            .set_file_offset(offset)
+            .build()
+            .map_err(|e| format!("a row group record: {e}"))
+    }
+
+    /// What ends an object of `groups` and `size` bytes so far: the footer,
+    /// its length and `PAR1` (after a `PAR1` of its own in an object with no
+    /// rows).
+    pub fn footer(&self, groups: &[RowGroupMetaData], size: u64) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        if size == 0 {
+            out.extend_from_slice(MAGIC);
+        }
+        let groups: Vec<RowGroupMetaData> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                g.clone()
+                    .into_builder()
+                    .set_ordinal(i as i32)
+                    .build()
+                    .map_err(|e| format!("parquet footer: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let rows = groups.iter().map(RowGroupMetaData::num_rows).sum();
+        let file = FileMetaData::new(
+            1,
+            rows,
+            self.props.created_by().to_string().into(),
+            None,
+            self.schema.clone(),
+            None,
+        );
+        let meta = ParquetMetaDataBuilder::new(file)
+            .set_row_groups(groups)
+            .build();
+        ParquetMetaDataWriter::new(&mut out, &meta)
+            .with_preserve_page_index_locations(false)
+            .finish()
+            .map_err(|e| format!("parquet footer: {e}"))?;
+        Ok(out)
+    }
+
+    /// The rows, column by column.
+    fn columns(&self, rows: &[u8]) -> Result<Vec<ColumnData>, String> {
+        // One copy of the rows that the string values are slices of.
+        let rows = Bytes::copy_from_slice(rows);
+        let mut cols: Vec<ColumnData> = self
+            .fields
+            .iter()
+            .map(|f| ColumnData {
+                defs: Vec::new(),
+                values: match f.ty {
+                    Ty::String => Values::Bytes(Vec::new()),
+                    Ty::Boolean => Values::Bool(Vec::new()),
+                    Ty::Int32 => Values::I32(Vec::new()),
+                    Ty::Int64 => Values::I64(Vec::new()),
+                    Ty::Float => Values::F32(Vec::new()),
+                    Ty::Double => Values::F64(Vec::new()),
+                },
+            })
+            .collect();
+        let torn = || "a torn parquet row in the spool".to_string();
+        let mut at = 0usize;
+        while at < rows.len() {
+            for c in cols.iter_mut() {
+                let tag = *rows.get(at).ok_or_else(torn)?;
+                at += 1;
+                if tag == 0 {
+                    c.defs.push(0);
+                    continue;
+                }
+                c.defs.push(1);
+                let mut take = |n: usize| -> Result<&[u8], String> {
+                    let s = rows.get(at..at + n).ok_or_else(torn)?;
+                    at += n;
+                    Ok(s)
+                };
+                match &mut c.values {
+                    Values::Bool(v) => v.push(take(1)?[0] != 0),
+                    Values::I32(v) => v.push(i32::from_le_bytes(arr(take(4)?))),
+                    Values::I64(v) => v.push(i64::from_le_bytes(arr(take(8)?))),
+                    Values::F32(v) => v.push(f32::from_le_bytes(arr(take(4)?))),
+                    Values::F64(v) => v.push(f64::from_le_bytes(arr(take(8)?))),
+                    Values::Bytes(v) => {
+                        let len = u32::from_le_bytes(arr(take(4)?)) as usize;
+                        take(len)?;
+                        v.push(ByteArray::from(rows.slice(at - len..at)));
+                    }
+                }
+            }
+        }
+        Ok(cols)
+    }
+}
+
+struct ColumnData {
+    defs: Vec<i16>,
+    values: Values,
+}
+
+enum Values {
+    Bool(Vec<bool>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Bytes(Vec<ByteArray>),
+}
+
+fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut a = [0; N];
+    a.copy_from_slice(s);
+    a
+}
+
+/// `text` as a `ty` value in little-endian bytes; its length, or `None` when
+/// it is not one.
+fn convert(ty: Ty, text: &str, out: &mut [u8; 8]) -> Option<usize> {
+    let bytes: &[u8] = match ty {
+        Ty::String => unreachable!("strings are not converted"),
+        Ty::Boolean => match text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => &[1],
+            "false" | "no" | "off" | "0" => &[0],
+            _ => return None,
+        },
+        Ty::Int32 => &text.parse::<i32>().ok()?.to_le_bytes(),
+        Ty::Int64 => &text.parse::<i64>().ok()?.to_le_bytes(),
+        Ty::Float => &text.parse::<f32>().ok()?.to_le_bytes(),
+        Ty::Double => &text.parse::<f64>().ok()?.to_le_bytes(),
+    };
+    out[..bytes.len()].copy_from_slice(bytes);
+    Some(bytes.len())
+}
