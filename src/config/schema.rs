@@ -447,10 +447,16 @@ pub fn check_value(
                 ),
             ),
         },
+        // An empty word for an option that is unset by default leaves it
+        // unset: what a block passes for a parameter its caller left out.
+        Kind::Enum(_) if v.text.is_empty() && spec.default.is_empty() => None,
         Kind::Enum(allowed) => {
+            // `_` and `-` are one character in option words, as in names;
+            // the table's spelling is the value (`size_and_time`).
             let w = v.text.to_ascii_lowercase().replace('_', "-");
-            if allowed.contains(&w.as_str()) {
-                Some(Typed::Word(w))
+            let same = |a: &&&str| a.replace('_', "-").eq_ignore_ascii_case(&w);
+            if let Some(a) = allowed.iter().find(same) {
+                Some(Typed::Word(a.to_string()))
             } else {
                 let mut d = Diagnostic::error(
                     v.span,

@@ -13,6 +13,7 @@ mod filters;
 mod network;
 mod objects;
 mod objects_faults;
+mod oss;
 mod parquet_objects;
 mod reload;
 mod s3;

@@ -170,6 +170,21 @@ impl ObjectDriver {
         let found = spool::scan(&self.dir).map_err(|e| {
             Failure::retry(format!("cannot read the spool {}: {e}", self.dir.display()))
         })?;
+        if !self.opts.recover && !found.is_empty() {
+            // recover(no): what an earlier run left is given up, loudly.
+            let mut bytes = 0;
+            for (id, segments) in &found {
+                let paths = Paths::new(&self.dir, id);
+                bytes += segments
+                    .iter()
+                    .filter_map(|&n| std::fs::metadata(paths.segment(n)).ok())
+                    .map(|m| m.len())
+                    .sum::<u64>();
+                paths.remove(segments.iter().copied());
+            }
+            tracing::warn!(destination = %self.pool.destination, objects = found.len(), bytes, spool = %self.dir.display(), "recover(no): deleted what an earlier run left in the spool");
+            return Ok(());
+        }
         for (id, segments) in found {
             let paths = Paths::new(&self.dir, &id);
             let mut manifest = match Manifest::load(&paths.meta()) {

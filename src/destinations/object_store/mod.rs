@@ -253,6 +253,36 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "Complete an object no message was written to for this long (minutes when bare); the next message starts an indexed one.",
         },
         OptionSpec {
+            name: "shipping-format",
+            kind: Kind::Enum(&["json", "csv", "parquet"]),
+            default: "",
+            doc: "sls-shipper(): Log Service's storage format; sets format().",
+        },
+        OptionSpec {
+            name: "shipping-compression",
+            kind: Kind::Enum(&["none", "snappy"]),
+            default: "",
+            doc: "sls-shipper(): Log Service's compression; sets compression().",
+        },
+        OptionSpec {
+            name: "shipping-size",
+            kind: Kind::Int { min: 5, max: 256 },
+            default: "",
+            doc: "sls-shipper(): Log Service's shipping size in MB, 5 to 256; sets max-object-size().",
+        },
+        OptionSpec {
+            name: "shipping-time",
+            kind: Kind::Int { min: 300, max: 900 },
+            default: "",
+            doc: "sls-shipper(): Log Service's shipping time in seconds, 300 to 900; sets max-object-age().",
+        },
+        OptionSpec {
+            name: "rotation-strategy",
+            kind: Kind::Enum(&["size", "time", "size_and_time"]),
+            default: "size_and_time",
+            doc: "Which of max-object-size() and max-object-age() complete an object: size, time, or both (size_and_time), as logstash-output-oss's rotation_strategy.",
+        },
+        OptionSpec {
             name: "max-object-age",
             kind: Kind::Duration {
                 bare: TimeUnit::Minutes,
@@ -320,6 +350,21 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "How the store checks each body: when_supported signs the SHA-256 over plain http to other hosts and relies on TLS otherwise; sha256 and md5 always send that digest; when_required and none send none.",
         },
         OptionSpec {
+            name: "https",
+            kind: Kind::Enum(&["auto", "yes", "no", "true", "false", "on", "off"]),
+            default: "auto",
+            doc: "For a url() given as host[:port] without a scheme: https (yes) or http (no); auto takes the url()'s own scheme. A scheme that contradicts it is an error. oss()'s secure-connection-enabled().",
+        },
+        OptionSpec {
+            name: "max-connections",
+            kind: Kind::Int {
+                min: 1,
+                max: 65_535,
+            },
+            default: "1024",
+            doc: "Requests to the store in flight at once, each on a connection of its own.",
+        },
+        OptionSpec {
             name: "path-style",
             kind: Kind::Enum(&["yes", "no", "auto"]),
             default: "auto",
@@ -336,6 +381,18 @@ pub const SPEC: DriverSpec = DriverSpec {
             kind: Kind::Str,
             default: "",
             doc: "Names the spool; by default it is made of the url, bucket and object key, so renaming the destination keeps its spool.",
+        },
+        OptionSpec {
+            name: "spool-dir",
+            kind: Kind::Str,
+            default: "",
+            doc: "Where the spool lives (an absolute path; the destination takes a directory of its own in it); by default under the state directory.",
+        },
+        OptionSpec {
+            name: "recover",
+            kind: Kind::Bool,
+            default: "yes",
+            doc: "At start, upload what an earlier run left in the spool; no deletes it instead (logged with its size), as logstash-output-oss's recover => false.",
         },
         OptionSpec {
             name: "spool-size",
@@ -392,6 +449,7 @@ pub struct S3Target {
     pub sse: Option<s3::Sse>,
     pub content_type: Option<String>,
     pub checksum: s3::Checksum,
+    pub max_connections: usize,
 }
 
 /// A credential: never printed, compared only through the fingerprint.
@@ -428,6 +486,10 @@ pub struct ObjectOptions {
     /// `max-object-age()`; `None` when 0.
     pub max_age: Option<Duration>,
     pub persist_name: String,
+    /// `spool-dir()`, when set.
+    pub spool_dir: Option<PathBuf>,
+    /// `recover()`: upload what an earlier run left (else delete it).
+    pub recover: bool,
     /// `None`: a quarter of the free space at start.
     pub spool_size_option: Option<u64>,
     /// Resolved at start.
@@ -462,6 +524,49 @@ impl ObjectOptions {
     }
 }
 
+/// `url()` with the scheme `https()` gives one without, and an Alibaba OSS
+/// endpoint (`oss-<region>[-internal].aliyuncs.com`, as logstash-output-oss
+/// takes it) turned into its S3-compatible twin (`s3.oss-...`), with the
+/// region it names for signing.
+fn endpoint(url: &str, https: Option<&str>) -> Result<(String, Option<String>), String> {
+    let with_scheme = match (url.split_once("://"), https) {
+        (_, _) if url.is_empty() => return Ok((String::new(), None)),
+        (None, Some("yes")) => format!("https://{url}"),
+        (None, Some("no")) => format!("http://{url}"),
+        (Some(("http", _)), Some("yes")) => {
+            return Err(format!(
+                "url(\"{url}\") is plain http, but https(yes) (secure-connection-enabled) asks for TLS"
+            ));
+        }
+        (Some(("https", _)), Some("no")) => {
+            return Err(format!(
+                "url(\"{url}\") is https, but https(no) (secure-connection-enabled) asks for plain http"
+            ));
+        }
+        _ => url.to_string(),
+    };
+    let Some((scheme, rest)) = with_scheme.split_once("://") else {
+        return Ok((with_scheme, None));
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || p.is_empty() => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let region = host
+        .strip_suffix(".aliyuncs.com")
+        .and_then(|h| h.strip_prefix("oss-"))
+        .filter(|r| !r.contains('.'))
+        .map(|r| r.strip_suffix("-internal").unwrap_or(r).to_string());
+    match region {
+        Some(region) => {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            Ok((format!("{scheme}://s3.{host}{port}{path}"), Some(region)))
+        }
+        None => Ok((with_scheme, None)),
+    }
+}
+
 /// `partition-format()` and `partition-time()`, as a template.
 fn partition(v: &Values) -> Result<Option<Template>, BuildError> {
     let Some(format) = v.str("partition-format").filter(|f| !f.is_empty()) else {
@@ -492,15 +597,27 @@ fn partition(v: &Values) -> Result<Option<Template>, BuildError> {
         .map_err(|e| err(format!("partition-format(\"{format}\"): {e}")))
 }
 
+/// `format()`, or sls-shipper()'s `shipping-format()`.
+fn format_of(v: &Values) -> &str {
+    v.str("shipping-format")
+        .or(v.str("format"))
+        .unwrap_or("template")
+}
+
+/// `compression()`, or sls-shipper()'s `shipping-compression()`.
+fn codec_of(v: &Values) -> Codec {
+    v.str("shipping-compression")
+        .or(v.str("compression"))
+        .and_then(Codec::from_name)
+        .unwrap_or_default()
+}
+
 /// The `format()` and its options.
 fn encoder(v: &Values) -> Result<Encoder, BuildError> {
     let topic = v.str("topic").unwrap_or("");
-    match v.str("format").unwrap_or("template") {
+    match format_of(v) {
         "parquet" => {
-            let codec = v
-                .str("compression")
-                .and_then(Codec::from_name)
-                .unwrap_or_default();
+            let codec = codec_of(v);
             Parquet::new(v.flags("columns"), codec, topic)
                 .map(|p| Encoder::Parquet(Box::new(p)))
                 .map_err(|e| BuildError::new(Some("columns"), e))
@@ -543,7 +660,16 @@ fn encoder(v: &Values) -> Result<Encoder, BuildError> {
 
 fn build(v: &Values) -> Built {
     let mut errors = Vec::new();
-    let url = v.str("url").unwrap_or("");
+    let https = v.str("https").map(|w| match w {
+        "true" | "on" => "yes",
+        "false" | "off" => "no",
+        w => w,
+    });
+    let (url, oss_region) = match endpoint(v.str("url").unwrap_or(""), https) {
+        Ok(u) => u,
+        Err(e) => return Err(vec![BuildError::new(Some("url"), e)]),
+    };
+    let url = url.as_str();
     let target = if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
             errors.push(BuildError::new(Some("url"), format!("url(\"{url}\"): a file:// url needs an absolute path, as in file:///var/spool/objects")));
@@ -595,7 +721,9 @@ fn build(v: &Values) -> Built {
         Target::S3(Box::new(S3Target {
             endpoint: (!url.is_empty()).then(|| url.to_string()),
             bucket,
-            region: v.str("region").unwrap_or("us-east-1").to_string(),
+            region: (v.str("region").map(str::to_string))
+                .or(oss_region)
+                .unwrap_or_else(|| "us-east-1".into()),
             access_key: ak,
             secret_key: sk.map(Secret),
             session_token: nonempty("session-token").map(Secret),
@@ -613,6 +741,7 @@ fn build(v: &Values) -> Built {
             canned_acl: nonempty("canned-acl"),
             sse,
             content_type: nonempty("content-type"),
+            max_connections: v.int("max-connections").unwrap_or(1024) as usize,
             checksum: match v.str("use-checksum") {
                 Some("sha256") => s3::Checksum::Sha256,
                 Some("md5") => s3::Checksum::Md5,
@@ -647,6 +776,16 @@ fn build(v: &Values) -> Built {
         Ok(e) => e,
         Err(e) => return Err(vec![e]),
     };
+    let rotation = v.str("rotation-strategy").unwrap_or("size_and_time");
+    let spool_dir = match v.str("spool-dir").filter(|d| !d.is_empty()) {
+        Some(d) if !d.starts_with('/') => {
+            return Err(vec![BuildError::new(
+                Some("spool-dir"),
+                format!("spool-dir(\"{d}\") needs an absolute path"),
+            )]);
+        }
+        d => d.map(PathBuf::from),
+    };
     Ok(Arc::new(ObjectOptions {
         target,
         object_key,
@@ -655,23 +794,30 @@ fn build(v: &Values) -> Built {
         object_key_suffix: v.str("object-key-suffix").map(str::to_string),
         codec: match encoder {
             Encoder::Parquet(_) => Codec::None,
-            _ => v
-                .str("compression")
-                .and_then(Codec::from_name)
-                .unwrap_or_default(),
+            _ => codec_of(v),
         },
         encoder,
         row_group_size: v.size("parquet-row-group-size").unwrap_or(8 << 20),
         compress_level: v.int("compresslevel").unwrap_or(6) as u32,
         chunk_size: v.size("chunk-size").unwrap_or(5 << 20),
-        max_object_size: v.size("max-object-size").unwrap_or(5120 << 30),
+        max_object_size: match (rotation, v.int("shipping-size")) {
+            ("time", _) => 5120 << 30,
+            (_, Some(mb)) => mb as u64 * 1_000_000,
+            _ => v.size("max-object-size").unwrap_or(5120 << 30),
+        },
         upload_threads: v.int("upload-threads").unwrap_or(8) as usize,
         max_pending_uploads: v.int("max-pending-uploads").unwrap_or(32) as usize,
-        max_age: v.duration("max-object-age").filter(|d| !d.is_zero()),
+        max_age: (v
+            .int("shipping-time")
+            .map(|s| Duration::from_secs(s as u64)))
+        .or(v.duration("max-object-age"))
+        .filter(|d| !d.is_zero() && rotation != "size"),
         flush_grace: v
             .duration("flush-grace-period")
             .unwrap_or(Duration::from_secs(3600)),
         persist_name,
+        spool_dir,
+        recover: v.bool("recover").unwrap_or(true),
         spool_size_option: v.size("spool-size"),
         spool_size: 0,
         spool_full_drops: v.str("spool-full") == Some("drop-newest"),
@@ -729,6 +875,7 @@ impl Destination for ObjectOptions {
             .add_debug("flush-grace-period", &self.flush_grace)
             .add_debug("max-object-age", &self.max_age)
             .add("persist-name", &self.persist_name)
+            .add_debug("spool-dir", &(&self.spool_dir, self.recover))
             .add_debug("spool", &(self.spool_size_option, self.spool_full_drops))
             .add_debug("max-open-objects", &self.max_open_objects)
             .add_debug("time-zone", &self.time_zone)
@@ -745,7 +892,12 @@ impl Destination for ObjectOptions {
     }
 
     fn start(&self, cx: StartContext, render: RenderContext) -> std::io::Result<Worker> {
-        let dir = spool_dir(&cx.state_dir, &self.persist_name);
+        let dir = spool_dir(
+            self.spool_dir
+                .as_deref()
+                .unwrap_or(&cx.state_dir.join("spool")),
+            &self.persist_name,
+        );
         let mut opts = self.clone();
         opts.spool_size = self
             .spool_size_option
@@ -795,6 +947,7 @@ fn make_store(opts: &ObjectOptions) -> Result<Store, crate::destinations::Failur
             config.server_side_encryption = t.sse.clone();
             config.content_type = t.content_type.clone();
             config.checksum = t.checksum;
+            config.max_connections = t.max_connections;
             let client = s3::Client::new(config).map_err(|e| Failure::Parked {
                 code: None,
                 message: e.to_string(),
@@ -822,11 +975,11 @@ pub(crate) fn random_id() -> String {
 
 /// The spool directory of a destination: flat, named by a digest of its
 /// persist name (which any text may be).
-fn spool_dir(state: &std::path::Path, persist_name: &str) -> PathBuf {
+fn spool_dir(parent: &std::path::Path, persist_name: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(persist_name.as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    state.join("spool").join(format!("object-store-{hex}"))
+    parent.join(format!("object-store-{hex}"))
 }
 
 /// Free bytes on the file system of `dir`; 4 GiB when it cannot be told.
@@ -843,4 +996,40 @@ fn free_space(dir: &std::path::Path) -> u64 {
         return UNKNOWN;
     }
     (s.f_bavail as u64).saturating_mul(s.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn oss_endpoints_become_their_s3_twins_and_name_the_region() {
+        let e = |url: &str, https: Option<&str>| endpoint(url, https);
+        assert_eq!(
+            e("http://oss-cn-hangzhou-internal.aliyuncs.com", Some("no")),
+            Ok((
+                "http://s3.oss-cn-hangzhou-internal.aliyuncs.com".into(),
+                Some("cn-hangzhou".into())
+            ))
+        );
+        assert_eq!(
+            e("oss-eu-central-1.aliyuncs.com", Some("yes")),
+            Ok((
+                "https://s3.oss-eu-central-1.aliyuncs.com".into(),
+                Some("eu-central-1".into())
+            ))
+        );
+        // Other hosts stay as they are, with the scheme https() gives.
+        assert_eq!(
+            e("minio.example:9000", Some("no")),
+            Ok(("http://minio.example:9000".into(), None))
+        );
+        assert_eq!(
+            e("https://s3.oss-cn-beijing.aliyuncs.com", Some("auto")),
+            Ok(("https://s3.oss-cn-beijing.aliyuncs.com".into(), None))
+        );
+        assert_eq!(e("", Some("yes")), Ok((String::new(), None)));
+        assert!(e("https://oss-cn-hangzhou.aliyuncs.com", Some("no")).is_err());
+        assert!(e("http://oss-cn-hangzhou.aliyuncs.com", Some("yes")).is_err());
+    }
 }

@@ -111,6 +111,9 @@ pub struct Config {
     /// Entries per listing page (`max-keys`, `max-parts`, `max-uploads`);
     /// `None` leaves the store's default (1000).
     pub list_page_size: Option<u32>,
+    /// Requests in flight at once, each holding a connection
+    /// (`max-connections()`).
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -131,6 +134,7 @@ impl Config {
             checksum: Checksum::Auto,
             timeout: Duration::from_secs(60),
             list_page_size: None,
+            max_connections: 1024,
         }
     }
 }
@@ -186,6 +190,8 @@ struct Inner {
     /// Path before the key: `/prefix/bucket/` (path style) or `/prefix/`.
     base_path: String,
     sign_payload: bool,
+    /// One permit per request in flight: `max-connections()`.
+    connections: tokio::sync::Semaphore,
 }
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -230,7 +236,10 @@ impl Client {
             PathStyle::Yes => true,
             PathStyle::No => false,
             PathStyle::Auto => {
-                let aws = host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
+                // AWS, and Alibaba OSS, which takes virtual-hosted style only.
+                let aws = host.ends_with(".amazonaws.com")
+                    || host.ends_with(".amazonaws.com.cn")
+                    || host.ends_with(".aliyuncs.com");
                 // Capitals, underscores (old buckets) and, over https, dots
                 // make a host name the wildcard certificate does not cover.
                 let dns_label = config.bucket.bytes().all(|b| {
@@ -261,6 +270,7 @@ impl Client {
             Checksum::Md5 | Checksum::None => false,
             Checksum::Auto => !https && !loopback,
         };
+        let connections = tokio::sync::Semaphore::new(config.max_connections.max(1));
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
@@ -268,6 +278,7 @@ impl Client {
                 origin,
                 base_path,
                 sign_payload,
+                connections,
             }),
         })
     }
@@ -573,6 +584,9 @@ impl Client {
     /// Signs and sends; a non-2xx answer becomes [`S3Error::Service`].
     async fn send(&self, draft: Draft, payload: Payload) -> Result<Response, S3Error> {
         let inner = &self.inner;
+        // Taken before signing, so a wait does not age the signature; never
+        // closed, the semaphore lives as long as the client.
+        let _connection = inner.connections.acquire().await;
         let creds = inner.config.credentials.credentials().await?;
         let Draft {
             method,
@@ -895,6 +909,16 @@ mod tests {
         assert_eq!(
             forced.request(Method::GET, None, &[]).url,
             "https://logs.minio.example:9000/s3/"
+        );
+        // OSS takes virtual-hosted style only.
+        let oss = client(
+            Some("https://s3.oss-cn-hangzhou.aliyuncs.com"),
+            "logs",
+            PathStyle::Auto,
+        );
+        assert_eq!(
+            oss.request(Method::PUT, Some("k"), &[]).url,
+            "https://logs.s3.oss-cn-hangzhou.aliyuncs.com/k"
         );
     }
 
