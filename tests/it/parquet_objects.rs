@@ -239,3 +239,89 @@ fn a_parquet_object_left_open_by_kill_9_is_finished_whole() {
     assert!(groups > 1, "{groups} row groups");
     assert_rows(&rows, N);
 }
+
+/// JSON and CSV objects, plain, gzip and zstd, as DuckDB reads them (it
+/// tells the compression by the suffix): every message once, with its
+/// values. Snappy objects are Log Service's raw layout, which python-snappy
+/// reads (see objects.rs).
+#[test]
+fn duckdb_reads_json_and_csv_objects_in_every_compression() {
+    if !crate::moto::required() {
+        return;
+    }
+    let port = free_port();
+    let store_dir = crate::harness::TempDir::new("duckdb-formats");
+    let store = store_dir.path();
+    let mut dests = String::new();
+    let mut names = Vec::new();
+    for (format, opts) in [
+        (
+            "json",
+            "format(json) json-options(\"--scope none --key HOST --key PID --key MESSAGE\")",
+        ),
+        ("csv", "format(csv) columns(HOST, PID, MESSAGE) header(yes)"),
+    ] {
+        for codec in ["none", "gzip", "zstd"] {
+            let name = format!("{format}_{codec}");
+            dests += &format!(
+                "destination {name} {{ s3(url(\"file://{}\") object-key(\"{name}/${{HOST}}\") \
+                   {opts} compression({codec})); }};\n",
+                store.display()
+            );
+            names.push(name);
+        }
+    }
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         {dests}\
+         log {{ source(s); {} flags(flow-control); }};\n",
+        names
+            .iter()
+            .map(|n| format!("destination({n});"))
+            .collect::<String>()
+    );
+    let d = Daemon::start(&conf);
+    const N: usize = 500;
+    send_tcp(port, messages(N, 1));
+    for name in &names {
+        let stat = format!("destination.{name}#0.written");
+        assert!(
+            wait_until(WAIT, || d.stat(&stat) == N as u64),
+            "{name}: {}",
+            d.log()
+        );
+    }
+    d.stop();
+    let keys: Vec<String> = objects(store).into_keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "csv_gzip/web-1.csv.gz",
+            "csv_none/web-1.csv",
+            "csv_zstd/web-1.csv.zst",
+            "json_gzip/web-1.gz",
+            "json_none/web-1",
+            "json_zstd/web-1.zst",
+        ]
+    );
+    let script = "import duckdb, os\n\
+        for key in sorted(os.listdir(path)):\n\
+        \x20   for f in sorted(os.listdir(os.path.join(path, key))):\n\
+        \x20       p = os.path.join(path, key, f)\n\
+        \x20       if key.startswith('json'):\n\
+        \x20           rel = f\"read_json('{p}', format='newline_delimited', columns={{'HOST': 'VARCHAR', 'PID': 'BIGINT', 'MESSAGE': 'VARCHAR'}})\"\n\
+        \x20       else:\n\
+        \x20           rel = f\"read_csv('{p}', header=true)\"\n\
+        \x20       q = duckdb.sql(f\"select count(*), count(distinct MESSAGE), sum(PID), min(HOST) from {rel}\").fetchall()[0]\n\
+        \x20       print(key, *q)";
+    let got = String::from_utf8(crate::moto::python_reader(script, store)).unwrap();
+    let pid_sum: u64 = (0..N).map(|i| 1000 + (i % 5000) as u64).sum();
+    let want: String = names
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .iter()
+        .map(|n| format!("{n} {N} {N} {pid_sum} web-1\n"))
+        .collect();
+    assert_eq!(got, want);
+}
