@@ -13,6 +13,10 @@
 #   BENCH_THROTTLED=0  skip the throttled run; THROTTLE_RATE (1000000 bytes/s),
 #                 THROTTLE_HOLD (seconds watched after the sender is done, 90)
 #   BENCH_KEEP=1  keep the scratch directory
+#   BENCH_FORMATS labels run besides boto3 ("plain gzip"); also "parquet"
+#                 (format(parquet) with five typed columns, snappy inside) and
+#                 "json-snappy" (format(json) compression("snappy")), read back
+#                 with pyarrow and python-snappy to count the messages
 #
 # A run: a fresh s3-server (examples/s3-server.rs) with an empty bucket, a fresh
 # sluice -F with a network() TCP source, flags(flow-control), into s3() with
@@ -191,7 +195,30 @@ async def main():
 asyncio.run(main())
 EOF
 
-start_sluice() { # start_sluice URL COMPRESSION; sets SLUICE_PID and SPORT
+# The s3() options of a label.
+dest_opts() {
+    case $1 in
+    plain) echo 'template("${MESSAGE}\n") compression("no")' ;;
+    gzip) echo 'template("${MESSAGE}\n") compression("yes")' ;;
+    parquet) echo "format(parquet) columns(\"HOST\", \"PROGRAM\", \"PID:int32\", \"__time__:int64\", \"MESSAGE\") compression(\"snappy\") parquet-row-group-size(${PARQUET_ROW_GROUP:-8MiB})" ;;
+    json-snappy) echo 'format(json) json-options("--scope rfc3164") compression("snappy")' ;;
+    esac
+}
+
+# Messages in the objects of a label.
+count_lines() { # count_lines LABEL FILE...
+    local label=$1; shift
+    case $label in
+    plain) cat "$@" | wc -l ;;
+    gzip) cat "$@" | gzip -dc | wc -l ;;
+    parquet) "$PY" -c 'import sys, pyarrow.parquet as pq
+print(sum(pq.ParquetFile(f).metadata.num_rows for f in sys.argv[1:]))' "$@" ;;
+    json-snappy) "$PY" -c 'import sys, snappy
+print(sum(snappy.uncompress(open(f, "rb").read()).count(b"\n") for f in sys.argv[1:]))' "$@" ;;
+    esac
+}
+
+start_sluice() { # start_sluice URL LABEL; sets SLUICE_PID and SPORT
     SPORT=$(free_port)
     rm -rf "$T/state"; mkdir -p "$T/state"
     cat >"$T/sluice.conf" <<EOF
@@ -200,7 +227,7 @@ start_sluice() { # start_sluice URL COMPRESSION; sets SLUICE_PID and SPORT
 source s { network(transport("tcp") ip("127.0.0.1") port($SPORT)); };
 destination d { s3(url("$1") bucket("bench") access-key("$AK") secret-key("$SK")
     object-key("bench/\${HOST}-") object-key-timestamp("\${S_DAY}")
-    template("\${MESSAGE}\n") max-object-size($OBJECT_SIZE) compression("$2")); };
+    max-object-size($OBJECT_SIZE) $(dest_opts "$2")); };
 log { source(s); destination(d); flags(flow-control); };
 EOF
     "$SLUICE" -F -f "$T/sluice.conf" --include-path "$REPO/scl" --state-dir "$T/state" \
@@ -217,9 +244,9 @@ spool_done() {
 }
 bucket_objects() { find "$T/root/bench/bench" -type f 2>/dev/null | sort -V; }
 
-# run_sluice LABEL RUN COMPRESSION: one measurement, a row of results.tsv
+# run_sluice LABEL RUN: one measurement, a row of results.tsv
 run_sluice() {
-    local label=$1 run=$2 comp=$3 t0 t1 c0 c1 s0 s1 b0 b1 hwm bytes lines objs ok=1 tl
+    local label=$1 run=$2 comp=$1 t0 t1 c0 c1 s0 s1 b0 b1 hwm bytes lines objs ok=1 tl
     wait_quiet
     start_s3 || return 1
     start_sluice "http://127.0.0.1:$S3_PORT" "$comp" || return 1
@@ -245,12 +272,10 @@ run_sluice() {
     if [ ${#objs[@]} -gt 0 ]; then
         bytes=$(cat "${objs[@]}" | wc -c)
         tl=$(stat -c %.9Y "${objs[@]}" | sort -n | tail -1)
-        if [ "$comp" = no ]; then
-            lines=$(cat "${objs[@]}" | wc -l)
+        lines=$(count_lines "$label" "${objs[@]}")
+        if [ "$label" = plain ]; then
             [ "$bytes" = "$MSG_BYTES" ] || { echo "$label: $bytes bytes, not $MSG_BYTES" >&2; ok=0; }
             [ "$run" = 1 ] && [ ! -f "$T/boto3.src" ] && cat "${objs[@]}" >"$T/boto3.src"
-        else
-            lines=$(cat "${objs[@]}" | gzip -dc | wc -l)
         fi
     fi
     if [ "$lines" != "$REPLAY_MSGS" ]; then
@@ -310,7 +335,7 @@ run_throttled() {
     PROXY_PID=$!
     wait_listen "$pport" "$PROXY_PID" || return 1
     : >"$T/sluice.err"
-    start_sluice "http://127.0.0.1:$pport" no || return 1
+    start_sluice "http://127.0.0.1:$pport" plain || return 1
     socat -u -b 262144 "OPEN:$T/replay" "TCP:127.0.0.1:$SPORT" &
     local sender=$! until_s
     until_s=$(awk -v t="$(now)" 'BEGIN { printf "%.3f", t + 600 }')
@@ -347,8 +372,9 @@ echo "tcp-s3: $(nproc) cores; $REPLAY_MSGS lines of $SIZE B ($RAW_MIB MiB of mes
 printf 'label\trun\tmsg_s\traw_MiB_s\tbucket_MiB_s\tcpu_ms_per_MiB\tsrv_cpu_ms_per_MiB\tcpu_pct\tpeak_rss_kB\tobjects\tdrain_s\tother_pct\n' >"$RESULTS"
 tail -1 "$RESULTS"
 for i in $(seq 1 "$RUNS"); do
-    run_sluice plain "$i" no || echo "plain run $i failed" >&2
-    run_sluice gzip "$i" yes || echo "gzip run $i failed" >&2
+    for l in ${BENCH_FORMATS:-plain gzip}; do
+        run_sluice "$l" "$i" || echo "$l run $i failed" >&2
+    done
     [ -f "$T/boto3.src" ] && { run_boto3 "$i" || echo "boto3 run $i failed" >&2; }
 done
 
@@ -361,7 +387,7 @@ med() { # med LABEL COLUMN
 maxcol() { awk -F'\t' -v k="$1" -v c="$2" 'NR > 1 && $1 == k && $c > m { m = $c } END { print m + 0 }' "$RESULTS"; }
 echo
 printf '%-6s %4s %10s %9s %12s %12s %14s %9s %8s\n' label runs msg/s raw_MiB/s bucket_MiB/s cpu_ms/MiB srv_cpu_ms/MiB cpu% peak_RSS
-for l in plain gzip boto3; do
+for l in plain gzip parquet json-snappy boto3; do
     n=$(awk -F'\t' -v k="$l" 'NR > 1 && $1 == k' "$RESULTS" | wc -l)
     [ "$n" -gt 0 ] || continue
     printf '%-6s %4d %10s %9s %12s %12s %14s %9s %5d MiB\n' "$l" "$n" "$(med "$l" 3)" "$(med "$l" 4)" \

@@ -101,9 +101,10 @@ impl Csv {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
         let escaped = |b: u8| b == q || (b == e && e != q);
         let value = &out[start..];
-        if !value
-            .iter()
-            .any(|&b| b == d || b == q || b == e || b == b'\n' || b == b'\r')
+        // memchr's vector scans: most values need no quotes, and are long
+        // (user agents, messages).
+        if memchr::memchr3(d, q, b'\n', value).is_none()
+            && memchr::memchr2(b'\r', e, value).is_none()
         {
             return;
         }

@@ -17,8 +17,7 @@ pub use csv::CsvOptions;
 pub use parquet::{Group, Parquet};
 
 use crate::message::{Field, Message};
-use crate::template::{RenderContext, Template, escape_json, is_macro};
-use std::io::Write;
+use crate::template::{RenderContext, Template, escape_json, is_macro, push_i64, push_ip};
 
 /// `format()` values.
 pub const FORMATS: &[&str] = &["template", "json", "csv", "parquet"];
@@ -186,14 +185,10 @@ impl Column {
         out: &mut Vec<u8>,
     ) -> bool {
         match self {
-            // Writing to a Vec cannot fail.
-            Column::Time => {
-                let _ = write!(out, "{}", msg.stamp.secs);
-            }
+            Column::Time => push_i64(out, msg.stamp.secs),
+            // As ${SOURCEIP}: a v4-mapped v6 address shows as v4.
             Column::Source => match msg.peer {
-                Some(p) => {
-                    let _ = write!(out, "{}", p.ip().to_canonical());
-                }
+                Some(p) => push_ip(out, p.ip()),
                 None => out.extend_from_slice(b"127.0.0.1"),
             },
             Column::Topic => out.extend_from_slice(topic.as_bytes()),

@@ -143,7 +143,7 @@ fn parquet_row_groups_and_footer_make_one_readable_file() {
                 m.push_owned_pair(b".SDATA.req.ok", b"true");
                 nulls += p.row(&m, &RenderContext::default(), &mut rows);
             }
-            let g = p.group(&rows, file.len() as u64).unwrap();
+            let g = p.group(&mut rows, file.len() as u64).unwrap();
             file.extend_from_slice(&g.bytes);
             groups.push(Parquet::group_meta(&g.record).unwrap());
         }

@@ -216,10 +216,19 @@ impl Message {
 
     /// The value of a name-value pair (`.SDATA.meta.seq`), the last one set wins.
     pub fn pair(&self, name: &[u8]) -> Option<&[u8]> {
+        // Names of one message often share a prefix and a length
+        // (`.nginx.method`, `.nginx.status`): the last byte tells most apart
+        // before a full compare.
+        let last = name.last();
         self.pairs
             .iter()
             .rev()
-            .find(|(n, _)| self.slot(*n) == name)
+            .find(|(n, _)| {
+                n.end - n.start == name.len() as u32 && {
+                    let s = self.slot(*n);
+                    s.last() == last && s == name
+                }
+            })
             .map(|(_, v)| self.slot(*v))
     }
 

@@ -171,7 +171,7 @@ pub(super) fn push_u64(out: &mut Vec<u8>, v: u64) {
     push_padded(out, v, 1);
 }
 
-pub(super) fn push_i64(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn push_i64(out: &mut Vec<u8>, v: i64) {
     if v < 0 {
         out.push(b'-');
     }

@@ -294,7 +294,7 @@ impl Dates {
     }
 }
 
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+pub(crate) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, o) in v4.octets().iter().enumerate() {

@@ -23,6 +23,10 @@ pub use macros::set_identity;
 use macros::{Dates, Macro};
 pub use memo::Memo;
 
+/// Integer and address formatting the encoders share with the macros.
+pub(crate) use date::push_i64;
+pub(crate) use macros::push_ip;
+
 /// Whether a bare name (a CSV column) names a macro; otherwise it names a
 /// name-value pair.
 pub fn is_macro(name: &str) -> bool {

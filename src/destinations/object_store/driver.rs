@@ -517,10 +517,14 @@ impl ObjectDriver {
         let Some(rows) = o.parquet.as_mut().filter(|r| !r.data.is_empty()) else {
             return Ok(());
         };
-        let (n, meta) = write_group(p, &rows.data, &mut o.stream, &mut o.file, &mut self.record)
-            .map_err(|e| {
-                Failure::retry(format!("{}: {e}", o.paths.segment(o.segment).display()))
-            })?;
+        let (n, meta) = write_group(
+            p,
+            &mut rows.data,
+            &mut o.stream,
+            &mut o.file,
+            &mut self.record,
+        )
+        .map_err(|e| Failure::retry(format!("{}: {e}", o.paths.segment(o.segment).display())))?;
         rows.groups.push(meta);
         rows.data.clear();
         o.segment_bytes += n;
@@ -856,7 +860,7 @@ impl Driver for ObjectDriver {
 /// metadata. Returns the object bytes written and the row group's metadata.
 fn write_group(
     p: &Parquet,
-    rows: &[u8],
+    rows: &mut Vec<u8>,
     stream: &mut Stream,
     file: &mut File,
     record: &mut Record,
@@ -932,7 +936,7 @@ fn finish_parquet(
     let mut stream = Stream::resume(Codec::None, Some(RawState { crc: 0, total }));
     let mut record = Record::default();
     if !rows.is_empty() {
-        groups.push(write_group(&p, &rows, &mut stream, &mut file, &mut record)?.1);
+        groups.push(write_group(&p, &mut rows, &mut stream, &mut file, &mut record)?.1);
     }
     let footer = p.footer(&groups, stream.raw_total())?;
     record.clear();
