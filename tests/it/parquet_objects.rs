@@ -154,17 +154,19 @@ fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_and_duckdb() {
 }
 
 /// Each column compression gives a file named as Spark and Log Service name
-/// them, which reads back whole; a file:// store, a few messages.
+/// them, which reads back whole; a few messages.
 #[test]
 fn parquet_column_compressions_name_and_read_back() {
+    let server = S3Server::start(&["logs"]);
     let port = free_port();
-    let store_dir = TempDir::new("parquet-codecs");
-    let store = store_dir.path();
+    let store_dir = server.root.join("logs");
+    let store = store_dir.as_path();
     let dest = |name: &str, compression: &str| {
         format!(
-            "destination {name} {{ s3(url(\"file://{}\") object-key(\"{name}/${{HOST}}\") \
+            "destination {name} {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+               secret-key(\"{SECRET_KEY}\") object-key(\"{name}/${{HOST}}\") \
                format(parquet) {COLUMNS} compression({compression})); }};\n",
-            store.display()
+            server.endpoint
         )
     };
     let names = ["plain", "gz", "zst", "snappy"];
@@ -249,9 +251,10 @@ fn duckdb_reads_json_and_csv_objects_in_every_compression() {
     if !crate::moto::required() {
         return;
     }
+    let server = S3Server::start(&["logs"]);
     let port = free_port();
-    let store_dir = crate::harness::TempDir::new("duckdb-formats");
-    let store = store_dir.path();
+    let store_dir = server.root.join("logs");
+    let store = store_dir.as_path();
     let mut dests = String::new();
     let mut names = Vec::new();
     for (format, opts) in [
@@ -264,9 +267,10 @@ fn duckdb_reads_json_and_csv_objects_in_every_compression() {
         for codec in ["none", "gzip", "zstd"] {
             let name = format!("{format}_{codec}");
             dests += &format!(
-                "destination {name} {{ s3(url(\"file://{}\") object-key(\"{name}/${{HOST}}\") \
+                "destination {name} {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+                   secret-key(\"{SECRET_KEY}\") object-key(\"{name}/${{HOST}}\") \
                    {opts} compression({codec})); }};\n",
-                store.display()
+                server.endpoint
             );
             names.push(name);
         }
