@@ -51,6 +51,9 @@ struct State {
     throttle: Option<u64>,
     seen: Vec<String>,
     connections: usize,
+    /// Requests forwarded and not yet answered, and the most there were.
+    in_flight: usize,
+    max_in_flight: usize,
     /// Requests whose replies are lost: (method, text in the target, how many,
     /// reset or hold).
     lose: Vec<(String, String, usize, Mode)>,
@@ -250,6 +253,12 @@ impl FaultProxy {
     /// Client connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.state().connections
+    }
+
+    /// The most requests the proxy had forwarded and not yet answered at
+    /// once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.state().max_in_flight
     }
 
     /// Forgets the requests and connections counted so far.
@@ -508,7 +517,13 @@ fn serve(shared: &Shared, client: &TcpStream) -> io::Result<End> {
         };
         let _ = up.set_nodelay(true);
         let up_id = shared.register(&up);
+        {
+            let mut st = shared.state();
+            st.in_flight += 1;
+            st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        }
         let result = exchange(shared, &mut rd, out, &up, &req, body, &plan);
+        shared.state().in_flight -= 1;
         shared.unregister(up_id);
         match result? {
             Some(end) => return Ok(end),

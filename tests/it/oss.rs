@@ -348,3 +348,61 @@ fn sls_shipper_writes_log_service_partitions() {
         ]
     );
 }
+
+/// max-connections-to-oss(1): however many parts are ready and however many
+/// upload workers there are, one request is in flight at a time (a proxy in
+/// front of the store counts them); the same destination without it sends
+/// several at once.
+#[test]
+fn max_connections_bounds_requests_in_flight() {
+    let server = S3Server::start(&["logs"]);
+    let (one, many) = (
+        crate::fault_proxy::FaultProxy::start(&server.endpoint),
+        crate::fault_proxy::FaultProxy::start(&server.endpoint),
+    );
+    // Slow replies, so that parts wait for each other.
+    one.delay(Duration::from_millis(150));
+    many.delay(Duration::from_millis(150));
+    let port = free_port();
+    let dest = |name: &str, endpoint: &str, extra: &str| {
+        format!(
+            "destination {name} {{ oss(endpoint(\"{endpoint}\") bucket(\"logs\") \
+               access-key-id(\"{ACCESS_KEY}\") access-key-secret(\"{SECRET_KEY}\") \
+               prefix(\"{name}\") upload-workers-count(4) {extra} path-style(yes) \
+               chunk-size(5MiB) flush-grace-period(1s)); }};\n"
+        )
+    };
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         {}{}\
+         log {{ source(s); destination(one); destination(many); flags(flow-control); }};\n",
+        dest("one", &one.endpoint, "max-connections-to-oss(1)"),
+        dest("many", &many.endpoint, ""),
+    );
+    let d = Daemon::start(&conf);
+    // About 24 MiB: four parts or more each.
+    const N: usize = 120_000;
+    let pad = "x".repeat(180);
+    send_tcp(port, (0..N).map(|n| sl(&format!("m{n} {pad}"))));
+    for name in ["one", "many"] {
+        let stat = format!("destination.{name}#0.objects");
+        assert!(
+            wait_until(Duration::from_secs(120), || d.stat(&stat) == 1),
+            "{name}: {}",
+            d.log()
+        );
+    }
+    d.stop();
+    assert_eq!(one.max_in_flight(), 1, "max-connections-to-oss(1)");
+    assert!(
+        many.max_in_flight() > 1,
+        "{} without it",
+        many.max_in_flight()
+    );
+    let found = objects(&server.root.join("logs"));
+    for key in ["one.data", "many.data"] {
+        let text = String::from_utf8_lossy(&found[key]);
+        assert_eq!(text.lines().count(), N, "{key}");
+    }
+}
