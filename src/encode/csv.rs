@@ -37,6 +37,11 @@ impl CsvOptions {
     }
 }
 
+thread_local! {
+    /// A value being quoted, copied out of the row it is rewritten into.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[derive(Clone, Debug)]
 pub struct Csv {
     opts: CsvOptions,
@@ -95,11 +100,11 @@ impl Csv {
         out.push(b'\n');
     }
 
-    /// Quotes the value at `out[start..]` if it needs it, in place: the
-    /// value moves right by its escapes and the two quotes, back to front.
+    /// Quotes the value at `out[start..]` if it needs it: a copy of it goes
+    /// back between quotes, each quote (and escape character) escaped, in
+    /// runs found with memchr.
     fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
-        let escaped = |b: u8| b == q || (b == e && e != q);
         let value = &out[start..];
         // memchr's vector scans: most values need no quotes, and are long
         // (user agents, messages).
@@ -108,22 +113,27 @@ impl Csv {
         {
             return;
         }
-        let escapes = value.iter().filter(|&&b| escaped(b)).count();
-        let old_end = out.len();
-        out.resize(old_end + escapes + 2, 0);
-        let mut w = out.len() - 1;
-        out[w] = q;
-        for r in (start..old_end).rev() {
-            let b = out[r];
-            w -= 1;
-            out[w] = b;
-            if escaped(b) {
-                w -= 1;
-                out[w] = e;
+        SCRATCH.with_borrow_mut(|value| {
+            value.clear();
+            value.extend_from_slice(&out[start..]);
+            out.truncate(start);
+            out.reserve(value.len() + 8);
+            out.push(q);
+            let mut rest = &value[..];
+            loop {
+                let at = if e == q {
+                    memchr::memchr(q, rest)
+                } else {
+                    memchr::memchr2(q, e, rest)
+                };
+                let Some(at) = at else { break };
+                out.extend_from_slice(&rest[..at]);
+                out.push(e);
+                out.push(rest[at]);
+                rest = &rest[at + 1..];
             }
-        }
-        w -= 1;
-        out[w] = q;
-        debug_assert_eq!(w, start);
+            out.extend_from_slice(rest);
+            out.push(q);
+        });
     }
 }

@@ -142,8 +142,11 @@ pub enum Column {
     Source,
     /// `__topic__`: the destination's `topic()`.
     Topic,
+    /// PROGRAM, PID, MSGID or MESSAGE: macros that are their field's bytes,
+    /// read without a template; missing when the message lacks the field.
+    Field(Field),
     /// A macro; `field` names the message field whose absence makes it
-    /// missing (PROGRAM, PID, MSGID, SDATA), others are always there.
+    /// missing (SDATA), others are always there.
     Macro {
         template: Template,
         field: Option<Field>,
@@ -159,16 +162,14 @@ impl Column {
             "__time__" => Column::Time,
             "__source__" => Column::Source,
             "__topic__" => Column::Topic,
+            "PROGRAM" => Column::Field(Field::Program),
+            "PID" => Column::Field(Field::Pid),
+            "MSGID" => Column::Field(Field::MsgId),
+            "MESSAGE" => Column::Field(Field::Message),
             _ if is_macro(name) => Column::Macro {
                 template: Template::compile(&format!("${{{name}}}"))
                     .map_err(|e| format!("column {name}: {e}"))?,
-                field: match name {
-                    "PROGRAM" => Some(Field::Program),
-                    "PID" => Some(Field::Pid),
-                    "MSGID" => Some(Field::MsgId),
-                    "SDATA" => Some(Field::Sdata),
-                    _ => None,
-                },
+                field: (name == "SDATA").then_some(Field::Sdata),
             },
             _ if name.is_empty() => return Err("an empty column name".into()),
             _ => Column::Pair(name.as_bytes().into()),
@@ -192,6 +193,10 @@ impl Column {
                 None => out.extend_from_slice(b"127.0.0.1"),
             },
             Column::Topic => out.extend_from_slice(topic.as_bytes()),
+            Column::Field(f) => match msg.get(*f) {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            },
             Column::Macro { template, field } => {
                 if field.is_some_and(|f| msg.get(f).is_none()) {
                     return false;
