@@ -223,6 +223,17 @@ impl Daemon {
             .unwrap_or(0)
     }
 
+    /// Waits up to `timeout` for counter `name` to reach `n`; fails the test
+    /// with the daemon's log otherwise.
+    pub fn await_stat(&self, name: &str, n: u64, timeout: Duration) {
+        assert!(
+            wait_until(timeout, || self.stat(name) == n),
+            "{name} stayed at {} (not {n}); log:\n{}",
+            self.stat(name),
+            self.log()
+        );
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: sending a signal to our own child process.
         unsafe { libc_kill(self.child.id() as i32, sig) };

@@ -19,6 +19,20 @@ fn gunzip(bytes: &[u8]) -> String {
     out
 }
 
+/// Each of `cases` (options for `call`, and the error they must give) fails
+/// `sluice -s` with that error, placed at the call in the user's file.
+fn refused(dir: &TempDir, call: impl Fn(&str) -> String, cases: &[(&str, &str)]) {
+    let mut failed = Vec::new();
+    for (opts, want) in cases {
+        let conf = dir.write("bad.conf", &call(opts));
+        let (code, err) = syntax_check(&conf);
+        if code != Some(1) || !err.contains(want) || !err.contains("bad.conf:4:3") {
+            failed.push(format!("{opts}: exit {code:?}, want {want:?} in:\n{err}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
 /// The seed's pipeline, as an `oss()` call, expands into the object-store
 /// options each parameter stands for.
 #[test]
@@ -97,15 +111,7 @@ fn oss_parameter_errors_name_the_choices() {
             "is plain http, but https(yes) (secure-connection-enabled) asks for TLS",
         ),
     ];
-    let mut failed = Vec::new();
-    for (opts, want) in cases {
-        let conf = dir.write("bad.conf", &call(opts));
-        let (code, err) = syntax_check(&conf);
-        if code != Some(1) || !err.contains(want) || !err.contains("bad.conf:4:3") {
-            failed.push(format!("{opts}: exit {code:?}, want {want:?} in:\n{err}"));
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    refused(&dir, call, &cases);
 }
 
 /// Objects through `oss()`: size rotation with gzip encoding gives
@@ -145,11 +151,7 @@ fn oss_rotates_and_encodes_as_logstash_output_oss_is_told_to() {
         );
         for name in ["size", "time"] {
             let stat = format!("destination.{name}#0.written");
-            assert!(
-                wait_until(WAIT, || d.stat(&stat) == burst as u64 * 100 + 100),
-                "{name}: {}",
-                d.log()
-            );
+            d.await_stat(&stat, burst as u64 * 100 + 100, WAIT);
         }
     }
     // The spool is in temporary-directory(), in a directory of its own.
@@ -221,11 +223,7 @@ fn oss_recover_no_deletes_what_a_crash_left() {
     };
     let d = Daemon::start(&conf("no"));
     send_tcp(port, (0..50).map(|n| sl(&format!("m{n}"))));
-    assert!(
-        wait_until(WAIT, || d.stat("destination.d#0.written") == 50),
-        "{}",
-        d.log()
-    );
+    d.await_stat("destination.d#0.written", 50, WAIT);
     // Open for time-rotate (15 minutes): only in the spool when killed.
     let d = Daemon::start_in(d.crash(), &conf("no")).unwrap();
     assert!(
@@ -278,15 +276,7 @@ fn sls_shipper_checks_log_service_ranges() {
         ),
         ("format(\"csv\")", "format(csv) needs columns()"),
     ];
-    let mut failed = Vec::new();
-    for (opts, want) in cases {
-        let conf = dir.write("bad.conf", &call(opts));
-        let (code, err) = syntax_check(&conf);
-        if code != Some(1) || !err.contains(want) || !err.contains("bad.conf:4:3") {
-            failed.push(format!("{opts}: exit {code:?}, want {want:?} in:\n{err}"));
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    refused(&dir, call, &cases);
     let good = dir.write("good.conf", &call("format(\"parquet\") columns(\"HOST\", \"PID:int32\") compression(\"snappy\") shipping-size(5) shipping-time(900)"));
     let (code, err) = syntax_check(&good);
     assert_eq!(code, Some(0), "{err}");
@@ -316,11 +306,7 @@ fn sls_shipper_writes_log_service_partitions() {
         })
         .collect();
     send_tcp(port, msgs);
-    assert!(
-        wait_until(WAIT, || d.stat("destination.d#0.objects") == 2),
-        "{}",
-        d.log()
-    );
+    d.await_stat("destination.d#0.objects", 2, WAIT);
     d.stop();
     let found = objects(&store.path().join("logs"));
     let mut days = Vec::new();

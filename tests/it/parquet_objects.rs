@@ -118,11 +118,7 @@ fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_and_duckdb() {
     let d = Daemon::start(&conf);
     const N: usize = 100_000;
     send_tcp(port, messages(N, 6));
-    assert!(
-        wait_until(WAIT, || d.stat("destination.pq#0.written") == N as u64),
-        "{}",
-        d.log()
-    );
+    d.await_stat("destination.pq#0.written", N as u64, WAIT);
     let nulls = (0..N).filter(|i| i % 7 == 0).count() as u64;
     assert_eq!(d.stat("destination.pq#0.null_values"), nulls);
     d.stop();
@@ -185,11 +181,7 @@ fn parquet_column_compressions_name_and_read_back() {
     send_tcp(port, messages(N, 1));
     for name in names {
         let stat = format!("destination.{name}#0.written");
-        assert!(
-            wait_until(WAIT, || d.stat(&stat) == N as u64),
-            "{name}: {}",
-            d.log()
-        );
+        d.await_stat(&stat, N as u64, WAIT);
     }
     d.stop();
     let found = objects(store);
@@ -228,11 +220,7 @@ fn a_parquet_object_left_open_by_kill_9_is_finished_whole() {
     let d = Daemon::start(&conf);
     const N: usize = 20_000;
     send_tcp(port, messages(N, 1));
-    assert!(
-        wait_until(WAIT, || d.stat("destination.d#0.written") == N as u64),
-        "{}",
-        d.log()
-    );
+    d.await_stat("destination.d#0.written", N as u64, WAIT);
     let d = Daemon::start_in(d.crash(), &conf).unwrap();
     let path = server.object_path("logs", "app.zst.parquet");
     assert!(wait_until(WAIT, || path.exists()), "{}", d.log());
@@ -290,11 +278,7 @@ fn duckdb_reads_json_and_csv_objects_in_every_compression() {
     send_tcp(port, messages(N, 1));
     for name in &names {
         let stat = format!("destination.{name}#0.written");
-        assert!(
-            wait_until(WAIT, || d.stat(&stat) == N as u64),
-            "{name}: {}",
-            d.log()
-        );
+        d.await_stat(&stat, N as u64, WAIT);
     }
     d.stop();
     let keys: Vec<String> = objects(store).into_keys().collect();
