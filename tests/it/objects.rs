@@ -37,7 +37,7 @@ pub fn objects(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn gunzip(bytes: &[u8]) -> String {
+pub fn gunzip(bytes: &[u8]) -> String {
     let mut out = String::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_string(&mut out)

@@ -3,21 +3,12 @@
 //! objects a real S3 server (s3s-fs) receives.
 
 use crate::harness::*;
-use crate::objects::objects;
+use crate::objects::{gunzip, objects};
 use crate::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
-use std::io::Read;
 use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn gunzip(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_string(&mut out)
-        .expect("a valid gzip stream");
-    out
-}
 
 /// Each of `cases` (options for `call`, and the error they must give) fails
 /// `sluice -s` with that error, placed at the call in the user's file.
