@@ -313,3 +313,56 @@ fn duckdb_reads_json_and_csv_objects_in_every_compression() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// Thirty-two hosts, an open Parquet object each, none with a row group's
+/// worth of rows: past four row groups' worth in all, the biggest holders
+/// write smaller row groups, so memory does not grow with the number of
+/// open objects. Every message lands once, in its host's file, in order.
+#[test]
+fn many_open_parquet_objects_share_a_bounded_row_budget() {
+    let server = S3Server::start(&["logs"]);
+    let port = free_port();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+           secret-key(\"{SECRET_KEY}\") object-key(\"many/${{HOST}}\") format(parquet) \
+           columns(\"HOST\", \"MESSAGE\") parquet-row-group-size(64KiB) flush-grace-period(1s)); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        server.endpoint
+    );
+    let d = Daemon::start(&conf);
+    const HOSTS: usize = 32;
+    const EACH: usize = 300;
+    let pad = "y".repeat(80);
+    let msgs = (0..EACH).flat_map(|i| {
+        let pad = pad.clone();
+        (0..HOSTS).map(move |h| format!("<13>Nov 23 14:07:17 host-{h:02} app: m{i} {pad}"))
+    });
+    send_tcp(port, msgs);
+    d.await_stat("destination.d#0.objects", HOSTS as u64, WAIT);
+    d.stop();
+    let found = objects(&server.root.join("logs"));
+    assert_eq!(found.len(), HOSTS, "{:?}", found.keys());
+    let mut groups = 0;
+    for (key, bytes) in found {
+        let host = key
+            .trim_start_matches("many/")
+            .trim_end_matches(".parquet")
+            .to_string();
+        let (g, rows) = parquet_rows(bytes);
+        groups += g;
+        let got: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(r["HOST"], host);
+                r["MESSAGE"].split(' ').next().unwrap().to_string()
+            })
+            .collect();
+        let want: Vec<String> = (0..EACH).map(|i| format!("m{i}")).collect();
+        assert_eq!(got, want, "{key}");
+    }
+    // About 30 KiB of rows per host, 960 KiB in all against a 256 KiB
+    // budget: without it, one row group each.
+    assert!(groups > HOSTS, "{groups} row groups for {HOSTS} files");
+}

@@ -109,6 +109,10 @@ pub struct ObjectDriver {
     stalled: Option<(Delivery, usize)>,
     /// Deliveries spooled, waiting for the sync.
     held: Vec<Ack>,
+    /// Memory of the row buffers of open Parquet objects (their capacity):
+    /// bounded by [`ObjectDriver::rows_budget`], however many objects are
+    /// open.
+    rows_held: usize,
 }
 
 impl ObjectDriver {
@@ -159,6 +163,7 @@ impl ObjectDriver {
             run_id: super::random_id(),
             stalled: None,
             held: Vec::new(),
+            rows_held: 0,
         };
         d.recover()?;
         Ok(d)
@@ -451,13 +456,15 @@ impl ObjectDriver {
             (o.pending)
                 .write(&mut o.file, spool::ROWS, o.stream.state())
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+            let capacity = rows.data.capacity();
             rows.data.extend_from_slice(o.pending.payload());
+            self.rows_held += rows.data.capacity() - capacity;
             self.pool.stats.spool_bytes.add(o.pending.len() as u64 + 24);
             o.pending.clear();
             if rows.data.len() as u64 >= self.opts.row_group_size {
                 self.flush_group(id)?;
             }
-            return Ok(());
+            return self.keep_rows_in_budget();
         }
         let raw = o.pending.len();
         // Plain bytes go to the spool from the buffer they were rendered into.
@@ -533,6 +540,31 @@ impl ObjectDriver {
         self.seal_if_full(id)
     }
 
+    /// Four row groups' worth of rows across all open Parquet objects.
+    fn rows_budget(&self) -> usize {
+        (self.opts.row_group_size as usize).saturating_mul(4)
+    }
+
+    /// Many open Parquet objects (one per host, per partition) would each
+    /// hold up to a row group of rows: past the budget, the object holding
+    /// the most writes them as a (smaller) row group and lets its buffer go.
+    fn keep_rows_in_budget(&mut self) -> Result<(), Failure> {
+        while self.rows_held > self.rows_budget() {
+            let biggest = (self.open.iter())
+                .filter_map(|(id, o)| Some((o.parquet.as_ref()?.data.capacity(), *id)))
+                .max();
+            let Some((capacity, id)) = biggest.filter(|(c, _)| *c > 0) else {
+                return Ok(());
+            };
+            self.flush_group(id)?;
+            if let Some(rows) = self.open.get_mut(&id).and_then(|o| o.parquet.as_mut()) {
+                rows.data = Vec::new();
+                self.rows_held -= capacity.min(self.rows_held);
+            }
+        }
+        Ok(())
+    }
+
     /// Ends object `id`: its last record (a gzip trailer, a Parquet footer),
     /// synced, then its task completes it in the store.
     fn complete(&mut self, id: u64) -> Result<(), Failure> {
@@ -578,6 +610,9 @@ impl ObjectDriver {
             let f = spool_failure(&o.paths.segment(o.segment), &e);
             self.open.insert(id, o);
             return Err(f);
+        }
+        if let Some(rows) = &o.parquet {
+            self.rows_held -= rows.data.capacity().min(self.rows_held);
         }
         self.by_base.remove(&o.base);
         if let Some(ids) = self.by_prefix.get_mut(&o.prefix) {

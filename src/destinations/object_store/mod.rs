@@ -168,7 +168,7 @@ pub const SPEC: DriverSpec = DriverSpec {
                 max: 1 << 30,
             },
             default: "8MiB",
-            doc: "format(parquet): an object's rows become a row group when they reach this size before encoding, and when the object completes; they wait in the spool meanwhile.",
+            doc: "format(parquet): an object's rows become a row group when they reach this size before encoding, and when the object completes; they wait in the spool (and in memory) meanwhile. All open objects together hold at most four times this in memory: past it, the object holding the most writes a smaller row group.",
         },
         OptionSpec {
             name: "delimiter",
