@@ -13,6 +13,7 @@ pub mod driver;
 pub mod http;
 pub mod key;
 pub mod local;
+mod row_groups;
 pub mod s3;
 pub mod spool;
 pub mod store;
