@@ -71,6 +71,10 @@ fn csv_with_another_delimiter_quote_and_escape() {
         o.quote = b'\'';
         o.escape = b'\\';
     });
+    // header(no), the default: an object starts with its first row.
+    let mut head = Vec::new();
+    e.header(&mut head);
+    assert!(head.is_empty());
     let mut m = msg();
     m.set_owned(Field::Message, b"it's\ta \\ tab");
     assert_eq!(encode(&e, &m), "web-1\t'it\\'s\ta \\\\ tab'\n");
