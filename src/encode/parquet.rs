@@ -117,7 +117,8 @@ impl Parquet {
                 "double" => Ty::Double,
                 other => {
                     return Err(format!(
-                        "column \"{entry}\": unknown type \"{other}\"; the types are {}",
+                        "column \"{entry}\": unknown type \"{other}\"; the types are {} \
+                         (a name holding a colon takes its type too: \"{entry}:string\")",
                         TYPES.join(", ")
                     ));
                 }
@@ -213,6 +214,13 @@ impl Parquet {
                 out.extend_from_slice(&[0; 4]);
                 let start = out.len();
                 if f.column.value(msg, ctx, &self.topic, out) {
+                    // Parquet strings are UTF-8, and readers refuse a file
+                    // with one that is not: a stray byte becomes U+FFFD.
+                    if std::str::from_utf8(&out[start..]).is_err() {
+                        let fixed = String::from_utf8_lossy(&out[start..]).into_owned();
+                        out.truncate(start);
+                        out.extend_from_slice(fixed.as_bytes());
+                    }
                     let len = (out.len() - start) as u32;
                     out[start - 4..start].copy_from_slice(&len.to_le_bytes());
                 } else {

@@ -176,6 +176,23 @@ fn parquet_row_groups_and_footer_make_one_readable_file() {
 }
 
 #[test]
+fn parquet_strings_are_made_utf8() {
+    use ::parquet::file::reader::{FileReader, SerializedFileReader};
+    let p = Parquet::new(&["MESSAGE".into()], crate::compress::Codec::None, "").unwrap();
+    let mut m = msg();
+    m.set_owned(Field::Message, b"caf\xe9 \xff ok");
+    let mut rows = Vec::new();
+    p.row(&m, &RenderContext::default(), &mut rows);
+    let g = p.group(&mut rows, 0).unwrap();
+    let mut file = g.bytes;
+    let meta = Parquet::group_meta(&g.record).unwrap();
+    file.extend(p.footer(&[meta], file.len() as u64).unwrap());
+    let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+    let row = reader.get_row_iter(None).unwrap().next().unwrap().unwrap();
+    assert_eq!(row.to_string(), "{MESSAGE: \"caf\u{fffd} \u{fffd} ok\"}");
+}
+
+#[test]
 fn parquet_columns_are_checked() {
     let none = crate::compress::Codec::None;
     let e = Parquet::new(&["PID:int128".into()], none, "").unwrap_err();

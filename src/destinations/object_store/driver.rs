@@ -488,17 +488,20 @@ impl ObjectDriver {
             return Ok(());
         };
         if o.segment_bytes >= self.opts.chunk_size {
-            // A full part: the next bytes start the next segment.
+            // A full part: the next bytes start the next segment. Sealed only
+            // once that exists: until then the bytes go on into this one,
+            // which no upload has taken yet.
             o.file
                 .sync_data()
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+            let next = o
+                .paths
+                .open_segment(o.segment + 1)
+                .map_err(|e| spool_failure(&o.paths.segment(o.segment + 1), &e))?;
             let _ = o.tx.send(Cmd::Sealed(o.segment));
             o.segment += 1;
             o.segment_bytes = 0;
-            o.file = o
-                .paths
-                .open_segment(o.segment)
-                .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+            o.file = next;
         }
         Ok(())
     }
@@ -515,7 +518,8 @@ impl ObjectDriver {
         let Some(rows) = o.parquet.as_mut().filter(|r| !r.data.is_empty()) else {
             return Ok(());
         };
-        let (n, meta) = write_group(
+        let capacity = rows.data.capacity();
+        let (n, on_disk, meta) = write_group(
             p,
             &mut rows.data,
             &mut o.stream,
@@ -525,9 +529,11 @@ impl ObjectDriver {
         .map_err(|e| Failure::retry(format!("{}: {e}", o.paths.segment(o.segment).display())))?;
         rows.groups.push(meta);
         rows.data.clear();
+        // The rows are lent to the encoder and come back; rarely as a copy.
+        self.rows_held = (self.rows_held + rows.data.capacity()).saturating_sub(capacity);
         o.segment_bytes += n;
         o.size += n;
-        self.pool.stats.spool_bytes.add(n + 48);
+        self.pool.stats.spool_bytes.add(on_disk);
         self.seal_if_full(id)
     }
 
@@ -541,16 +547,23 @@ impl ObjectDriver {
     /// the most writes them as a (smaller) row group and lets its buffer go.
     fn keep_rows_in_budget(&mut self) -> Result<(), Failure> {
         while self.rows_held > self.rows_budget() {
-            let biggest = (self.open.iter())
-                .filter_map(|(id, o)| Some((o.parquet.as_ref()?.data.capacity(), *id)))
+            // Buffers already written out go first (no row group needed),
+            // then the one holding the most rows.
+            let pick = (self.open.iter())
+                .filter_map(|(id, o)| {
+                    let rows = o.parquet.as_ref()?;
+                    let empty = rows.data.is_empty();
+                    let weight = if empty { usize::MAX } else { rows.data.len() };
+                    (rows.data.capacity() > 0).then_some((weight, *id))
+                })
                 .max();
-            let Some((capacity, id)) = biggest.filter(|(c, _)| *c > 0) else {
+            let Some((_, id)) = pick else {
                 return Ok(());
             };
             self.flush_group(id)?;
             if let Some(rows) = self.open.get_mut(&id).and_then(|o| o.parquet.as_mut()) {
-                rows.data = Vec::new();
-                self.rows_held -= capacity.min(self.rows_held);
+                let released = std::mem::take(&mut rows.data).capacity();
+                self.rows_held = self.rows_held.saturating_sub(released);
             }
         }
         Ok(())
@@ -564,6 +577,8 @@ impl ObjectDriver {
         let Some(mut o) = self.open.remove(&id) else {
             return Ok(());
         };
+        // What a failed attempt rolls back to (see below).
+        let before = (o.file.metadata().map(|m| m.len()), o.stream.state());
         self.record.clear();
         match (&o.parquet, self.opts.encoder.parquet()) {
             (Some(rows), Some(p)) => {
@@ -589,18 +604,26 @@ impl ObjectDriver {
                 // "complete" does not end the stream twice.
                 self.record
                     .write(&mut o.file, spool::FINAL, o.stream.state())?;
-                self.pool
-                    .stats
-                    .spool_bytes
-                    .add(self.record.len() as u64 + 24);
             }
             o.file.sync_data()
         })();
         if let Err(e) = done {
-            // Keep it open: the worker retries the batch.
+            // Keep it open, as it was before this attempt: its end cut off
+            // again and its stream wound back, so that messages placed
+            // meanwhile go before the end a later attempt writes, once.
             let f = spool_failure(&o.paths.segment(o.segment), &e);
+            if let Ok(len) = before.0 {
+                let _ = o.file.set_len(len);
+            }
+            o.stream = Stream::resume(self.opts.codec, (o.size > 0).then_some(before.1));
             self.open.insert(id, o);
             return Err(f);
+        }
+        if !self.record.is_empty() {
+            self.pool
+                .stats
+                .spool_bytes
+                .add(self.record.len() as u64 + 24);
         }
         if let Some(rows) = &o.parquet {
             self.rows_held -= rows.data.capacity().min(self.rows_held);

@@ -21,14 +21,15 @@ pub struct Rows {
 /// Writes a row group of `rows` at the end of a Parquet object: its bytes
 /// (object bytes) and its metadata (for the footer), as two records. A
 /// failure cuts the segment back, so no row group is there without its
-/// metadata. Returns the object bytes written and the row group's metadata.
+/// metadata. Returns the object bytes written, the bytes the segment grew by
+/// and the row group's metadata.
 pub fn write_group(
     p: &Parquet,
     rows: &mut Vec<u8>,
     stream: &mut Stream,
     file: &mut File,
     record: &mut Record,
-) -> Result<(u64, RowGroupMetaData), String> {
+) -> Result<(u64, u64, RowGroupMetaData), String> {
     let group = p.group(rows, stream.raw_total())?;
     let meta = Parquet::group_meta(&group.record)?;
     let before = file.metadata().map_err(|e| e.to_string())?.len();
@@ -47,11 +48,16 @@ pub fn write_group(
         record.write(file, spool::GROUP, after)
     })();
     if let Err(e) = written {
-        let _ = file.set_len(before);
-        return Err(e.to_string());
+        // The bytes without their metadata would shift every later offset;
+        // a failed cut is said in the error.
+        return Err(match file.set_len(before) {
+            Ok(()) => e.to_string(),
+            Err(cut) => format!("{e}; and cutting the row group off again failed: {cut}"),
+        });
     }
+    let after = file.metadata().map_or(before, |m| m.len());
     stream.pass_through(n);
-    Ok((n as u64, meta))
+    Ok((n as u64, after - before, meta))
 }
 
 /// Finishes a Parquet object a crash left open, from its segments alone: a
@@ -100,7 +106,7 @@ pub fn finish_parquet(
     let mut stream = Stream::resume(Codec::None, Some(RawState { crc: 0, total }));
     let mut record = Record::default();
     if !rows.is_empty() {
-        groups.push(write_group(&p, &mut rows, &mut stream, &mut file, &mut record)?.1);
+        groups.push(write_group(&p, &mut rows, &mut stream, &mut file, &mut record)?.2);
     }
     let footer = p.footer(&groups, stream.raw_total())?;
     record.clear();

@@ -57,8 +57,22 @@ impl Record {
         self.0.truncate(HEADER);
     }
 
-    /// Frames the payload and appends the record to a segment file.
+    /// Frames the payload and appends the record to a segment file. A failed
+    /// write is cut off again, so that no torn record hides the records a
+    /// retry appends after it (readers stop at the first torn one).
     pub fn write(&mut self, file: &mut File, raw_len: u32, after: RawState) -> io::Result<()> {
+        let before = file.metadata()?.len();
+        self.write_unchecked(file, raw_len, after).inspect_err(|_| {
+            let _ = file.set_len(before);
+        })
+    }
+
+    fn write_unchecked(
+        &mut self,
+        file: &mut File,
+        raw_len: u32,
+        after: RawState,
+    ) -> io::Result<()> {
         let len = self.len() as u32;
         let head = &mut self.0[..HEADER];
         head[0..4].copy_from_slice(&len.to_le_bytes());
