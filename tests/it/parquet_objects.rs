@@ -67,6 +67,19 @@ fn messages(n: usize, pad_words: usize) -> Vec<String> {
         .collect()
 }
 
+/// A config of one TCP source on `port` into `s3(... opts)` named `name` on
+/// `server`'s bucket `logs`.
+fn one_s3(server: &S3Server, port: u16, name: &str, opts: &str) -> String {
+    format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination {name} {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+           secret-key(\"{SECRET_KEY}\") {opts}); }};\n\
+         log {{ source(s); destination({name}); flags(flow-control); }};\n",
+        server.endpoint
+    )
+}
+
 const COLUMNS: &str = "columns(\"HOST\", \"PID:int32\", \".SDATA.req@32473.status:int64\", \
     \".SDATA.req@32473.ms:double\", \"MESSAGE\", \"__time__:int64\", \"MSGID:string\")";
 
@@ -106,14 +119,14 @@ fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_and_duckdb() {
     }
     let server = S3Server::start(&["logs"]);
     let port = free_port();
-    let conf = format!(
-        "@include \"scl.conf\"\n\
-         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination pq {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
-           secret-key(\"{SECRET_KEY}\") object-key(\"pq/${{HOST}}\") format(parquet) {COLUMNS} \
-           compression(snappy) parquet-row-group-size(2MiB) chunk-size(5MiB) upload-threads(2)); }};\n\
-         log {{ source(s); destination(pq); flags(flow-control); }};\n",
-        server.endpoint
+    let conf = one_s3(
+        &server,
+        port,
+        "pq",
+        &format!(
+            "object-key(\"pq/${{HOST}}\") format(parquet) {COLUMNS} compression(snappy) \
+             parquet-row-group-size(2MiB) chunk-size(5MiB) upload-threads(2)"
+        ),
     );
     let d = Daemon::start(&conf);
     const N: usize = 100_000;
@@ -208,14 +221,14 @@ fn parquet_column_compressions_name_and_read_back() {
 fn a_parquet_object_left_open_by_kill_9_is_finished_whole() {
     let server = S3Server::start(&["logs"]);
     let port = free_port();
-    let conf = format!(
-        "@include \"scl.conf\"\n\
-         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
-           secret-key(\"{SECRET_KEY}\") object-key(\"app\") format(parquet) {COLUMNS} \
-           compression(zstd) parquet-row-group-size(256KiB)); }};\n\
-         log {{ source(s); destination(d); flags(flow-control); }};\n",
-        server.endpoint
+    let conf = one_s3(
+        &server,
+        port,
+        "d",
+        &format!(
+            "object-key(\"app\") format(parquet) {COLUMNS} compression(zstd) \
+             parquet-row-group-size(256KiB)"
+        ),
     );
     let d = Daemon::start(&conf);
     const N: usize = 20_000;
@@ -322,14 +335,12 @@ fn duckdb_reads_json_and_csv_objects_in_every_compression() {
 fn many_open_parquet_objects_share_a_bounded_row_budget() {
     let server = S3Server::start(&["logs"]);
     let port = free_port();
-    let conf = format!(
-        "@include \"scl.conf\"\n\
-         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination d {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
-           secret-key(\"{SECRET_KEY}\") object-key(\"many/${{HOST}}\") format(parquet) \
-           columns(\"HOST\", \"MESSAGE\") parquet-row-group-size(64KiB) flush-grace-period(1s)); }};\n\
-         log {{ source(s); destination(d); flags(flow-control); }};\n",
-        server.endpoint
+    let conf = one_s3(
+        &server,
+        port,
+        "d",
+        "object-key(\"many/${HOST}\") format(parquet) columns(\"HOST\", \"MESSAGE\") \
+         parquet-row-group-size(64KiB) flush-grace-period(1s)",
     );
     let d = Daemon::start(&conf);
     const HOSTS: usize = 32;
