@@ -171,11 +171,7 @@ impl ObjectDriver {
             let mut bytes = 0;
             for (id, segments) in &found {
                 let paths = Paths::new(&self.dir, id);
-                bytes += segments
-                    .iter()
-                    .filter_map(|&n| std::fs::metadata(paths.segment(n)).ok())
-                    .map(|m| m.len())
-                    .sum::<u64>();
+                bytes += paths.bytes(segments.iter().copied());
                 paths.remove(segments.iter().copied());
             }
             tracing::warn!(destination = %self.pool.destination, objects = found.len(), bytes, spool = %self.dir.display(), "recover(no): deleted what an earlier run left in the spool");
@@ -191,10 +187,6 @@ impl ObjectDriver {
                 }
             };
             let last = segments.last().copied().unwrap_or(1);
-            let mut bytes = 0;
-            for &n in &segments {
-                bytes += std::fs::metadata(paths.segment(n)).map_or(0, |m| m.len());
-            }
             if manifest.key.is_none() {
                 // Numbered in the earlier run; this run's numbering comes
                 // first for the objects it found, the oldest.
@@ -242,6 +234,9 @@ impl ObjectDriver {
                     continue;
                 }
             }
+            // Measured once finished, as its upload task will when it frees
+            // them: a torn tail cut off, an end appended.
+            let bytes = paths.bytes(1..=last);
             self.pool.stats.spool_bytes.add(bytes);
             tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
             let tx = self.spawn_task(paths, manifest, true);

@@ -231,6 +231,15 @@ impl Paths {
             .open(self.segment(n))
     }
 
+    /// Bytes on disk of segments `segments` (missing ones count nothing).
+    pub fn bytes(&self, segments: impl IntoIterator<Item = u32>) -> u64 {
+        segments
+            .into_iter()
+            .filter_map(|n| fs::metadata(self.segment(n)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// Removes the object's files.
     pub fn remove(&self, segments: impl IntoIterator<Item = u32>) {
         for n in segments {

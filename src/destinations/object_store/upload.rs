@@ -256,10 +256,7 @@ impl ObjectTask {
         };
         self.on_board();
         if self.finish(last).await.is_ok() {
-            let freed: u64 = (1..=last)
-                .filter_map(|n| std::fs::metadata(self.paths.segment(n)).ok())
-                .map(|m| m.len())
-                .sum();
+            let freed = self.paths.bytes(1..=last);
             self.paths.remove(1..=last);
             let stats = &self.pool.stats;
             stats.spool_bytes.sub(freed.min(stats.spool_bytes.get()));
