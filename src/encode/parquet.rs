@@ -469,11 +469,8 @@ fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
 fn convert(ty: Ty, text: &str, out: &mut [u8; 8]) -> Option<usize> {
     let bytes: &[u8] = match ty {
         Ty::String => unreachable!("strings are not converted"),
-        Ty::Boolean => match text.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => &[1],
-            "false" | "no" | "off" | "0" => &[0],
-            _ => return None,
-        },
+        // The words yes/no options take: true/false, yes/no, on/off, 1/0.
+        Ty::Boolean => &[u8::from(crate::config::schema::parse_bool(text)?)],
         Ty::Int32 => &text.parse::<i32>().ok()?.to_le_bytes(),
         Ty::Int64 => &text.parse::<i64>().ok()?.to_le_bytes(),
         Ty::Float => &text.parse::<f32>().ok()?.to_le_bytes(),

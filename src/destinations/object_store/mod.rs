@@ -20,7 +20,7 @@ pub mod store;
 pub mod upload;
 
 use crate::compress::Codec;
-use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
+use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values, parse_bool};
 use crate::destinations::registry::{
     self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
 };
@@ -661,10 +661,11 @@ fn encoder(v: &Values) -> Result<Encoder, BuildError> {
 
 fn build(v: &Values) -> Built {
     let mut errors = Vec::new();
-    let https = v.str("https").map(|w| match w {
-        "true" | "on" => "yes",
-        "false" | "off" => "no",
-        w => w,
+    // yes, no or auto, the boolean words read as every yes/no option's.
+    let https = v.str("https").map(|w| match parse_bool(w) {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => w,
     });
     let (url, oss_region) = match endpoint(v.str("url").unwrap_or(""), https) {
         Ok(u) => u,
