@@ -1,7 +1,7 @@
 //! `format(csv)`: one line per message, `columns()` in order, quoted as RFC
 //! 4180 says when a value holds the delimiter, the quote or a line break.
 
-use super::Column;
+use super::{Column, PairIndex};
 use crate::message::Message;
 use crate::template::RenderContext;
 
@@ -46,6 +46,7 @@ thread_local! {
 pub struct Csv {
     opts: CsvOptions,
     columns: Vec<Column>,
+    pairs: PairIndex,
 }
 
 impl Csv {
@@ -61,12 +62,17 @@ impl Csv {
         if opts.delimiter == opts.quote {
             return Err("delimiter() and quote() must differ".into());
         }
-        let columns = opts
+        let mut columns = opts
             .columns
             .iter()
             .map(|c| Column::parse(c))
-            .collect::<Result<_, _>>()?;
-        Ok(Csv { opts, columns })
+            .collect::<Result<Vec<_>, _>>()?;
+        let pairs = PairIndex::new(&mut columns);
+        Ok(Csv {
+            opts,
+            columns,
+            pairs,
+        })
     }
 
     /// The header line: the column names, when `header(yes)`.
@@ -86,12 +92,13 @@ impl Csv {
     }
 
     pub fn row(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) {
+        let found = self.pairs.find(msg);
         for (i, c) in self.columns.iter().enumerate() {
             if i > 0 {
                 out.push(self.opts.delimiter);
             }
             let start = out.len();
-            if c.value(msg, ctx, &self.opts.topic, out) {
+            if c.value(msg, ctx, &self.opts.topic, &found, out) {
                 self.quote_from(start, out);
             } else {
                 out.extend_from_slice(self.opts.null_value.as_bytes());

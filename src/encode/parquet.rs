@@ -17,7 +17,7 @@
 //! group's metadata; its byte offsets are then moved to where the row group
 //! sits in the object.
 
-use super::Column;
+use super::{Column, PairIndex};
 use crate::message::Message;
 use crate::template::RenderContext;
 use bytes::Bytes;
@@ -62,6 +62,7 @@ struct Field {
 #[derive(Clone)]
 pub struct Parquet {
     fields: Vec<Field>,
+    pairs: PairIndex,
     /// `columns()` as written, kept in the spool so that a restart encodes
     /// the rows it finds with the columns they were written with.
     spec: Vec<String>,
@@ -183,8 +184,10 @@ impl Parquet {
             props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
         }
         let props = props.build();
+        let pairs = PairIndex::new(fields.iter_mut().map(|f| &mut f.column));
         Ok(Parquet {
             fields,
+            pairs,
             spec: spec.to_vec(),
             compression,
             schema: Arc::new(SchemaDescriptor::new(Arc::new(schema))),
@@ -207,13 +210,14 @@ impl Parquet {
     /// their column's type (they are null).
     pub fn row(&self, msg: &Message, ctx: &RenderContext, out: &mut Vec<u8>) -> u64 {
         let mut failed = 0;
+        let found = self.pairs.find(msg);
         for f in &self.fields {
             let tag = out.len();
             out.push(1);
             if f.ty == Ty::String {
                 out.extend_from_slice(&[0; 4]);
                 let start = out.len();
-                if f.column.value(msg, ctx, &self.topic, out) {
+                if f.column.value(msg, ctx, &self.topic, &found, out) {
                     // Parquet strings are UTF-8, and readers refuse a file
                     // with one that is not: a stray byte becomes U+FFFD.
                     if std::str::from_utf8(&out[start..]).is_err() {
@@ -230,7 +234,7 @@ impl Parquet {
                 continue;
             }
             let start = out.len();
-            let present = f.column.value(msg, ctx, &self.topic, out);
+            let present = f.column.value(msg, ctx, &self.topic, &found, out);
             let text = std::str::from_utf8(&out[start..]).unwrap_or("").trim();
             let mut value = [0u8; 8];
             let n = if present {

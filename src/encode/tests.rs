@@ -205,3 +205,34 @@ fn parquet_columns_are_checked() {
             .contains("columns(")
     );
 }
+
+#[test]
+fn pair_columns_take_the_last_pair_of_their_name_past_any_number_of_columns() {
+    // 70 pair columns: the first 64 are found in one pass, the rest one by
+    // one; short names, names sharing their last eight bytes, a column the
+    // message lacks and a pair set twice all read as `Message::pair` does.
+    let mut names: Vec<String> = (0..68).map(|i| format!(".p.{i}.same_end")).collect();
+    names.extend(["a".into(), "bb".into(), "absent".into()]);
+    let mut m = msg();
+    for (i, n) in names.iter().enumerate().filter(|(_, n)| *n != "absent") {
+        m.push_owned_pair(n.as_bytes(), format!("v{i}").as_bytes());
+    }
+    m.push_owned_pair(b".p.3.same_end", b"later");
+    m.push_owned_pair(b"a", b"later a");
+    m.push_owned_pair(b".p.66.same_end", b"later 66");
+    let e = csv(&names.iter().map(String::as_str).collect::<Vec<_>>(), |o| {
+        o.null_value = "NULL".into();
+    });
+    let want: Vec<String> = names
+        .iter()
+        .map(|n| {
+            m.pair(n.as_bytes())
+                .map_or("NULL".into(), |v| String::from_utf8_lossy(v).into_owned())
+        })
+        .collect();
+    assert_eq!(want[3], "later");
+    assert_eq!(want[66], "later 66");
+    assert_eq!(want[68], "later a");
+    assert_eq!(want[70], "NULL");
+    assert_eq!(encode(&e, &m), format!("{}\n", want.join(",")));
+}

@@ -232,6 +232,11 @@ impl Message {
             .map(|(_, v)| self.slot(*v))
     }
 
+    /// The value of the `i`th name-value pair in the order of [`Message::pairs`].
+    pub fn pair_at(&self, i: usize) -> Option<&[u8]> {
+        self.pairs.get(i).map(|(_, v)| self.slot(*v))
+    }
+
     /// Every name-value pair in the order they were added.
     pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs
