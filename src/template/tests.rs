@@ -1014,3 +1014,60 @@ fn grep_renders_its_templates_when_the_message_matches() {
         assert!(e.message.contains(want), "{bad}: {}", e.message);
     }
 }
+
+#[test]
+fn format_json_output_plans_follow_each_message_and_function() {
+    // One thread renders functions and messages in turn, past the number of
+    // plans it keeps: each output is what a fresh render gives, whichever
+    // plan was made or kept before it.
+    let texts: Vec<String> = (0..10)
+        .map(|i| format!("$(format-json --scope nv-pairs --pair x{i}=${{PID}})"))
+        .chain([
+            "$(format-flat-json --scope dot-nv-pairs)".into(),
+            "$(format-json --scope sdata n=int(${.SDATA.meta.seq}))".into(),
+            // The same keys as the next, written otherwise.
+            "$(format-flat-json --scope sdata)".into(),
+            "$(format-json --scope sdata)".into(),
+        ])
+        .collect();
+    let mut a = message();
+    a.push_owned_pair(b"extra", b"1");
+    let mut b = message();
+    b.push_owned_pair(b"extra", b"2");
+    b.push_owned_pair(b".SDATA.meta.seq", b"not a number");
+    let c = message();
+    let fresh = |text: &str, m: &Message| {
+        let (text, m) = (text.to_string(), m.clone());
+        std::thread::spawn(move || render_with(&text, &m, &ctx()))
+            .join()
+            .unwrap()
+    };
+    let templates: Vec<Template> = texts
+        .iter()
+        .map(|t| Template::compile(t).unwrap())
+        .collect();
+    for round in 0..3 {
+        for (t, text) in templates.iter().zip(&texts) {
+            for m in [&a, &b, &c, &a] {
+                let mut out = Vec::new();
+                t.render(m, &ctx(), &mut out);
+                assert_eq!(
+                    String::from_utf8_lossy(&out),
+                    fresh(text, m),
+                    "round {round}, {text}"
+                );
+            }
+        }
+    }
+    // Spot checks of the answers themselves: the later of two equal keys
+    // wins, and a value that does not convert empties the function.
+    assert_eq!(
+        render_with("$(format-json --scope sdata)", &b, &ctx()),
+        r#"{"_SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"not a number"}}}"#
+    );
+    assert_eq!(render_with(&texts[11], &b, &ctx()), "");
+    assert_eq!(
+        render_with(&texts[11], &a, &ctx()),
+        r#"{"n":7,"_SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"7"}}}"#
+    );
+}

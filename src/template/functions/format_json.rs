@@ -35,6 +35,7 @@ use crate::message::{Field, Message, Zone};
 use crate::template::macros::{self, Dates, Macro};
 use crate::template::{RenderContext, Template, TemplateError};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const NV_PAIRS: u8 = 0x01;
 const DOT_NV_PAIRS: u8 = 0x02;
@@ -114,6 +115,9 @@ enum Style {
 
 #[derive(Clone, Debug)]
 pub(in crate::template) struct FormatJson {
+    /// Names this function's compiled options for the per-thread cache of
+    /// output plans (a clone has the same options, and shares it).
+    id: u64,
     style: Style,
     scopes: u8,
     /// (glob, include); the last pattern that matches a name decides.
@@ -146,7 +150,9 @@ pub(super) fn compile(
 
 impl FormatJson {
     fn compile(args: &[Arg], style: Style) -> Result<FormatJson, TemplateError> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         let mut f = FormatJson {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             style,
             scopes: 0,
             patterns: Vec::new(),
@@ -447,34 +453,23 @@ impl FormatJson {
         s.bytes.clear();
         s.entries.clear();
         self.collect(msg, ctx, zone, dates, &mut s);
-        let Scratch {
-            bytes,
-            entries,
-            tokens,
-            open,
-            tmp,
-        } = &mut s;
-        let key = |e: &Entry| &bytes[e.key.0 as usize..e.key.1 as usize];
-        // Equal keys: the later value first, so that it is the one written.
-        match self.style {
-            Style::Nested | Style::Flat => {
-                entries.sort_unstable_by(|a, b| key(b).cmp(key(a)).then(b.seq.cmp(&a.seq)))
-            }
-            Style::Cef => {
-                entries.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(b.seq.cmp(&a.seq)))
-            }
-            Style::Welf => entries.sort_unstable_by(|a, b| {
-                (key(a) != b"id")
-                    .cmp(&(key(b) != b"id"))
-                    .then(key(a).cmp(key(b)))
-                    .then(b.seq.cmp(&a.seq))
-            }),
-        }
         let start = out.len();
         let ok = match self.style {
-            Style::Nested => emit(bytes, entries, tokens, open, tmp, self.delimiter, out),
-            Style::Flat => emit_flat(bytes, entries, tmp, out),
-            Style::Cef | Style::Welf => emit_kv(bytes, entries, self.style == Style::Cef, out),
+            Style::Nested | Style::Flat => {
+                let plan = s.plan(self);
+                let Scratch {
+                    bytes,
+                    entries,
+                    plans,
+                    tmp,
+                    ..
+                } = &mut s;
+                plans[plan].write(bytes, entries, msg, tmp, out)
+            }
+            Style::Cef | Style::Welf => {
+                s.sort(self.style);
+                emit_kv(&s, msg, self.style == Style::Cef, out)
+            }
         };
         if !ok {
             out.truncate(start);
@@ -502,23 +497,23 @@ impl FormatJson {
             ];
             for (name, field) in FIELDS {
                 if let Some(v) = msg.get(field) {
-                    self.add_nv(s, name, |out| out.extend_from_slice(v));
+                    self.add_nv(s, name, Val::Field(field), v.len());
                 }
             }
             // HOST is always set in syslog-ng (HOST_FROM when none was sent).
-            self.add_nv(s, b"HOST", |out| {
+            self.add_built(s, b"HOST", |out| {
                 macros::expand(Macro::FullHost, msg, ctx, zone, dates, out)
             });
-            self.add_nv(s, b"HOST_FROM", |out| {
+            self.add_built(s, b"HOST_FROM", |out| {
                 macros::expand(Macro::HostFrom, msg, ctx, zone, dates, out)
             });
             if let Some(o) = msg.origin.get() {
-                self.add_nv(s, b"SOURCE", |out| {
+                self.add_built(s, b"SOURCE", |out| {
                     out.extend_from_slice(o.source.as_bytes())
                 });
             }
-            for (name, value) in msg.pairs() {
-                self.add_nv(s, name, |out| out.extend_from_slice(value));
+            for (i, (name, value)) in msg.pairs().enumerate() {
+                self.add_nv(s, name, Val::Pair(i as u32), value.len());
             }
         }
         for (name, m) in &self.builtins {
@@ -543,14 +538,31 @@ impl FormatJson {
         }
     }
 
-    /// A message value, if the scopes and patterns select it.
-    fn add_nv(&self, s: &mut Scratch, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
+    /// Whether the scopes and patterns select a message value.
+    fn selects(&self, name: &[u8]) -> bool {
         let dot = name.first() == Some(&b'.');
-        let mut inc = (dot && self.scopes & DOT_NV_PAIRS != 0)
+        let inc = (dot && self.scopes & DOT_NV_PAIRS != 0)
             || (!dot && self.scopes & NV_PAIRS != 0)
             || (name.starts_with(b".SDATA.") && self.scopes & (SDATA | RFC5424) != 0);
-        inc = self.decide(name, inc);
-        if !inc {
+        self.decide(name, inc)
+    }
+
+    /// A message value `len` bytes long that stays where it is, if selected.
+    fn add_nv(&self, s: &mut Scratch, name: &[u8], value: Val, len: usize) {
+        if !self.selects(name) || (self.omit_empty && len == 0) {
+            return;
+        }
+        let (key_start, key_end) = s.push_key(name, self);
+        s.entries.push(Entry {
+            key: (key_start, key_end),
+            value,
+            hint: Hint::String,
+        });
+    }
+
+    /// A message value built into the scratch bytes, if selected.
+    fn add_built(&self, s: &mut Scratch, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
+        if !self.selects(name) {
             return;
         }
         let mark = s.push_key(name, self);
@@ -563,11 +575,30 @@ impl FormatJson {
     }
 }
 
+/// Where a value is: built in the scratch bytes, or read in place from
+/// the message (no copy of fields and pairs).
+#[derive(Clone, Copy)]
+enum Val {
+    Bytes(u32, u32),
+    Field(Field),
+    Pair(u32),
+}
+
+impl Val {
+    fn get<'a>(self, bytes: &'a [u8], msg: &'a Message) -> &'a [u8] {
+        match self {
+            Val::Bytes(a, b) => &bytes[a as usize..b as usize],
+            Val::Field(f) => msg.get(f).unwrap_or_default(),
+            Val::Pair(i) => msg.pair_at(i as usize).unwrap_or_default(),
+        }
+    }
+}
+
+/// A key and its value, in the order they were collected.
 #[derive(Clone, Copy)]
 struct Entry {
     key: (u32, u32),
-    value: (u32, u32),
-    seq: u32,
+    value: Val,
     hint: Hint,
 }
 
@@ -575,10 +606,73 @@ struct Entry {
 struct Scratch {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
+    /// Indexes of `entries` in output order.
+    order: Vec<u32>,
     tokens: Vec<(u32, u32)>,
     open: Vec<(u32, u32)>,
     /// A decoded list item.
     tmp: Vec<u8>,
+    /// The output plans last made, newest last.
+    plans: Vec<Plan>,
+}
+
+/// How many output plans a thread keeps: one per `$(format-json)` a
+/// worker renders in turn.
+const PLANS: usize = 8;
+
+/// The JSON text around the values for one sequence of keys: the sorting,
+/// nesting, key escaping and duplicate keys worked out once. Messages of
+/// one stream mostly carry the same keys in the same order, and then
+/// writing one is copying text and escaping values.
+#[derive(Default)]
+struct Plan {
+    /// The `FormatJson` it was made for.
+    id: u64,
+    /// The keys and hints it was made for, in collected order: each key's
+    /// end in `keys`.
+    keys: Vec<u8>,
+    ends: Vec<(u32, Hint)>,
+    text: Vec<u8>,
+    /// In output order: the entry whose value comes next, and where the
+    /// text before it ends.
+    steps: Vec<(u32, u32)>,
+}
+
+impl Plan {
+    fn fits(&self, id: u64, bytes: &[u8], entries: &[Entry]) -> bool {
+        if self.id != id || self.ends.len() != entries.len() {
+            return false;
+        }
+        let mut at = 0;
+        entries.iter().zip(&self.ends).all(|(e, &(end, hint))| {
+            let key = &bytes[e.key.0 as usize..e.key.1 as usize];
+            let fits = e.hint == hint && self.keys[at..end as usize] == *key;
+            at = end as usize;
+            fits
+        })
+    }
+
+    /// Writes the object; false when a value does not convert.
+    fn write(
+        &self,
+        bytes: &[u8],
+        entries: &[Entry],
+        msg: &Message,
+        tmp: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut at = 0;
+        for &(entry, end) in &self.steps {
+            out.extend_from_slice(&self.text[at..end as usize]);
+            at = end as usize;
+            let e = &entries[entry as usize];
+            if !value(e.value.get(bytes, msg), e.hint, tmp, out) {
+                return false;
+            }
+        }
+        out.extend_from_slice(&self.text[at..]);
+        true
+    }
 }
 
 thread_local! {
@@ -586,6 +680,66 @@ thread_local! {
 }
 
 impl Scratch {
+    /// The index in `plans` of the plan for the collected entries, made
+    /// now if no kept one fits.
+    fn plan(&mut self, f: &FormatJson) -> usize {
+        if let Some(i) = self
+            .plans
+            .iter()
+            .rposition(|p| p.fits(f.id, &self.bytes, &self.entries))
+        {
+            return i;
+        }
+        let mut plan = if self.plans.len() >= PLANS {
+            self.plans.remove(0)
+        } else {
+            Plan::default()
+        };
+        plan.id = f.id;
+        plan.keys.clear();
+        plan.ends.clear();
+        for e in &self.entries {
+            plan.keys
+                .extend_from_slice(&self.bytes[e.key.0 as usize..e.key.1 as usize]);
+            plan.ends.push((plan.keys.len() as u32, e.hint));
+        }
+        self.sort(f.style);
+        plan.text.clear();
+        plan.steps.clear();
+        match f.style {
+            Style::Nested => plan_nested(self, f.delimiter, &mut plan),
+            _ => plan_flat(self, &mut plan),
+        }
+        self.plans.push(plan);
+        self.plans.len() - 1
+    }
+
+    /// Puts the entries' indexes in `order` as the style writes them; of
+    /// equal keys the later value first, so that it is the one written.
+    fn sort(&mut self, style: Style) {
+        let (bytes, entries) = (&self.bytes, &self.entries);
+        let key = |i: &u32| {
+            let e = &entries[*i as usize];
+            &bytes[e.key.0 as usize..e.key.1 as usize]
+        };
+        self.order.clear();
+        self.order.extend(0..entries.len() as u32);
+        match style {
+            Style::Nested | Style::Flat => self
+                .order
+                .sort_unstable_by(|a, b| key(b).cmp(key(a)).then(b.cmp(a))),
+            Style::Cef => self
+                .order
+                .sort_unstable_by(|a, b| key(a).cmp(key(b)).then(b.cmp(a))),
+            Style::Welf => self.order.sort_unstable_by(|a, b| {
+                (key(a) != b"id")
+                    .cmp(&(key(b) != b"id"))
+                    .then(key(a).cmp(key(b)))
+                    .then(b.cmp(a))
+            }),
+        }
+    }
+
     /// Writes a key, rewritten by the `--rekey` sets in order and then, as
     /// syslog-ng's last transform, a leading `.` made `_`; returns (key start,
     /// value start).
@@ -636,32 +790,32 @@ impl Scratch {
     }
 
     fn finish(&mut self, (key_start, value_start): (u32, u32), hint: Hint) {
-        let seq = self.entries.len() as u32;
         self.entries.push(Entry {
             key: (key_start, value_start),
-            value: (value_start, self.bytes.len() as u32),
-            seq,
+            value: Val::Bytes(value_start, self.bytes.len() as u32),
             hint,
         });
     }
 }
 
-/// Writes the sorted entries as nested JSON objects.
-fn emit(
-    bytes: &[u8],
-    entries: &[Entry],
-    stack: &mut Vec<(u32, u32)>,
-    open: &mut Vec<(u32, u32)>,
-    tmp: &mut Vec<u8>,
-    delimiter: u8,
-    out: &mut Vec<u8>,
-) -> bool {
+/// The plan of nested JSON objects for the sorted entries.
+fn plan_nested(s: &mut Scratch, delimiter: u8, plan: &mut Plan) {
+    let Scratch {
+        bytes,
+        entries,
+        order,
+        tokens: stack,
+        open,
+        ..
+    } = s;
     let slice = |r: (u32, u32)| &bytes[r.0 as usize..r.1 as usize];
+    let out = &mut plan.text;
     open.clear();
     let mut need_comma = false;
     let mut prev_key: Option<&[u8]> = None;
     out.push(b'{');
-    for e in entries {
+    for &i in order.iter() {
+        let e = &entries[i as usize];
         let key = slice(e.key);
         if prev_key == Some(key) {
             continue; // an earlier-inserted duplicate; the later one was emitted
@@ -698,25 +852,24 @@ fn emit(
         out.push(b'"');
         escape(slice(*last), out);
         out.extend_from_slice(b"\":");
-        if !value(slice(e.value), e.hint, tmp, out) {
-            return false;
-        }
+        plan.steps.push((i, out.len() as u32));
         need_comma = true;
     }
     for _ in open.drain(..) {
         out.push(b'}');
     }
     out.push(b'}');
-    true
 }
 
-/// `$(format-flat-json)`: one object of the whole (rewritten) keys.
-fn emit_flat(bytes: &[u8], entries: &[Entry], tmp: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
-    let slice = |r: (u32, u32)| &bytes[r.0 as usize..r.1 as usize];
+/// The plan of `$(format-flat-json)`: one object of the whole (rewritten)
+/// keys.
+fn plan_flat(s: &Scratch, plan: &mut Plan) {
+    let slice = |r: (u32, u32)| &s.bytes[r.0 as usize..r.1 as usize];
+    let out = &mut plan.text;
     let mut prev_key: Option<&[u8]> = None;
     out.push(b'{');
-    for e in entries {
-        let key = slice(e.key);
+    for &i in &s.order {
+        let key = slice(s.entries[i as usize].key);
         if prev_key == Some(key) {
             continue;
         }
@@ -727,21 +880,19 @@ fn emit_flat(bytes: &[u8], entries: &[Entry], tmp: &mut Vec<u8>, out: &mut Vec<u
         out.push(b'"');
         escape(key, out);
         out.extend_from_slice(b"\":");
-        if !value(slice(e.value), e.hint, tmp, out) {
-            return false;
-        }
+        plan.steps.push((i, out.len() as u32));
     }
     out.push(b'}');
-    true
 }
 
 /// `$(format-cef-extension)` and `$(format-welf)`: `key=value` pairs joined by
 /// spaces. A CEF key must be alphanumeric; another makes the whole function
 /// render empty (syslog-ng's default on-error, as for a failed cast).
-fn emit_kv(bytes: &[u8], entries: &[Entry], cef: bool, out: &mut Vec<u8>) -> bool {
-    let slice = |r: (u32, u32)| &bytes[r.0 as usize..r.1 as usize];
+fn emit_kv(s: &Scratch, msg: &Message, cef: bool, out: &mut Vec<u8>) -> bool {
+    let slice = |r: (u32, u32)| &s.bytes[r.0 as usize..r.1 as usize];
     let mut prev_key: Option<&[u8]> = None;
-    for e in entries {
+    for &i in &s.order {
+        let e = &s.entries[i as usize];
         let key = slice(e.key);
         if prev_key == Some(key) {
             continue;
@@ -755,7 +906,7 @@ fn emit_kv(bytes: &[u8], entries: &[Entry], cef: bool, out: &mut Vec<u8>) -> boo
         prev_key = Some(key);
         out.extend_from_slice(key);
         out.push(b'=');
-        let v = slice(e.value);
+        let v = e.value.get(&s.bytes, msg);
         if cef {
             escape_cef(v, out);
         } else if v.contains(&b' ') {
