@@ -37,10 +37,16 @@ fn rate(mut f: impl FnMut() -> (usize, Duration)) -> f64 {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
+    // BENCH_STEPS=N: rounds of N steps, a fixed amount of work for `perf
+    // stat` to compare binaries by (cycles and instructions).
+    let steps: Option<usize> = std::env::var("BENCH_STEPS")
+        .ok()
+        .and_then(|n| n.parse().ok());
     (0..rounds)
         .map(|_| {
-            let (mut bytes, mut spent) = (0usize, Duration::ZERO);
-            while spent < Duration::from_millis(500) {
+            let (mut bytes, mut spent, mut n) = (0usize, Duration::ZERO, 0);
+            while steps.map_or(spent < Duration::from_millis(500), |s| n < s) {
+                n += 1;
                 let (b, t) = f();
                 bytes += b;
                 spent += t;

@@ -78,6 +78,9 @@ fn csv_with_another_delimiter_quote_and_escape() {
     let mut m = msg();
     m.set_owned(Field::Message, b"it's\ta \\ tab");
     assert_eq!(encode(&e, &m), "web-1\t'it\\'s\ta \\\\ tab'\n");
+    // Quoted for its delimiter alone, with nothing to escape.
+    m.set_owned(Field::Message, b"tab\there");
+    assert_eq!(encode(&e, &m), "web-1\t'tab\there'\n");
 }
 
 #[test]
