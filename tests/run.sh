@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh machine: installs the real peers the
 # integration tests talk to (util-linux `logger`, syslog-ng 3.38 itself and its
-# `loggen`, openssl, iproute2's `ss`, and in a venv of its own moto's S3 server
-# with boto3, python-snappy, pyarrow and DuckDB), checks formatting and lints, checks the Debian package
-# (tests/package.sh, which installs cargo-deb and lintian), then runs every test.
+# `loggen`, openssl, iproute2's `ss`, Java 17, and in a venv of its own moto's
+# S3 server with boto3, python-snappy, pyarrow, DuckDB and pyspark), checks
+# formatting and lints, checks the Debian package (tests/package.sh, which
+# installs cargo-deb and lintian), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ command -v logger >/dev/null 2>&1 || need+=(bsdutils)
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+# Spark 4 runs on Java 17 or later.
+java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || need+=(openjdk-17-jre-headless)
 # Debian's python3 makes venvs only with python3-venv (ensurepip) installed.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -25,16 +28,16 @@ fi
 
 # moto's S3 server, the reference for S3 APIs the in-process server lacks,
 # boto3, an independent reader of what sluice uploads, python-snappy, the
-# reader Log Service's users open snappy objects with, and pyarrow and DuckDB,
-# which users open Parquet objects with. A venv keeps them off the
+# reader Log Service's users open snappy objects with, and pyarrow, DuckDB
+# and Spark, which users open Parquet objects with. A venv keeps them off the
 # system; it is reused while its pins match, so a cached run costs a tenth of a
 # second.
 venv="$HOME/.cache/sluice/venv"
-pins=("moto[server]==5.2.5" "boto3" "python-snappy==0.7.3" "pyarrow==26.0.1" "duckdb==2.0.1")
+pins=("moto[server]==5.2.5" "boto3" "python-snappy==0.7.3" "pyarrow==26.0.1" "duckdb==2.0.1" "pyspark==4.0.1")
 if ! { [ "$(cat "$venv/.sluice-pins" 2>/dev/null)" = "${pins[*]}" ] &&
     # Package metadata, not imports: importing moto's server takes a second.
     "$venv/bin/python" -c 'from importlib.metadata import version as v
-v("boto3"), v("flask"), v("flask-cors"), v("moto"), v("python-snappy"), v("pyarrow"), v("duckdb")' >/dev/null 2>&1; }; then
+v("boto3"), v("flask"), v("flask-cors"), v("moto"), v("python-snappy"), v("pyarrow"), v("duckdb"), v("pyspark")' >/dev/null 2>&1; }; then
     echo "installing python test peers into $venv: ${pins[*]}" >&2
     rm -rf "$venv"
     python3 -m venv "$venv"

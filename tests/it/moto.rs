@@ -162,6 +162,31 @@ pub fn python_reader(script: &str, file: &std::path::Path) -> Vec<u8> {
     checked(&mut cmd, script)
 }
 
+/// What Spark (pyspark, on the machine's Java) makes of `files`: runs
+/// `script` with a local one-thread session `spark` bound to the loopback
+/// address and the files' paths in `paths`; returns its stdout.
+pub fn spark_reader(script: &str, files: &[&std::path::Path]) -> String {
+    let python = tool("SLUICE_PYTHON", "python");
+    let preamble = r#"import sys
+from pyspark.sql import SparkSession, functions as F
+paths = sys.argv[1:]
+spark = (SparkSession.builder.master("local[1]")
+    .config("spark.ui.enabled", "false")
+    .config("spark.driver.bindAddress", "127.0.0.1")
+    .config("spark.driver.host", "127.0.0.1")
+    .config("spark.sql.shuffle.partitions", "1")
+    .getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+"#;
+    let mut cmd = Command::new(&python);
+    cmd.arg("-c")
+        .arg(format!("{preamble}{script}"))
+        .args(files)
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .stdin(Stdio::null());
+    String::from_utf8_lossy(&checked(&mut cmd, script)).into_owned()
+}
+
 /// Whether moto and boto3 are installed; like `harness::require`, their absence
 /// fails the test unless SLUICE_IT_SKIP_MISSING=1 asks to skip it.
 pub fn required() -> bool {

@@ -1,6 +1,6 @@
 //! `format(parquet)` end to end: syslog over TCP into `s3()`, each object one
 //! Parquet file read back with the parquet crate's reader and with what users
-//! open them with (pyarrow, DuckDB), however many parts it was uploaded in
+//! open them with (pyarrow, DuckDB, Spark), however many parts it was uploaded in
 //! and whether or not the daemon was killed while writing it.
 
 use crate::harness::*;
@@ -109,11 +109,11 @@ fn assert_rows(rows: &[BTreeMap<String, String>], n: usize) {
 }
 
 /// A Parquet object of several row groups uploaded in several multipart
-/// parts to a real S3 server is one valid file: the parquet crate, pyarrow
-/// and DuckDB read every message from it once, with its values typed and a
+/// parts to a real S3 server is one valid file: the parquet crate, pyarrow,
+/// DuckDB and Spark read every message from it once, with its values typed and a
 /// value that does not convert as null (and counted).
 #[test]
-fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_and_duckdb() {
+fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_duckdb_and_spark() {
     if !crate::moto::required() {
         return;
     }
@@ -160,12 +160,36 @@ fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_and_duckdb() {
         got,
         format!("{N} {nulls} int32 double\n{N} {N} {pid_sum} {time_sum}\n")
     );
+
+    // Spark, the reader of Hive-style tables of these objects.
+    let got = crate::moto::spark_reader(SPARK_SUMS, &[&path]);
+    assert_eq!(
+        got,
+        format!("web-1.snappy.parquet {N} {N} {pid_sum} {time_sum} {nulls} int double\n")
+    );
 }
 
+/// Per file: its name, rows, distinct messages, the sums of PID and
+/// `__time__`, the null statuses, and the types Spark gives PID and `ms`.
+const SPARK_SUMS: &str = r#"
+import os
+for p in paths:
+    df = spark.read.parquet(p)
+    status = F.col("`.SDATA.req@32473.status`")
+    r = df.agg(F.count(F.lit(1)), F.countDistinct("MESSAGE"), F.sum("PID"),
+               F.sum("__time__"), F.sum(status.isNull().cast("int"))).first()
+    types = dict(df.dtypes)
+    print(os.path.basename(p), *r, types["PID"], types[".SDATA.req@32473.ms"])
+"#;
+
 /// Each column compression gives a file named as Spark and Log Service name
-/// them, which reads back whole; a few messages.
+/// them, which reads back whole, with our reader and with Spark's codecs; a
+/// few messages.
 #[test]
 fn parquet_column_compressions_name_and_read_back() {
+    if !crate::moto::required() {
+        return;
+    }
     let server = S3Server::start(&["logs"]);
     let port = free_port();
     let store_dir = server.root.join("logs");
@@ -208,11 +232,28 @@ fn parquet_column_compressions_name_and_read_back() {
             "zst/web-1.zst.parquet"
         ]
     );
-    for (key, bytes) in found {
-        let (_, rows) = parquet_rows(bytes);
+    for (key, bytes) in &found {
+        let (_, rows) = parquet_rows(bytes.clone());
         assert_eq!(rows.len(), N, "{key}");
         assert_rows(&rows, N);
     }
+    // Spark's own codecs read every compression.
+    let paths: Vec<std::path::PathBuf> = found.keys().map(|k| store.join(k)).collect();
+    let got = crate::moto::spark_reader(
+        SPARK_SUMS,
+        &paths.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+    );
+    let pid_sum: u64 = (0..N).map(|i| 1000 + (i % 5000) as u64).sum();
+    let time_sum: u64 = (0..N).map(|i| 1_795_442_820 + (i % 60) as u64).sum();
+    let nulls = (0..N).filter(|i| i % 7 == 0).count();
+    let want: String = found
+        .keys()
+        .map(|k| {
+            let name = k.rsplit('/').next().unwrap_or(k);
+            format!("{name} {N} {N} {pid_sum} {time_sum} {nulls} int double\n")
+        })
+        .collect();
+    assert_eq!(got, want);
 }
 
 /// kill -9 with row groups spooled and rows waiting for the next one: the
