@@ -453,6 +453,7 @@ impl ObjectDriver {
             return self.keep_rows_in_budget();
         }
         let raw = o.pending.len();
+        let (codec, before) = (self.opts.codec, o.stream.state());
         // Plain bytes go to the spool from the buffer they were rendered into.
         let (record, state) = match o.stream.pass_through(raw) {
             Some(state) => (&mut o.pending, state),
@@ -466,9 +467,13 @@ impl ObjectDriver {
                 (&mut self.record, state)
             }
         };
-        record
-            .write(&mut o.file, raw as u32, state)
-            .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+        if let Err(e) = record.write(&mut o.file, raw as u32, state) {
+            // The record was cut off again and the bytes stay pending: wind
+            // the stream back to before them, or the retry would count them
+            // twice (a wrong gzip CRC and length, a gzip header missing).
+            o.stream = Stream::resume(codec, (o.size > 0).then_some(before));
+            return Err(spool_failure(&o.paths.segment(o.segment), &e));
+        }
         let n = record.len() as u64;
         o.pending.clear();
         o.segment_bytes += n;
