@@ -119,20 +119,52 @@ impl Daemon {
     }
 
     pub fn start_in(dir: TempDir, config: &str) -> Result<Daemon, String> {
-        Self::start_limited(dir, config, None)
+        Self::start_limited(dir, config, None, None)
     }
 
     /// Starts the daemon with at most `nofile` open descriptors (RLIMIT_NOFILE).
     pub fn start_with_nofile(config: &str, nofile: u64) -> Daemon {
-        Self::start_limited(TempDir::new("daemon"), config, Some(nofile))
+        Self::start_limited(TempDir::new("daemon"), config, Some(nofile), None)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn start_limited(dir: TempDir, config: &str, nofile: Option<u64>) -> Result<Daemon, String> {
+    /// Starts the daemon in a mount namespace of its own (util-linux
+    /// `unshare`, as root or in a user namespace) where `dir/small` is a
+    /// tmpfs of `kib` KiB: a disk that fills up, for what `config` puts
+    /// there (`{small}` in it stands for the path).
+    pub fn start_with_small_disk(config: &str, kib: u64) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let small = dir.join("small");
+        std::fs::create_dir_all(&small).unwrap();
+        let config = config.replace("{small}", &small.display().to_string());
+        Self::start_limited(dir, &config, None, Some((small, kib)))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn start_limited(
+        dir: TempDir,
+        config: &str,
+        nofile: Option<u64>,
+        small_disk: Option<(PathBuf, u64)>,
+    ) -> Result<Daemon, String> {
         let conf = dir.write("sluice.conf", config);
         let ctl = dir.join("sluice.ctl");
         let stderr = dir.join("stderr.log");
-        let mut cmd = Command::new(SLUICE);
+        let mut cmd = match &small_disk {
+            // unshare execs the shell, which mounts and execs sluice: the
+            // child is the daemon itself.
+            Some((path, kib)) => {
+                let mut c = Command::new("unshare");
+                c.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+                    .arg(format!(
+                        "mount -t tmpfs -o size={kib}k sluice-small \"$0\" && exec \"$@\""
+                    ))
+                    .arg(path)
+                    .arg(SLUICE);
+                c
+            }
+            None => Command::new(SLUICE),
+        };
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe and touches no memory of

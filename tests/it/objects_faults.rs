@@ -487,6 +487,103 @@ fn a_full_spool_with_drop_newest_drops_counts_and_delivers_what_it_wrote() {
 
 /// Wrong object-store options fail `sluice -s` with the file, the line and
 /// what is wrong (the choices, the range, the missing option).
+/// The disk under the spool fills up before `spool-size()` does (a 1 MiB
+/// tmpfs): spool writes fail half way and are cut back, the sender is held
+/// back, and once the store takes objects and so frees the disk, every
+/// message arrives exactly once, in objects that are whole (one stream
+/// each, with the right checksum and length, in every compression).
+#[test]
+fn a_full_disk_under_the_spool_holds_the_sender_and_loses_nothing() {
+    for compression in ["none", "gzip", "zstd", "snappy", "parquet"] {
+        let server = S3Server::start(&["logs"]);
+        let proxy = FaultProxy::start(&server.endpoint);
+        let port = free_port();
+        // Parquet: rows and row groups (64 KiB of rows each) in the spool.
+        let format = match compression {
+            "parquet" => "format(parquet) columns(\"MESSAGE\") parquet-row-group-size(64KiB)",
+            c => &format!("compression({c})"),
+        };
+        let extra = format!(
+            "object-key(\"app\") spool-dir(\"{{small}}\") spool-size(64MiB) \
+             max-object-size(256KiB) flush-grace-period(1s) {format}"
+        );
+        let conf = s3_conf(port, &proxy.endpoint, &extra, "log-fifo-size(1000);");
+        let d = Daemon::start_with_small_disk(&conf, 1024);
+        proxy.hang();
+        // About 10 MB of lines that gzip halves at best: ten disks' worth.
+        const N: usize = 60_000;
+        let send = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let mut buf = Vec::new();
+            for i in 0..N {
+                let pad: String = (0..9)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        format!("{x:016x}")
+                    })
+                    .collect();
+                buf.extend_from_slice(msg("h", i, &pad).as_bytes());
+                buf.push(b'\n');
+                if buf.len() > 1 << 20 {
+                    s.write_all(&buf).unwrap();
+                    buf.clear();
+                }
+            }
+            s.write_all(&buf).unwrap();
+        });
+        assert!(
+            wait_until(WAIT, || d.log().contains("No space left on device")),
+            "{compression}: the disk never filled\n{}",
+            d.log()
+        );
+        assert!(
+            !send.is_finished(),
+            "{compression}: the sender was not held back"
+        );
+        assert!(objects(&server.root.join("logs")).is_empty());
+
+        proxy.pass();
+        proxy.cut();
+        let bucket = server.root.join("logs");
+        let plain = || -> BTreeMap<String, Vec<u8>> {
+            objects(&bucket)
+                .into_iter()
+                .map(|(k, v)| match compression {
+                    "gzip" => (k, crate::objects::gunzip(&v).into_bytes()),
+                    "zstd" => (k, zstd::stream::decode_all(&v[..]).expect("a zstd stream")),
+                    "snappy" => (
+                        k,
+                        snap::raw::Decoder::new()
+                            .decompress_vec(&v)
+                            .expect("a raw snappy buffer"),
+                    ),
+                    "parquet" => {
+                        let (_, rows) = crate::parquet_objects::parquet_rows(v);
+                        let lines: String =
+                            rows.iter().map(|r| format!("{}\n", r["MESSAGE"])).collect();
+                        (k, lines.into_bytes())
+                    }
+                    _ => (k, v),
+                })
+                .collect()
+        };
+        assert!(
+            wait_until(Duration::from_secs(90), || total(&plain()) >= N),
+            "{compression}: {} of {N} in the bucket\n{}",
+            total(&plain()),
+            d.log()
+        );
+        send.join().unwrap();
+        assert_eq!(d.stat("destination.d#0.written"), N as u64);
+        assert_eq!(d.stat("destination.d#0.dropped"), 0);
+        d.stop();
+        assert_exactly_once(&plain(), N);
+    }
+}
+
 #[test]
 fn syntax_only_rejects_bad_object_store_options() {
     let dir = TempDir::new("objects-syntax");

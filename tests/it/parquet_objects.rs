@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// A Parquet file's rows as the parquet crate reads them: column name to
 /// value as text, `null` for a null.
-fn parquet_rows(bytes: Vec<u8>) -> (usize, Vec<BTreeMap<String, String>>) {
+pub fn parquet_rows(bytes: Vec<u8>) -> (usize, Vec<BTreeMap<String, String>>) {
     let r = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("a valid Parquet file");
     let groups = r.metadata().num_row_groups();
     let rows = r
