@@ -422,3 +422,26 @@ pub fn loggen(args: &[&str], n: usize, port: u16) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Text that does not compress: words of 16 hex digits from a xorshift
+/// generator, the same sequence every run.
+pub struct HexNoise(u64);
+
+impl Default for HexNoise {
+    fn default() -> HexNoise {
+        HexNoise(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+impl HexNoise {
+    pub fn words(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                format!("{:016x}", self.0)
+            })
+            .collect()
+    }
+}

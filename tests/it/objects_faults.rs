@@ -346,12 +346,21 @@ fn an_outage_then_resets_then_slow_down_loses_nothing_and_logs_once_per_burst() 
 
 /// Sends `n` messages of about 160 bytes on one connection from a thread.
 fn sender(port: u16, n: usize) -> std::thread::JoinHandle<()> {
+    let pad = "p".repeat(150);
+    sender_padded(port, n, move || pad.clone())
+}
+
+/// Sends `n` messages padded by `pad` on one connection from a thread.
+fn sender_padded(
+    port: u16,
+    n: usize,
+    mut pad: impl FnMut() -> String + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let pad = "p".repeat(150);
         let mut buf = Vec::new();
         for i in 0..n {
-            buf.extend_from_slice(msg("h", i, &pad).as_bytes());
+            buf.extend_from_slice(msg("h", i, &pad()).as_bytes());
             buf.push(b'\n');
             if buf.len() > 1 << 20 {
                 s.write_all(&buf).unwrap();
@@ -512,28 +521,8 @@ fn a_full_disk_under_the_spool_holds_the_sender_and_loses_nothing() {
         proxy.hang();
         // About 10 MB of lines that gzip halves at best: ten disks' worth.
         const N: usize = 60_000;
-        let send = std::thread::spawn(move || {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let mut x = 0x9e37_79b9_7f4a_7c15u64;
-            let mut buf = Vec::new();
-            for i in 0..N {
-                let pad: String = (0..9)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        format!("{x:016x}")
-                    })
-                    .collect();
-                buf.extend_from_slice(msg("h", i, &pad).as_bytes());
-                buf.push(b'\n');
-                if buf.len() > 1 << 20 {
-                    s.write_all(&buf).unwrap();
-                    buf.clear();
-                }
-            }
-            s.write_all(&buf).unwrap();
-        });
+        let mut noise = HexNoise::default();
+        let send = sender_padded(port, N, move || noise.words(9));
         assert!(
             wait_until(WAIT, || d.log().contains("No space left on device")),
             "{compression}: the disk never filled\n{}",

@@ -41,17 +41,10 @@ pub fn parquet_rows(bytes: Vec<u8>) -> (usize, Vec<BTreeMap<String, String>>) {
 /// RFC 5424 messages whose status is not a number every seventh message
 /// (null in an int64 column), with hex padding so that objects take parts.
 fn messages(n: usize, pad_words: usize) -> Vec<String> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = HexNoise::default();
     (0..n)
         .map(|i| {
-            let pad: String = (0..pad_words)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    format!("{x:016x}")
-                })
-                .collect();
+            let pad = noise.words(pad_words);
             let status = if i % 7 == 0 {
                 "n/a".to_string()
             } else {
