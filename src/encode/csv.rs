@@ -47,6 +47,8 @@ pub struct Csv {
     opts: CsvOptions,
     columns: Vec<Column>,
     pairs: PairIndex,
+    /// The bytes that make a value quoted: delimiter, quote, escape, CR, LF.
+    special: [bool; 256],
 }
 
 impl Csv {
@@ -68,10 +70,15 @@ impl Csv {
             .map(|c| Column::parse(c))
             .collect::<Result<Vec<_>, _>>()?;
         let pairs = PairIndex::new(&mut columns);
+        let mut special = [false; 256];
+        for c in [opts.delimiter, opts.quote, opts.escape, b'\r', b'\n'] {
+            special[c as usize] = true;
+        }
         Ok(Csv {
             opts,
             columns,
             pairs,
+            special,
         })
     }
 
@@ -113,11 +120,16 @@ impl Csv {
     fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
         let value = &out[start..];
-        // memchr's vector scans: most values need no quotes, and are long
-        // (user agents, messages).
-        if memchr::memchr3(d, q, b'\n', value).is_none()
-            && memchr::memchr2(b'\r', e, value).is_none()
-        {
+        // Most values need no quotes. Short ones (hosts, numbers, methods)
+        // are looked up byte by byte, cheaper than setting up a vector scan;
+        // long ones (user agents, messages) go to memchr's.
+        let special = if value.len() < 32 {
+            value.iter().any(|c| self.special[*c as usize])
+        } else {
+            memchr::memchr3(d, q, b'\n', value).is_some()
+                || memchr::memchr2(b'\r', e, value).is_some()
+        };
+        if !special {
             return;
         }
         SCRATCH.with_borrow_mut(|value| {
