@@ -48,7 +48,7 @@ pub struct Csv {
     columns: Vec<Column>,
     pairs: PairIndex,
     /// The bytes that make a value quoted: delimiter, quote, escape, CR, LF.
-    special: [bool; 256],
+    special: Box<[bool; 256]>,
 }
 
 impl Csv {
@@ -70,7 +70,7 @@ impl Csv {
             .map(|c| Column::parse(c))
             .collect::<Result<Vec<_>, _>>()?;
         let pairs = PairIndex::new(&mut columns);
-        let mut special = [false; 256];
+        let mut special = Box::new([false; 256]);
         for c in [opts.delimiter, opts.quote, opts.escape, b'\r', b'\n'] {
             special[c as usize] = true;
         }

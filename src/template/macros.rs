@@ -296,13 +296,28 @@ impl Dates {
 
 pub(crate) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
+        // Built on the stack and copied once: this runs per message for
+        // SOURCEIP, HOST_FROM and `__source__`.
         IpAddr::V4(v4) => {
-            for (i, o) in v4.octets().iter().enumerate() {
+            let mut buf = [0u8; 15];
+            let mut n = 0;
+            for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
-                date::push_u64(out, *o as u64);
+                if o >= 100 {
+                    buf[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    buf[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + o % 10;
+                n += 1;
             }
+            out.extend_from_slice(&buf[..n]);
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => push_ip(out, IpAddr::V4(v4)),

@@ -1071,3 +1071,23 @@ fn format_json_output_plans_follow_each_message_and_function() {
         r#"{"n":7,"_SDATA":{"req@32473":{"status":"ok"},"meta":{"seq":"7"}}}"#
     );
 }
+
+#[test]
+fn ipv4_addresses_print_as_std_prints_them() {
+    for ip in [
+        "0.0.0.0",
+        "9.10.99.100",
+        "255.255.255.255",
+        "10.0.7.1",
+        "192.168.100.42",
+    ] {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let mut out = b"x".to_vec();
+        super::macros::push_ip(&mut out, ip);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("x{ip}"));
+    }
+    // A v4-mapped v6 address shows as v4, as syslog-ng shows it.
+    let mut out = Vec::new();
+    super::macros::push_ip(&mut out, "::ffff:10.1.2.3".parse().unwrap());
+    assert_eq!(out, b"10.1.2.3");
+}

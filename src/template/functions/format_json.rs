@@ -1048,6 +1048,16 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
             }
             i += 8;
         }
+        // Under eight left: the last eight bytes, overlapping what was
+        // seen, settle them at once.
+        if i < s.len()
+            && let Some(w) = s.len().checked_sub(8).filter(|&t| t < i).map(|t| &s[t..])
+            && !needs_escape(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]))
+        {
+            i = s.len();
+        }
         while i < s.len() && matches!(s[i], 0x20..=0x7f) && s[i] != b'"' && s[i] != b'\\' {
             i += 1;
         }
