@@ -226,6 +226,20 @@ impl Column {
     }
 }
 
+/// `a == b` for pair names, most of which are 8 to 16 bytes long: two
+/// overlapping words each rather than a call to compare memory.
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+    match (8..=16).contains(&n) {
+        true => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        false => a == b,
+    }
+}
+
 /// How many pair columns [`Found`] places; further ones are looked up one
 /// by one.
 const FOUND: usize = 64;
@@ -295,7 +309,7 @@ impl PairIndex {
             loop {
                 match self.table[i] {
                     0 => break,
-                    s if *self.names[s as usize - 1] == *name => {
+                    s if same_name(&self.names[s as usize - 1], name) => {
                         found.0[s as usize - 1] = at as u32;
                         break;
                     }

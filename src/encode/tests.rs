@@ -211,11 +211,16 @@ fn parquet_columns_are_checked() {
 
 #[test]
 fn pair_columns_take_the_last_pair_of_their_name_past_any_number_of_columns() {
-    // 70 pair columns: the first 64 are found in one pass, the rest one by
+    // 72 pair columns: the first 64 are found in one pass, the rest one by
     // one; short names, names sharing their last eight bytes, a column the
     // message lacks and a pair set twice all read as `Message::pair` does.
-    let mut names: Vec<String> = (0..68).map(|i| format!(".p.{i}.same_end")).collect();
-    names.extend(["a".into(), "bb".into(), "absent".into()]);
+    let mut names: Vec<String> = vec![
+        "a".into(),
+        "bb".into(),
+        ".a.name.longer.than.sixteen".into(),
+        "absent".into(),
+    ];
+    names.extend((0..68).map(|i| format!(".p.{i}.same_end")));
     let mut m = msg();
     for (i, n) in names.iter().enumerate().filter(|(_, n)| *n != "absent") {
         m.push_owned_pair(n.as_bytes(), format!("v{i}").as_bytes());
@@ -233,9 +238,10 @@ fn pair_columns_take_the_last_pair_of_their_name_past_any_number_of_columns() {
                 .map_or("NULL".into(), |v| String::from_utf8_lossy(v).into_owned())
         })
         .collect();
-    assert_eq!(want[3], "later");
-    assert_eq!(want[66], "later 66");
-    assert_eq!(want[68], "later a");
-    assert_eq!(want[70], "NULL");
+    assert_eq!(want[0], "later a");
+    assert_eq!(want[2], "v2");
+    assert_eq!(want[3], "NULL");
+    assert_eq!(want[4 + 3], "later");
+    assert_eq!(want[4 + 66], "later 66");
     assert_eq!(encode(&e, &m), format!("{}\n", want.join(",")));
 }
