@@ -517,6 +517,26 @@ impl FormatJson {
             }
         }
         for (name, m) in &self.builtins {
+            // Macros that are a field's bytes are read in place, as pairs
+            // are; an empty one is left out, as an empty expansion is.
+            let field = match m {
+                Macro::Program => Some(Field::Program),
+                Macro::Pid => Some(Field::Pid),
+                Macro::MsgId => Some(Field::MsgId),
+                Macro::Message => Some(Field::Message),
+                _ => None,
+            };
+            if let Some(f) = field {
+                if msg.get(f).is_some_and(|v| !v.is_empty()) {
+                    let (key_start, key_end) = s.push_key(name, self);
+                    s.entries.push(Entry {
+                        key: (key_start, key_end),
+                        value: Val::Field(f),
+                        hint: Hint::String,
+                    });
+                }
+                continue;
+            }
             let mark = s.push_key(name, self);
             macros::expand(*m, msg, ctx, zone, dates, &mut s.bytes);
             if s.bytes.len() == mark.1 as usize {
