@@ -528,12 +528,7 @@ impl FormatJson {
             };
             if let Some(f) = field {
                 if msg.get(f).is_some_and(|v| !v.is_empty()) {
-                    let (key_start, key_end) = s.push_key(name, self);
-                    s.entries.push(Entry {
-                        key: (key_start, key_end),
-                        value: Val::Field(f),
-                        hint: Hint::String,
-                    });
+                    s.push_in_place(name, Val::Field(f), self);
                 }
                 continue;
             }
@@ -572,12 +567,7 @@ impl FormatJson {
         if !self.selects(name) || (self.omit_empty && len == 0) {
             return;
         }
-        let (key_start, key_end) = s.push_key(name, self);
-        s.entries.push(Entry {
-            key: (key_start, key_end),
-            value,
-            hint: Hint::String,
-        });
+        s.push_in_place(name, value, self);
     }
 
     /// A message value built into the scratch bytes, if selected.
@@ -807,6 +797,16 @@ impl Scratch {
             self.bytes[start] = b'_';
         }
         (start as u32, self.bytes.len() as u32)
+    }
+
+    /// A string entry whose value is read in place from the message.
+    fn push_in_place(&mut self, name: &[u8], value: Val, f: &FormatJson) {
+        let key = self.push_key(name, f);
+        self.entries.push(Entry {
+            key,
+            value,
+            hint: Hint::String,
+        });
     }
 
     fn finish(&mut self, (key_start, value_start): (u32, u32), hint: Hint) {
