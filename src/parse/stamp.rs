@@ -153,15 +153,88 @@ pub(crate) fn scan_rfc3164(
     zone: &Zone,
     recvd: Timestamp,
 ) -> Option<(Timestamp, usize)> {
-    let (w, mut end) = if b.get(i + 4) == Some(&b'-') {
-        scan_iso_wall(b, i, true)?
+    let (ts, mut end) = if b.get(i + 4) == Some(&b'-') {
+        let (w, end) = scan_iso_wall(b, i, true)?;
+        (resolve(&w, zone)?, end)
     } else {
-        scan_bsd(b, i, zone, recvd)?
+        scan_bsd_recent(b, i, zone, recvd)?
     };
     if b.get(end) == Some(&b':') {
         end += 1;
     }
-    Some((resolve(&w, zone)?, end))
+    Some((ts, end))
+}
+
+/// The last plain BSD stamp resolved on this thread. A stream's messages mostly
+/// share their second, and resolving a stamp (the year guess, the calendar, the
+/// zone) costs several times comparing its text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RecentKey {
+    text: [u8; 16],
+    /// `zone_key`, and the offset of a fixed zone (which all share one key).
+    zone: (u32, i32),
+    /// The receive time's zone bucket: the year guess holds within one, since
+    /// local months start on quarter-hour boundaries of UTC.
+    bucket: i64,
+}
+
+thread_local! {
+    static RECENT: Cell<Option<(RecentKey, Timestamp)>> = const { Cell::new(None) };
+}
+
+/// The length of a plain `Mmm dd hh:mm:ss` or `Mmm d hh:mm:ss` at the start of
+/// `s`, when nothing after it (a fraction, a Linksys year) changes what it says:
+/// then its text alone, with the zone and the receive time, decides the stamp.
+fn plain_bsd_len(s: &[u8]) -> Option<usize> {
+    let at = |k: usize| s.get(k).copied().unwrap_or(0);
+    let len = if at(3) == b' ' && at(6) == b' ' && at(9) == b':' && at(12) == b':' {
+        15
+    } else if at(3) == b' ' && at(5) == b' ' && at(8) == b':' && at(11) == b':' {
+        14
+    } else {
+        return None;
+    };
+    let fraction = matches!(at(len), b'.' | b',');
+    let year_after = at(len) == b' '
+        && (len + 1..len + 5).all(|k| at(k).is_ascii_digit())
+        && at(len + 5).is_ascii_whitespace();
+    (s.len() >= len && !fraction && !year_after).then_some(len)
+}
+
+/// [`scan_bsd`] and [`resolve`], answered from [`RECENT`] when the stamp's
+/// text is the one resolved last.
+fn scan_bsd_recent(
+    b: &[u8],
+    i: usize,
+    zone: &Zone,
+    recvd: Timestamp,
+) -> Option<(Timestamp, usize)> {
+    let s = b.get(i..)?;
+    let Some(len) = plain_bsd_len(s) else {
+        let (w, end) = scan_bsd(b, i, zone, recvd)?;
+        return Some((resolve(&w, zone)?, end));
+    };
+    let mut text = [0u8; 16];
+    text[..len].copy_from_slice(&s[..len]);
+    let fixed = match zone {
+        Zone::Fixed(o) => *o,
+        _ => 0,
+    };
+    let key = RecentKey {
+        text,
+        zone: (zone_key(zone), fixed),
+        bucket: recvd.secs.div_euclid(BUCKET),
+    };
+    if let Some((k, ts)) = RECENT.with(Cell::get)
+        && k == key
+    {
+        return Some((ts, i + len));
+    }
+    let (w, end) = scan_bsd(b, i, zone, recvd)?;
+    let ts = resolve(&w, zone)?;
+    debug_assert_eq!(end, i + len);
+    RECENT.with(|c| c.set(Some((key, ts))));
+    Some((ts, end))
 }
 
 fn scan_bsd(b: &[u8], i: usize, zone: &Zone, recvd: Timestamp) -> Option<(Wall, usize)> {
@@ -406,6 +479,46 @@ mod tests {
         assert!(scan_rfc3164(b"Foo 23 14:07:17 h", 0, &z, r).is_none());
         assert!(scan_rfc3164(b"Nov 23 25:07:17 h", 0, &z, r).is_none());
         assert!(scan_rfc3164(b"Nov 23 14:07", 0, &z, r).is_none());
+    }
+
+    #[test]
+    fn the_last_stamp_is_reused_only_where_it_means_the_same() {
+        // Each call follows one with the same stamp text, so a reuse that
+        // ignored the zone, the receive time or what follows would show.
+        // December received in October is last year's.
+        let r = utc_recvd(2026, 10, 1);
+        let text = b"Dec 31 23:59:59 h";
+        for _ in 0..2 {
+            let (t, end) = scan_rfc3164(text, 0, &Zone::UTC, r).unwrap();
+            assert_eq!(
+                (t.secs, t.offset, end),
+                (at(2025, 12, 31, 23, 59, 59), 0, 15)
+            );
+        }
+        let (t, _) = scan_rfc3164(text, 0, &Zone::Fixed(3600), r).unwrap();
+        assert_eq!((t.secs, t.offset), (at(2025, 12, 31, 22, 59, 59), 3600));
+        let (t, _) = scan_rfc3164(text, 0, &Zone::Fixed(-3600), r).unwrap();
+        assert_eq!((t.secs, t.offset), (at(2026, 1, 1, 0, 59, 59), -3600));
+        let tz = Zone::Named(chrono_tz::Tz::Europe__Budapest);
+        let (t, _) = scan_rfc3164(text, 0, &tz, r).unwrap();
+        assert_eq!((t.secs, t.offset), (at(2025, 12, 31, 22, 59, 59), 3600));
+        // received in December: this year's December
+        let (t, _) = scan_rfc3164(text, 0, &Zone::UTC, utc_recvd(2026, 12, 31)).unwrap();
+        assert_eq!(t.secs, at(2026, 12, 31, 23, 59, 59));
+        let (t, end) = scan_rfc3164(b"Dec 31 23:59:59.5 h", 0, &Zone::UTC, r).unwrap();
+        assert_eq!(
+            (t.secs, t.nanos, end),
+            (at(2025, 12, 31, 23, 59, 59), 500_000_000, 17)
+        );
+        let (t, end) = scan_rfc3164(b"Dec 31 23:59:59 2019 h", 0, &Zone::UTC, r).unwrap();
+        assert_eq!((t.secs, end), (at(2019, 12, 31, 23, 59, 59), 20));
+        let (t, end) = scan_rfc3164(b"Dec 31 23:59:59: %ASA", 0, &Zone::UTC, r).unwrap();
+        assert_eq!((t.secs, end), (at(2025, 12, 31, 23, 59, 59), 16));
+        let (t, end) = scan_rfc3164(b"Dec 3 23:59:59 h", 0, &Zone::UTC, r).unwrap();
+        assert_eq!((t.secs, end), (at(2025, 12, 3, 23, 59, 59), 14));
+        let (t, end) = scan_rfc3164(b"Dec 3 23:59:59 h", 0, &Zone::UTC, r).unwrap();
+        assert_eq!((t.secs, end), (at(2025, 12, 3, 23, 59, 59), 14));
+        assert!(scan_rfc3164(b"Dec 31 23:59:5", 0, &Zone::UTC, r).is_none());
     }
 
     #[test]
