@@ -173,6 +173,21 @@ fn cisco_sequence(b: &[u8], pos: usize) -> Option<(Slot, usize)> {
 /// `:` ends it unless everything so far could be an IPv6 address. Unlike
 /// syslog-ng, a token ending in `:` is the program tag (`dead: msg`), never a host.
 fn hostname(b: &[u8], pos: usize) -> Option<usize> {
+    // Most tokens end at a space or `[` before any `:`: found with one search
+    // of the bytes a hostname may span (a token of MAX_HOST bytes may still
+    // be followed by its space). Only a `:` needs the IPv6 walk.
+    let window = &b[pos.min(b.len())..b.len().min(pos + MAX_HOST + 1)];
+    match memchr::memchr3(b' ', b'[', b':', window) {
+        Some(k) if window[k] == b' ' => return (k > 0).then_some(pos + k),
+        Some(k) if window[k] == b'[' => return None,
+        Some(_) => {}
+        None => return None,
+    }
+    hostname_walk(b, pos)
+}
+
+/// [`hostname`] byte by byte, tracking whether the token could be IPv6.
+fn hostname_walk(b: &[u8], pos: usize) -> Option<usize> {
     let mut i = pos;
     let (mut v6_ok, mut seg_digits, mut segs) = (true, 0u8, 0u8);
     while i < b.len() && i - pos < MAX_HOST {
@@ -202,18 +217,16 @@ fn hostname(b: &[u8], pos: usize) -> Option<usize> {
 
 /// `PROGRAM[PID]: ` from `pos`; returns where MESSAGE starts.
 fn program(b: &[u8], pos: usize, h: &mut Header) -> usize {
-    let mut i = pos;
-    while i < b.len() && !matches!(b[i], b' ' | b'[' | b':') {
-        i += 1;
-    }
+    let stop = |from: usize, set: [u8; 3]| {
+        let rest = b.get(from..).unwrap_or_default();
+        memchr::memchr3(set[0], set[1], set[2], rest).map_or(b.len(), |k| from + k)
+    };
+    let mut i = stop(pos, [b' ', b'[', b':']);
     // Set even when empty (`[x]: y`), as syslog-ng sets it.
     h.program = Some(Slot::raw(pos, i));
     if b.get(i) == Some(&b'[') {
         let start = i + 1;
-        i = start;
-        while i < b.len() && !matches!(b[i], b' ' | b']' | b':') {
-            i += 1;
-        }
+        i = stop(start, [b' ', b']', b':']);
         if i < b.len() {
             h.pid = Some(Slot::raw(start, i));
         }
@@ -233,6 +246,47 @@ fn program(b: &[u8], pos: usize, h: &mut Header) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hostname_search_ends_tokens_where_the_walk_does() {
+        let long = |n: usize| "h".repeat(n);
+        let cases = [
+            "host prog: m".to_owned(),
+            "host[1]: m".into(),
+            "prog: m".into(),
+            "::1 prog: m".into(),
+            "fe80::1:2 prog".into(),
+            "1:2:3:4:5:6:7:8:9 p".into(),
+            "a:b prog".into(),
+            "dead: m".into(),
+            "host".into(),
+            " lead".into(),
+            "".into(),
+            format!("{} m", long(254)),
+            format!("{} m", long(255)),
+            format!("{} m", long(256)),
+            long(300),
+            format!("{}:1 m", long(200)),
+        ];
+        for c in &cases {
+            let b = c.as_bytes();
+            for pos in [0, 1, b.len(), b.len() + 1] {
+                assert_eq!(
+                    super::hostname(b, pos),
+                    super::hostname_walk(b, pos),
+                    "{c:?} at {pos}"
+                );
+            }
+        }
+        assert_eq!(
+            super::hostname(format!("{} m", long(255)).as_bytes(), 0),
+            Some(255)
+        );
+        assert_eq!(
+            super::hostname(format!("{} m", long(256)).as_bytes(), 0),
+            None
+        );
+    }
+
     use super::super::tests::{f, p, recvd};
     use super::super::{ParseOptions, parse};
     use crate::message::days_from_civil;
