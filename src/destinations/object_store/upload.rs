@@ -234,20 +234,16 @@ impl ObjectTask {
             while let Ok(cmd) = self.rx.try_recv() {
                 self.take(cmd, &mut sealed, &mut last);
             }
-            if self.manifest.codec.head_at_end() {
-                // Part 1 starts with what is known only at the end.
-                sealed.retain(|&n| n != 1);
-            }
             if last.is_none() && !sealed.is_empty() {
                 // Parts go up while the object is still open.
                 let Ok(_permit) = self.pool.objects.clone().acquire_owned().await else {
                     return;
                 };
                 self.on_board();
-                if self.upload_parts(&sealed).await.is_err() {
+                let parts = std::mem::take(&mut sealed);
+                if self.upload_parts(&parts, Some(&mut last)).await.is_err() {
                     return;
                 }
-                sealed.clear();
             }
         }
         let Some(last) = last else { return };
@@ -269,6 +265,8 @@ impl ObjectTask {
     /// Notes what the driver said: a sealed part, or the end.
     fn take(&mut self, cmd: Cmd, sealed: &mut Vec<u32>, last: &mut Option<u32>) {
         match cmd {
+            // Part 1 of a format with its head at the end waits for the end.
+            Cmd::Sealed(1) if self.manifest.codec.head_at_end() => {}
             Cmd::Sealed(n) => sealed.push(n),
             Cmd::Complete { last: l, raw_total } => {
                 *last = Some(l);
@@ -372,19 +370,26 @@ impl ObjectTask {
     }
 
     /// Uploads the segments `numbers` as parts, `upload-threads()` at once.
-    async fn upload_parts(&mut self, numbers: &[u32]) -> Result<(), StoreError> {
+    /// Uploads parts `numbers`, up to `upload-threads()` at once. While the
+    /// object is open (`open` is its end, not yet known), parts sealed
+    /// meanwhile join as requests finish, so a stream keeps every slot busy
+    /// instead of waiting for a batch's slowest part; it returns once no part
+    /// is left in flight, leaving the end (if it came) in `open`.
+    async fn upload_parts(
+        &mut self,
+        numbers: &[u32],
+        mut open: Option<&mut Option<u32>>,
+    ) -> Result<(), StoreError> {
         let (key, id) = self.ensure_upload().await?;
-        let todo: Vec<u32> = numbers
-            .iter()
-            .copied()
-            .filter(|n| !self.manifest.parts.iter().any(|(p, _, _)| p == n))
-            .collect();
+        let mut todo: std::collections::VecDeque<u32> = numbers.iter().copied().collect();
         let mut running = JoinSet::new();
-        let mut todo = todo.into_iter();
         let mut first_error = None;
         loop {
-            while running.len() < self.pool.upload_threads {
-                let Some(n) = todo.next() else { break };
+            while first_error.is_none() && running.len() < self.pool.upload_threads {
+                let Some(n) = todo.pop_front() else { break };
+                if self.manifest.parts.iter().any(|(p, _, _)| *p == n) {
+                    continue;
+                }
                 let head = if n == 1 { self.head()? } else { Vec::new() };
                 let (pool, paths, key, id) = (
                     self.pool.clone(),
@@ -407,26 +412,46 @@ impl ObjectTask {
                         .await?;
                     pool.recycle(body);
                     pool.stored(paths.id(), size);
+                    tracing::debug!(destination = %pool.destination, object = paths.id(), part = n, size, "part uploaded");
                     Ok::<_, StoreError>((n, etag, size))
                 });
             }
-            let Some(done) = running.join_next().await else {
+            if running.is_empty() {
                 break;
+            }
+            let listening = first_error.is_none() && open.as_ref().is_some_and(|l| l.is_none());
+            let done = tokio::select! {
+                done = running.join_next() => done,
+                cmd = self.rx.recv(), if listening => {
+                    let Some(l) = open.as_deref_mut() else { continue };
+                    match cmd {
+                        Some(cmd) => {
+                            let mut more = Vec::new();
+                            self.take(cmd, &mut more, l);
+                            todo.extend(more);
+                        }
+                        // The driver is gone: finish what is in flight; the
+                        // caller sees the channel closed.
+                        None => open = None,
+                    }
+                    continue;
+                }
             };
             match done {
-                Ok(Ok(part)) => {
+                Some(Ok(Ok(part))) => {
                     self.manifest.parts.push(part);
                     self.manifest.parts.sort_by_key(|p| p.0);
                     self.persist().await?;
                 }
-                Ok(Err(e)) => {
+                Some(Ok(Err(e))) => {
                     first_error.get_or_insert(e);
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     first_error.get_or_insert(StoreError::Failed(
                         crate::destinations::Failure::retry(format!("upload task failed: {e}")),
                     ));
                 }
+                None => break,
             }
         }
         match first_error {
@@ -542,7 +567,7 @@ impl ObjectTask {
 
     async fn complete_multipart(&mut self, last: u32) -> Result<(), StoreError> {
         let all: Vec<u32> = (1..=last).collect();
-        self.upload_parts(&all).await?;
+        self.upload_parts(&all, None).await?;
         let (key, id) = self.ensure_upload().await?;
         let parts: Vec<(u32, String)> = self
             .manifest
