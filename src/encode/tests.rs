@@ -178,6 +178,65 @@ fn parquet_row_groups_and_footer_make_one_readable_file() {
     assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
 }
 
+/// A row group of several pages: a column that outgrows its dictionary
+/// (PLAIN), one that keeps it, numbers with nulls and booleans, read back
+/// value by value.
+#[test]
+fn parquet_pages_split_and_dictionaries_fall_back_and_read_back() {
+    use ::parquet::file::reader::{FileReader, SerializedFileReader};
+    use ::parquet::record::Field as Value;
+    let columns: Vec<String> = ["MESSAGE", "HOST", "PID:int64", ".ok:boolean", ".ms:double"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let n = 45_000;
+    for codec in [crate::compress::Codec::Zstd, crate::compress::Codec::Gzip] {
+        let p = Parquet::new(&columns, codec, "").unwrap();
+        let mut rows = Vec::new();
+        for i in 0..n {
+            let mut m = msg();
+            m.set_owned(Field::Message, format!("unique message {i:08}").as_bytes());
+            m.set_owned(Field::Host, format!("host-{}", i % 5).as_bytes());
+            if i % 7 != 0 {
+                m.set_owned(Field::Pid, format!("{}", i / 3).as_bytes());
+            } else {
+                m.set_owned(Field::Pid, b"none");
+            }
+            m.push_owned_pair(b".ok", if i % 3 == 0 { b"yes" } else { b"no" });
+            m.push_owned_pair(b".ms", format!("{}.25", i % 100).as_bytes());
+            p.row(&m, &RenderContext::default(), &mut rows);
+        }
+        let g = p.group(&mut rows, 0).unwrap();
+        let mut file = g.bytes;
+        let meta = Parquet::group_meta(&g.record).unwrap();
+        let col = |i: usize| meta.column(i).clone();
+        assert!(
+            col(0).dictionary_page_offset().is_none(),
+            "MESSAGE outgrew its dictionary"
+        );
+        assert!(col(1).dictionary_page_offset().is_some(), "HOST keeps one");
+        let stats = col(2).statistics().unwrap().clone();
+        assert_eq!(stats.null_count_opt(), Some((n as u64).div_ceil(7)));
+        file.extend(p.footer(&[meta], file.len() as u64).unwrap());
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+        assert!(reader.get_row_group(0).unwrap().metadata().num_rows() == n as i64);
+        for (i, row) in reader.get_row_iter(None).unwrap().enumerate() {
+            let row = row.unwrap();
+            let v: Vec<&Value> = row.get_column_iter().map(|(_, v)| v).collect();
+            assert_eq!(*v[0], Value::Str(format!("unique message {i:08}")));
+            assert_eq!(*v[1], Value::Str(format!("host-{}", i % 5)));
+            let pid = if i % 7 != 0 {
+                Value::Long((i / 3) as i64)
+            } else {
+                Value::Null
+            };
+            assert_eq!(*v[2], pid, "row {i}");
+            assert_eq!(*v[3], Value::Bool(i % 3 == 0));
+            assert_eq!(*v[4], Value::Double((i % 100) as f64 + 0.25));
+        }
+    }
+}
+
 #[test]
 fn parquet_strings_are_made_utf8() {
     use ::parquet::file::reader::{FileReader, SerializedFileReader};

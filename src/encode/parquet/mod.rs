@@ -13,26 +13,27 @@
 //! - the footer ([`Parquet::footer`]) is built from those metadata records,
 //!   so a restart after a crash finishes the file from the spool alone.
 //!
-//! A row group is encoded as a file of its own, whose footer holds the row
-//! group's metadata; its byte offsets are then moved to where the row group
-//! sits in the object.
+//! A row group is encoded as a file of its own (its column chunks by
+//! [`pages`]), whose footer holds the row group's metadata; its byte offsets
+//! are then moved to where the row group sits in the object.
 
 use super::{Column, PairIndex};
 use crate::message::Message;
 use crate::template::RenderContext;
 use bytes::Bytes;
+use pages::{Gathered, Width};
 use parquet::basic::{Compression, LogicalType, Repetition, Type as Physical};
-use parquet::data_type::{
-    BoolType, ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type,
-};
 use parquet::file::metadata::{
     ColumnChunkMetaData, FileMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
     ParquetMetaDataWriter, RowGroupMetaData,
 };
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::TrackedWrite;
 use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor, Type as SchemaType};
+use std::io::Write;
 use std::sync::Arc;
+
+mod pages;
 
 /// `columns()` types of `format(parquet)`.
 pub const TYPES: &[&str] = &["string", "boolean", "int32", "int64", "float", "double"];
@@ -52,7 +53,6 @@ enum Ty {
 /// One column: where its value comes from, and its type.
 #[derive(Clone, Debug)]
 struct Field {
-    name: String,
     column: Column,
     ty: Ty,
 }
@@ -68,7 +68,8 @@ pub struct Parquet {
     spec: Vec<String>,
     compression: crate::compress::Codec,
     schema: SchemaDescPtr,
-    props: Arc<WriterProperties>,
+    codec: Compression,
+    created_by: String,
     topic: String,
 }
 
@@ -147,7 +148,6 @@ impl Parquet {
                 t.build().map_err(|e| format!("column {name}: {e}"))?,
             ));
             fields.push(Field {
-                name: name.to_string(),
                 column: Column::parse(name)?,
                 ty,
             });
@@ -162,28 +162,6 @@ impl Parquet {
             crate::compress::Codec::Gzip => Compression::GZIP(Default::default()),
             crate::compress::Codec::Zstd => Compression::ZSTD(Default::default()),
         };
-        let mut props = WriterProperties::builder()
-            // Data page v1: what every reader, old Spark and Hive included,
-            // knows.
-            .set_writer_version(WriterVersion::PARQUET_1_0)
-            .set_compression(codec)
-            // Min/max per chunk; no page index, whose offsets would point
-            // past the row group into a footer we do not write.
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_offset_index_disabled(true)
-            // Hosts, programs, methods and statuses fit a small dictionary;
-            // messages and ids never do, and hashing them until a 1 MiB
-            // dictionary gives up cost a fifth of the encoding.
-            .set_dictionary_page_size_limit(128 << 10)
-            .set_created_by(format!("sluice version {}", env!("CARGO_PKG_VERSION")));
-        for f in fields.iter().filter(|f| f.ty == Ty::String) {
-            // Min and max of log strings prune little and cost a deep compare
-            // per value (lines share long prefixes): a sixth of the encoding
-            // time. Numbers and booleans (`__time__` above all) keep theirs.
-            let path = parquet::schema::types::ColumnPath::new(vec![f.name.clone()]);
-            props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
-        }
-        let props = props.build();
         let pairs = PairIndex::new(fields.iter_mut().map(|f| &mut f.column));
         Ok(Parquet {
             fields,
@@ -191,7 +169,8 @@ impl Parquet {
             spec: spec.to_vec(),
             compression,
             schema: Arc::new(SchemaDescriptor::new(Arc::new(schema))),
-            props: Arc::new(props),
+            codec,
+            created_by: format!("sluice version {}", env!("CARGO_PKG_VERSION")),
             topic: topic.to_string(),
         })
     }
@@ -275,37 +254,57 @@ impl Parquet {
     }
 
     fn encode_group(&self, rows: &Bytes, at: u64) -> Result<Group, String> {
-        let columns = self.columns(rows)?;
-        let mut file = Vec::with_capacity(rows.len() / 2 + 1024);
+        let (columns, count) = self.gather(rows)?;
         let err = |e: parquet::errors::ParquetError| format!("parquet: {e}");
-        let mut w =
-            SerializedFileWriter::new(&mut file, self.schema.root_schema_ptr(), self.props.clone())
-                .map_err(err)?;
-        let mut rg = w.next_row_group().map_err(err)?;
-        for c in &columns {
-            let Some(mut col) = rg.next_column().map_err(err)? else {
-                break;
+        let io = |e: std::io::Error| format!("parquet: {e}");
+        let mut file = Vec::with_capacity(rows.len() / 2 + 1024);
+        let mut sink = TrackedWrite::new(&mut file);
+        sink.write_all(MAGIC).map_err(io)?;
+        let mut chunks = Vec::with_capacity(columns.len());
+        for (i, (f, c)) in self.fields.iter().zip(&columns).enumerate() {
+            let width = match f.ty {
+                Ty::String => Width::Bytes,
+                Ty::Boolean => Width::Bit,
+                Ty::Int32 | Ty::Float => Width::Fixed(4),
+                Ty::Int64 | Ty::Double => Width::Fixed(8),
             };
-            let defs = Some(&c.defs[..]);
-            match &c.values {
-                Values::Bool(v) => col.typed::<BoolType>().write_batch(v, defs, None),
-                Values::I32(v) => col.typed::<Int32Type>().write_batch(v, defs, None),
-                Values::I64(v) => col.typed::<Int64Type>().write_batch(v, defs, None),
-                Values::F32(v) => col.typed::<FloatType>().write_batch(v, defs, None),
-                Values::F64(v) => col.typed::<DoubleType>().write_batch(v, defs, None),
-                Values::Bytes(v) => col.typed::<ByteArrayType>().write_batch(v, defs, None),
-            }
-            .map_err(err)?;
-            col.close().map_err(err)?;
+            let stats = statistics(f.ty, rows, c);
+            let descr = self.schema.column(i);
+            chunks.push(
+                pages::write_chunk(&mut sink, rows, c, descr, width, self.codec, stats)
+                    .map_err(err)?,
+            );
         }
-        rg.close().map_err(err)?;
-        let end = w.bytes_written();
-        w.finish().map_err(err)?;
-        drop(w);
-        // PAR1, the row group, its footer, the footer's length, PAR1.
-        let footer = file
-            .get(end..file.len().saturating_sub(8))
-            .ok_or("parquet: a file without its footer")?;
+        sink.flush().map_err(io)?;
+        let end = sink.bytes_written();
+        drop(sink);
+        let size = chunks.iter().map(|c| c.uncompressed_size()).sum();
+        let group = RowGroupMetaData::builder(self.schema.clone())
+            .set_num_rows(count as i64)
+            .set_total_byte_size(size)
+            .set_column_metadata(chunks)
+            .set_file_offset(MAGIC.len() as i64)
+            .set_ordinal(0)
+            .build()
+            .map_err(err)?;
+        let file_meta = FileMetaData::new(
+            1,
+            count as i64,
+            Some(self.created_by.clone()),
+            None,
+            self.schema.clone(),
+            None,
+        );
+        let meta = ParquetMetaDataBuilder::new(file_meta)
+            .set_row_groups(vec![group])
+            .build();
+        // The footer as its own file would end: metadata, length, PAR1.
+        let mut footer = Vec::new();
+        ParquetMetaDataWriter::new(&mut footer, &meta)
+            .with_preserve_page_index_locations(false)
+            .finish()
+            .map_err(err)?;
+        let footer = &footer[..footer.len().saturating_sub(8)];
         let mut record = Vec::with_capacity(8 + footer.len());
         record.extend_from_slice(&at.to_le_bytes());
         record.extend_from_slice(footer);
@@ -385,7 +384,7 @@ impl Parquet {
         let file = FileMetaData::new(
             1,
             rows,
-            self.props.created_by().to_string().into(),
+            Some(self.created_by.clone()),
             None,
             self.schema.clone(),
             None,
@@ -400,27 +399,16 @@ impl Parquet {
         Ok(out)
     }
 
-    /// The rows, column by column.
-    fn columns(&self, rows: &Bytes) -> Result<Vec<ColumnData>, String> {
-        let mut cols: Vec<ColumnData> = self
-            .fields
-            .iter()
-            .map(|f| ColumnData {
-                defs: Vec::new(),
-                values: match f.ty {
-                    Ty::String => Values::Bytes(Vec::new()),
-                    Ty::Boolean => Values::Bool(Vec::new()),
-                    Ty::Int32 => Values::I32(Vec::new()),
-                    Ty::Int64 => Values::I64(Vec::new()),
-                    Ty::Float => Values::F32(Vec::new()),
-                    Ty::Double => Values::F64(Vec::new()),
-                },
-            })
-            .collect();
+    /// The rows, column by column, and how many there are.
+    fn gather(&self, rows: &[u8]) -> Result<(Vec<Gathered>, usize), String> {
+        let mut cols: Vec<Gathered> = self.fields.iter().map(|_| Gathered::default()).collect();
+        if rows.len() > u32::MAX as usize {
+            return Err("parquet: a row group over 4 GiB".into());
+        }
         let torn = || "a torn parquet row in the spool".to_string();
-        let mut at = 0usize;
+        let (mut at, mut count) = (0usize, 0usize);
         while at < rows.len() {
-            for c in cols.iter_mut() {
+            for (c, f) in cols.iter_mut().zip(&self.fields) {
                 let tag = *rows.get(at).ok_or_else(torn)?;
                 at += 1;
                 if tag == 0 {
@@ -428,46 +416,80 @@ impl Parquet {
                     continue;
                 }
                 c.defs.push(1);
-                let mut take = |n: usize| -> Result<&[u8], String> {
-                    let s = rows.get(at..at + n).ok_or_else(torn)?;
-                    at += n;
-                    Ok(s)
-                };
-                match &mut c.values {
-                    Values::Bool(v) => v.push(take(1)?[0] != 0),
-                    Values::I32(v) => v.push(i32::from_le_bytes(arr(take(4)?))),
-                    Values::I64(v) => v.push(i64::from_le_bytes(arr(take(8)?))),
-                    Values::F32(v) => v.push(f32::from_le_bytes(arr(take(4)?))),
-                    Values::F64(v) => v.push(f64::from_le_bytes(arr(take(8)?))),
-                    Values::Bytes(v) => {
-                        let len = u32::from_le_bytes(arr(take(4)?)) as usize;
-                        take(len)?;
-                        v.push(ByteArray::from(rows.slice(at - len..at)));
+                let (start, len) = match f.ty {
+                    Ty::String => {
+                        let len = rows.get(at..at + 4).ok_or_else(torn)?;
+                        let len = u32::from_le_bytes(arr(len)) as usize;
+                        (at + 4, len)
                     }
+                    Ty::Boolean => (at, 1),
+                    Ty::Int32 | Ty::Float => (at, 4),
+                    Ty::Int64 | Ty::Double => (at, 8),
+                };
+                if start + len > rows.len() {
+                    return Err(torn());
                 }
+                c.spans.push((start as u32, len as u32));
+                at = start + len;
             }
+            count += 1;
         }
-        Ok(cols)
+        Ok((cols, count))
     }
 }
 
-struct ColumnData {
-    defs: Vec<i16>,
-    values: Values,
-}
-
-enum Values {
-    Bool(Vec<bool>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-    Bytes(Vec<ByteArray>),
+/// Min, max and nulls of a number or boolean column; strings keep none: their
+/// min and max prune little and cost a deep compare per value (log lines
+/// share long prefixes).
+fn statistics(ty: Ty, rows: &[u8], col: &Gathered) -> Option<Statistics> {
+    fn range<T: Copy>(
+        values: impl Iterator<Item = T>,
+        less: impl Fn(&T, &T) -> bool,
+    ) -> (Option<T>, Option<T>) {
+        values.fold((None, None), |(lo, hi), v| {
+            (
+                Some(lo.filter(|l| !less(&v, l)).unwrap_or(v)),
+                Some(hi.filter(|h| !less(h, &v)).unwrap_or(v)),
+            )
+        })
+    }
+    let nulls = Some(col.defs.iter().filter(|&&d| d == 0).count() as u64);
+    let values = || col.values(rows);
+    Some(match ty {
+        Ty::String => return None,
+        Ty::Boolean => {
+            let (lo, hi) = range(values().map(|v| v[0] != 0), |a, b| a < b);
+            Statistics::Boolean(ValueStatistics::new(lo, hi, None, nulls, false))
+        }
+        Ty::Int32 => {
+            let (lo, hi) = range(values().map(|v| i32::from_le_bytes(arr(v))), |a, b| a < b);
+            Statistics::Int32(ValueStatistics::new(lo, hi, None, nulls, false))
+        }
+        Ty::Int64 => {
+            let (lo, hi) = range(values().map(|v| i64::from_le_bytes(arr(v))), |a, b| a < b);
+            Statistics::Int64(ValueStatistics::new(lo, hi, None, nulls, false))
+        }
+        // NaN is left out of min and max, as readers expect.
+        Ty::Float => {
+            let vals = values()
+                .map(|v| f32::from_le_bytes(arr(v)))
+                .filter(|v| !v.is_nan());
+            let (lo, hi) = range(vals, |a, b| a < b);
+            Statistics::Float(ValueStatistics::new(lo, hi, None, nulls, false))
+        }
+        Ty::Double => {
+            let vals = values()
+                .map(|v| f64::from_le_bytes(arr(v)))
+                .filter(|v| !v.is_nan());
+            let (lo, hi) = range(vals, |a, b| a < b);
+            Statistics::Double(ValueStatistics::new(lo, hi, None, nulls, false))
+        }
+    })
 }
 
 fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
     let mut a = [0; N];
-    a.copy_from_slice(s);
+    a.copy_from_slice(&s[..N]);
     a
 }
 
