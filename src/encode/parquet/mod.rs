@@ -1,5 +1,6 @@
 //! `format(parquet)`: typed columns in Parquet files that pyarrow, DuckDB and
-//! Spark open, written by the parquet crate's low-level writer.
+//! Spark open: column chunks encoded by [`pages`], headers, metadata and
+//! footers by the parquet crate.
 //!
 //! A Parquet file is `PAR1`, row groups, then a footer describing them. An
 //! object grows by whole row groups, so that its parts go up while it is
