@@ -217,6 +217,24 @@ fn parquet_pages_split_and_dictionaries_fall_back_and_read_back() {
         assert!(col(1).dictionary_page_offset().is_some(), "HOST keeps one");
         let stats = col(2).statistics().unwrap().clone();
         assert_eq!(stats.null_count_opt(), Some((n as u64).div_ceil(7)));
+        let bytes = |v: Option<&[u8]>| v.map(<[u8]>::to_vec);
+        assert_eq!(
+            bytes(stats.min_bytes_opt()),
+            Some(0i64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            bytes(stats.max_bytes_opt()),
+            Some(14999i64.to_le_bytes().to_vec())
+        );
+        let ms = col(4).statistics().unwrap().clone();
+        assert_eq!(
+            bytes(ms.min_bytes_opt()),
+            Some(0.25f64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            bytes(ms.max_bytes_opt()),
+            Some(99.25f64.to_le_bytes().to_vec())
+        );
         file.extend(p.footer(&[meta], file.len() as u64).unwrap());
         let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
         assert!(reader.get_row_group(0).unwrap().metadata().num_rows() == n as i64);

@@ -443,47 +443,33 @@ impl Parquet {
 /// min and max prune little and cost a deep compare per value (log lines
 /// share long prefixes).
 fn statistics(ty: Ty, rows: &[u8], col: &Gathered) -> Option<Statistics> {
-    fn range<T: Copy>(
-        values: impl Iterator<Item = T>,
-        less: impl Fn(&T, &T) -> bool,
-    ) -> (Option<T>, Option<T>) {
-        values.fold((None, None), |(lo, hi), v| {
-            (
-                Some(lo.filter(|l| !less(&v, l)).unwrap_or(v)),
-                Some(hi.filter(|h| !less(h, &v)).unwrap_or(v)),
-            )
-        })
-    }
     let nulls = Some(col.defs.iter().filter(|&&d| d == 0).count() as u64);
+    fn range<T: Copy + PartialOrd>(
+        values: impl Iterator<Item = T>,
+        nulls: Option<u64>,
+    ) -> ValueStatistics<T> {
+        // NaN, the one value unordered even with itself, is left out of min
+        // and max, as readers expect.
+        let (lo, hi) = values.filter(|v| v.partial_cmp(v).is_some()).fold(
+            (None, None),
+            |(lo, hi): (Option<T>, Option<T>), v| {
+                (
+                    Some(lo.filter(|l| *l <= v).unwrap_or(v)),
+                    Some(hi.filter(|h| *h >= v).unwrap_or(v)),
+                )
+            },
+        );
+        ValueStatistics::new(lo, hi, None, nulls, false)
+    }
     let values = || col.values(rows);
     Some(match ty {
         Ty::String => return None,
-        Ty::Boolean => {
-            let (lo, hi) = range(values().map(|v| v[0] != 0), |a, b| a < b);
-            Statistics::Boolean(ValueStatistics::new(lo, hi, None, nulls, false))
-        }
-        Ty::Int32 => {
-            let (lo, hi) = range(values().map(|v| i32::from_le_bytes(arr(v))), |a, b| a < b);
-            Statistics::Int32(ValueStatistics::new(lo, hi, None, nulls, false))
-        }
-        Ty::Int64 => {
-            let (lo, hi) = range(values().map(|v| i64::from_le_bytes(arr(v))), |a, b| a < b);
-            Statistics::Int64(ValueStatistics::new(lo, hi, None, nulls, false))
-        }
-        // NaN is left out of min and max, as readers expect.
-        Ty::Float => {
-            let vals = values()
-                .map(|v| f32::from_le_bytes(arr(v)))
-                .filter(|v| !v.is_nan());
-            let (lo, hi) = range(vals, |a, b| a < b);
-            Statistics::Float(ValueStatistics::new(lo, hi, None, nulls, false))
-        }
+        Ty::Boolean => Statistics::Boolean(range(values().map(|v| v[0] != 0), nulls)),
+        Ty::Int32 => Statistics::Int32(range(values().map(|v| i32::from_le_bytes(arr(v))), nulls)),
+        Ty::Int64 => Statistics::Int64(range(values().map(|v| i64::from_le_bytes(arr(v))), nulls)),
+        Ty::Float => Statistics::Float(range(values().map(|v| f32::from_le_bytes(arr(v))), nulls)),
         Ty::Double => {
-            let vals = values()
-                .map(|v| f64::from_le_bytes(arr(v)))
-                .filter(|v| !v.is_nan());
-            let (lo, hi) = range(vals, |a, b| a < b);
-            Statistics::Double(ValueStatistics::new(lo, hi, None, nulls, false))
+            Statistics::Double(range(values().map(|v| f64::from_le_bytes(arr(v))), nulls))
         }
     })
 }
