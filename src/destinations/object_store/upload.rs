@@ -369,8 +369,7 @@ impl ObjectTask {
         Ok((key, id))
     }
 
-    /// Uploads the segments `numbers` as parts, `upload-threads()` at once.
-    /// Uploads parts `numbers`, up to `upload-threads()` at once. While the
+    /// Uploads segments `numbers` as parts, up to `upload-threads()` at once. While the
     /// object is open (`open` is its end, not yet known), parts sealed
     /// meanwhile join as requests finish, so a stream keeps every slot busy
     /// instead of waiting for a batch's slowest part; it returns once no part
