@@ -304,7 +304,7 @@ impl PairIndex {
             return found;
         }
         let mask = self.table.len() - 1;
-        for (at, (name, _)) in msg.pairs().enumerate() {
+        for (at, name) in msg.pair_names().enumerate() {
             let mut i = Self::hash(name) & mask;
             loop {
                 match self.table[i] {

@@ -237,6 +237,11 @@ impl Message {
         self.pairs.get(i).map(|(_, v)| self.slot(*v))
     }
 
+    /// The names of [`Message::pairs`], without resolving their values.
+    pub fn pair_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.pairs.iter().map(|(n, _)| self.slot(*n))
+    }
+
     /// Every name-value pair in the order they were added.
     pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs
