@@ -60,17 +60,20 @@ fn messages(n: usize, pad_words: usize) -> Vec<String> {
         .collect()
 }
 
-/// A config of one TCP source on `port` into `s3(... opts)` named `name` on
-/// `server`'s bucket `logs`.
-fn one_s3(server: &S3Server, port: u16, name: &str, opts: &str) -> String {
-    format!(
+/// A fresh S3 server with a bucket `logs`, a free port, and a config of one
+/// TCP source on that port into `s3(... opts)` named `name` on the bucket.
+fn one_s3(name: &str, opts: &str) -> (S3Server, u16, String) {
+    let server = S3Server::start(&["logs"]);
+    let port = free_port();
+    let conf = format!(
         "@include \"scl.conf\"\n\
          source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
          destination {name} {{ s3(url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
            secret-key(\"{SECRET_KEY}\") {opts}); }};\n\
          log {{ source(s); destination({name}); flags(flow-control); }};\n",
         server.endpoint
-    )
+    );
+    (server, port, conf)
 }
 
 const COLUMNS: &str = "columns(\"HOST\", \"PID:int32\", \".SDATA.req@32473.status:int64\", \
@@ -110,11 +113,7 @@ fn parquet_in_multipart_parts_reads_back_with_parquet_pyarrow_duckdb_and_spark()
     if !crate::moto::required() {
         return;
     }
-    let server = S3Server::start(&["logs"]);
-    let port = free_port();
-    let conf = one_s3(
-        &server,
-        port,
+    let (server, port, conf) = one_s3(
         "pq",
         &format!(
             "object-key(\"pq/${{HOST}}\") format(parquet) {COLUMNS} compression(snappy) \
@@ -170,11 +169,7 @@ fn parquet_booleans_floats_and_empty_columns_read_back_with_pyarrow_and_duckdb()
     if !crate::moto::required() {
         return;
     }
-    let server = S3Server::start(&["logs"]);
-    let port = free_port();
-    let conf = one_s3(
-        &server,
-        port,
+    let (server, port, conf) = one_s3(
         "pt",
         "object-key(\"pt/${HOST}\") format(parquet) compression(gzip) \
          columns(\"HOST\", \".SDATA.req@32473.ok:boolean\", \".SDATA.req@32473.ratio:float\", \
@@ -300,11 +295,7 @@ fn parquet_column_compressions_name_and_read_back() {
 /// restart finishes the file from the spool, and it holds every message once.
 #[test]
 fn a_parquet_object_left_open_by_kill_9_is_finished_whole() {
-    let server = S3Server::start(&["logs"]);
-    let port = free_port();
-    let conf = one_s3(
-        &server,
-        port,
+    let (server, port, conf) = one_s3(
         "d",
         &format!(
             "object-key(\"app\") format(parquet) {COLUMNS} compression(zstd) \
@@ -414,11 +405,7 @@ fn duckdb_reads_json_and_csv_objects_in_every_compression() {
 /// open objects. Every message lands once, in its host's file, in order.
 #[test]
 fn many_open_parquet_objects_share_a_bounded_row_budget() {
-    let server = S3Server::start(&["logs"]);
-    let port = free_port();
-    let conf = one_s3(
-        &server,
-        port,
+    let (server, port, conf) = one_s3(
         "d",
         "object-key(\"many/${HOST}\") format(parquet) columns(\"HOST\", \"MESSAGE\") \
          parquet-row-group-size(64KiB) flush-grace-period(1s)",
