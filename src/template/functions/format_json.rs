@@ -1057,32 +1057,17 @@ fn split_key(key: &[u8], base: u32, delimiter: u8, toks: &mut Vec<(u32, u32)>) {
 /// JSON string escaping as syslog-ng's `append_unsafe_utf8_as_escaped`.
 pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut i = 0;
-    while i < s.len() {
-        let start = i;
-        // Eight bytes at a time while none needs a second look.
-        while let Some(w) = s.get(i..i + 8) {
-            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            if needs_escape(w) {
-                break;
-            }
-            i += 8;
-        }
-        // Under eight left: the last eight bytes, overlapping what was
-        // seen, settle them at once.
-        if i < s.len()
-            && let Some(w) = s.len().checked_sub(8).filter(|&t| t < i).map(|t| &s[t..])
-            && !needs_escape(u64::from_le_bytes([
-                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
-            ]))
-        {
-            i = s.len();
-        }
-        while i < s.len() && matches!(s[i], 0x20..=0x7f) && s[i] != b'"' && s[i] != b'\\' {
-            i += 1;
-        }
-        out.extend_from_slice(&s[start..i]);
-        let Some(&c) = s.get(i) else { break };
+    // `s[..copied]` is written; the search for the next byte to look at
+    // goes on from `i`.
+    let (mut copied, mut i) = (0, 0);
+    loop {
+        let at = find_escape(s, i);
+        let Some(&c) = s.get(at) else {
+            out.extend_from_slice(&s[copied..]);
+            return;
+        };
+        out.extend_from_slice(&s[copied..at]);
+        i = at + 1;
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -1101,11 +1086,10 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
                     0xf0..=0xf4 => 4,
                     _ => 0,
                 };
-                match s.get(i..i + width) {
+                match s.get(at..at + width) {
                     Some(ch) if width > 0 && std::str::from_utf8(ch).is_ok() => {
                         out.extend_from_slice(ch);
-                        i += width;
-                        continue;
+                        i = at + width;
                     }
                     _ => out.extend_from_slice(&[
                         b'\\',
@@ -1117,23 +1101,70 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
                 }
             }
         }
-        i += 1;
+        copied = i;
     }
 }
 
-/// Whether a byte of `w` is below 0x20, at or above 0x80, `"` or `\\`: the
-/// bytes [`escape`] does not copy as they are. Exact for "any byte", the
-/// classic has-less-than and has-zero-byte tricks on eight bytes at once.
+/// The first byte at or after `from` that [`escape`] does not copy as it
+/// is, or `s.len()`: eight bytes at a time, the last (under eight) bytes
+/// as the end of the last eight, masked to those not yet searched.
 #[inline]
-fn needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
-    let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
-    (control | quote | backslash | (w & HIGH)) != 0
+fn find_escape(s: &[u8], from: usize) -> usize {
+    let word = |at: usize| {
+        let w = &s[at..at + 8];
+        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+    };
+    let first = |at: usize, mask: u64| at + (mask.trailing_zeros() / 8) as usize;
+    let mut i = from;
+    while i + 8 <= s.len() {
+        let m = escape_mask(word(i));
+        if m != 0 {
+            return first(i, m);
+        }
+        i += 8;
+    }
+    if i >= s.len() {
+        return s.len();
+    }
+    match s.len().checked_sub(8) {
+        Some(t) => match escape_mask(word(t)) >> ((i - t) * 8) {
+            0 => s.len(),
+            m => first(i, m),
+        },
+        // Shorter than a word: a table (most such values are a status, a
+        // method, a number).
+        None => s[i..]
+            .iter()
+            .position(|c| ESCAPED[*c as usize])
+            .map_or(s.len(), |p| i + p),
+    }
 }
+
+/// Bit 7 of each byte of the result is set where that byte of `w` is below
+/// 0x20, at or above 0x80, `"` or `\\`. No carry crosses a byte, so every
+/// byte's answer is exact (the lowest set bit names the first one).
+#[inline]
+fn escape_mask(w: u64) -> u64 {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let splat = |c: u8| u64::from(c) * 0x0101_0101_0101_0101;
+    let low = w & LOW;
+    // Bit 7 set where the low seven bits are 0x20 or more.
+    let printable = low + splat(0x80 - 0x20);
+    // Bit 7 set where the low seven bits are `c`.
+    let is = |c: u8| !((low ^ splat(c)) + LOW);
+    (!printable | w | is(b'"') | is(b'\\')) & !LOW
+}
+
+/// [`escape_mask`] for one byte.
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c < 0x20 || c >= 0x80 || c == b'"' as usize || c == b'\\' as usize;
+        c += 1;
+    }
+    t
+};
 
 /// syslog-ng's `_split_type_and_template`: `NAME(TEMPLATE)` where NAME starts with
 /// a letter or `_` and the last `)` ends the text is a type hint; anything else is
@@ -1340,20 +1371,33 @@ mod tests {
 
     #[test]
     fn escaping_eight_at_a_time_misses_no_byte() {
-        // Every byte value at every place of a 17-byte value: the fast scan
-        // must stop for it exactly as the byte-by-byte one does (a single
-        // byte is escaped on its own, with no context, in these values).
-        for b in 0..=255u8 {
-            for at in 0..17 {
-                let mut s = *b"abcdefghijklmnopq";
-                s[at] = b;
-                let mut want = Vec::new();
-                for x in s {
-                    escape(&[x], &mut want);
+        // Every byte value at every place of values of 1 to 17 bytes, alone
+        // and after a quote: the word search (and its masked, overlapping
+        // last word) must stop for it exactly as the byte-by-byte one does
+        // (a single byte is escaped on its own, with no context, in these
+        // values).
+        let by_bytes = |s: &[u8]| {
+            let mut want = Vec::new();
+            for x in s {
+                escape(&[*x], &mut want);
+            }
+            want
+        };
+        for len in 1..=17 {
+            for b in 0..=255u8 {
+                for at in 0..len {
+                    let mut s = b"abcdefghijklmnopq"[..len].to_vec();
+                    s[at] = b;
+                    let mut got = Vec::new();
+                    escape(&s, &mut got);
+                    assert_eq!(got, by_bytes(&s), "byte {b:#x} at {at} of {len}");
+                    if at > 0 {
+                        s[at - 1] = b'"';
+                        got.clear();
+                        escape(&s, &mut got);
+                        assert_eq!(got, by_bytes(&s), "\" then {b:#x} at {at} of {len}");
+                    }
                 }
-                let mut got = Vec::new();
-                escape(&s, &mut got);
-                assert_eq!(got, want, "byte {b:#x} at {at}");
             }
         }
     }
