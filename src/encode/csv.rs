@@ -1,7 +1,7 @@
 //! `format(csv)`: one line per message, `columns()` in order, quoted as RFC
 //! 4180 says when a value holds the delimiter, the quote or a line break.
 
-use super::{Column, PairIndex};
+use super::{Column, PairIndex, Value};
 use crate::message::Message;
 use crate::template::RenderContext;
 
@@ -105,54 +105,84 @@ impl Csv {
                 out.push(self.opts.delimiter);
             }
             let start = out.len();
-            if c.value(msg, ctx, &self.opts.topic, &found, out) {
-                self.quote_from(start, out);
-            } else {
-                out.extend_from_slice(self.opts.null_value.as_bytes());
+            match c.get(msg, ctx, &self.opts.topic, &found, out) {
+                // Fields and pairs are looked at where they are, and copied
+                // once, quoted or not.
+                Value::Bytes(v) if self.needs_quotes(v) => self.quoted(v, out),
+                Value::Bytes(v) => out.extend_from_slice(v),
+                Value::Written => self.quote_from(start, out),
+                Value::Missing => out.extend_from_slice(self.opts.null_value.as_bytes()),
             }
         }
         out.push(b'\n');
     }
 
-    /// Quotes the value at `out[start..]` if it needs it: a copy of it goes
-    /// back between quotes, each quote (and escape character) escaped, in
-    /// runs found with memchr.
-    fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
+    /// Whether `v` holds the delimiter, the quote, the escape or a line
+    /// break. Long values (messages, user agents) go to memchr's vector
+    /// scans; short ones are looked at eight bytes at a time, for the
+    /// delimiter, the quote, the escape and any byte below 0x0e (CR, LF and
+    /// rarer controls, which the table then settles), with the
+    /// has-zero-byte and has-less-than tests (exact for "any byte").
+    fn needs_quotes(&self, v: &[u8]) -> bool {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
-        let value = &out[start..];
-        // Most values need no quotes. Short ones (hosts, numbers, methods)
-        // are looked up byte by byte, cheaper than setting up a vector scan;
-        // long ones (user agents, messages) go to memchr's.
-        let special = if value.len() < 32 {
-            value.iter().any(|c| self.special[*c as usize])
-        } else {
-            memchr::memchr3(d, q, b'\n', value).is_some()
-                || memchr::memchr2(b'\r', e, value).is_some()
+        if v.len() >= 32 {
+            return memchr::memchr3(d, q, b'\n', v).is_some()
+                || memchr::memchr2(b'\r', e, v).is_some();
+        }
+        let splat = |c: u8| u64::from(c) * 0x0101_0101_0101_0101;
+        let below = |w: u64, c: u8| w.wrapping_sub(splat(c)) & !w;
+        let (d, q, e) = (splat(d), splat(q), splat(e));
+        let maybe = |w: u64| {
+            (below(w ^ d, 1) | below(w ^ q, 1) | below(w ^ e, 1) | below(w, 0x0e)) & splat(0x80)
+                != 0
         };
-        if !special {
+        let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let n = v.len();
+        let candidate = match n {
+            0..8 => true,
+            // The last eight bytes cover the rest (some of them seen twice).
+            _ => {
+                v.chunks_exact(8).any(|w| maybe(word(w)))
+                    || (!n.is_multiple_of(8) && maybe(word(&v[n - 8..])))
+            }
+        };
+        candidate && v.iter().any(|c| self.special[*c as usize])
+    }
+
+    /// `v` between quotes, each quote (and escape character) escaped, in
+    /// runs found with memchr.
+    fn quoted(&self, v: &[u8], out: &mut Vec<u8>) {
+        let (q, e) = (self.opts.quote, self.opts.escape);
+        out.reserve(v.len() + 8);
+        out.push(q);
+        let mut rest = v;
+        loop {
+            let at = if e == q {
+                memchr::memchr(q, rest)
+            } else {
+                memchr::memchr2(q, e, rest)
+            };
+            let Some(at) = at else { break };
+            out.extend_from_slice(&rest[..at]);
+            out.push(e);
+            out.push(rest[at]);
+            rest = &rest[at + 1..];
+        }
+        out.extend_from_slice(rest);
+        out.push(q);
+    }
+
+    /// Quotes the value at `out[start..]` if it needs it: a copy of it goes
+    /// back quoted.
+    fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
+        if !self.needs_quotes(&out[start..]) {
             return;
         }
         SCRATCH.with_borrow_mut(|value| {
             value.clear();
             value.extend_from_slice(&out[start..]);
             out.truncate(start);
-            out.reserve(value.len() + 8);
-            out.push(q);
-            let mut rest = &value[..];
-            loop {
-                let at = if e == q {
-                    memchr::memchr(q, rest)
-                } else {
-                    memchr::memchr2(q, e, rest)
-                };
-                let Some(at) = at else { break };
-                out.extend_from_slice(&rest[..at]);
-                out.push(e);
-                out.push(rest[at]);
-                rest = &rest[at + 1..];
-            }
-            out.extend_from_slice(rest);
-            out.push(q);
+            self.quoted(value, out);
         });
     }
 }

@@ -193,6 +193,26 @@ impl Column {
         found: &Found,
         out: &mut Vec<u8>,
     ) -> bool {
+        match self.get(msg, ctx, topic, found, out) {
+            Value::Bytes(v) => out.extend_from_slice(v),
+            Value::Written => {}
+            Value::Missing => return false,
+        }
+        true
+    }
+
+    /// The value: the message's (or the topic's) own bytes where it is
+    /// those, so that an encoder can look at them before it writes them;
+    /// else appended to `out`.
+    pub fn get<'a>(
+        &'a self,
+        msg: &'a Message,
+        ctx: &RenderContext,
+        topic: &'a str,
+        found: &Found,
+        out: &mut Vec<u8>,
+    ) -> Value<'a> {
+        let some = |v: Option<&'a [u8]>| v.map_or(Value::Missing, Value::Bytes);
         match self {
             Column::Time => push_i64(out, msg.stamp.secs),
             // As ${SOURCEIP}: a v4-mapped v6 address shows as v4.
@@ -200,30 +220,32 @@ impl Column {
                 Some(p) => push_ip(out, p.ip()),
                 None => out.extend_from_slice(b"127.0.0.1"),
             },
-            Column::Topic => out.extend_from_slice(topic.as_bytes()),
-            Column::Field(f) => match msg.get(*f) {
-                Some(v) => out.extend_from_slice(v),
-                None => return false,
-            },
+            Column::Topic => return Value::Bytes(topic.as_bytes()),
+            Column::Field(f) => return some(msg.get(*f)),
             Column::Macro { template, field } => {
                 if field.is_some_and(|f| msg.get(f).is_none()) {
-                    return false;
+                    return Value::Missing;
                 }
                 template.render(msg, ctx, out);
             }
             Column::Pair { name, slot } => {
-                let value = match found.0.get(*slot) {
+                return some(match found.0.get(*slot) {
                     Some(&at) => msg.pair_at(at as usize),
                     None => msg.pair(name),
-                };
-                match value {
-                    Some(v) => out.extend_from_slice(v),
-                    None => return false,
-                }
+                });
             }
         }
-        true
+        Value::Written
     }
+}
+
+/// A column's value in one message (see [`Column::get`]).
+pub enum Value<'a> {
+    Bytes(&'a [u8]),
+    /// Appended to the output.
+    Written,
+    /// The message lacks it; nothing was appended.
+    Missing,
 }
 
 /// `a == b` for pair names, most of which are 8 to 16 bytes long: two
