@@ -301,9 +301,16 @@ fn parquet_pages_split_and_dictionaries_fall_back_and_read_back() {
 #[test]
 fn parquet_strings_are_made_utf8() {
     use ::parquet::file::reader::{FileReader, SerializedFileReader};
-    let p = Parquet::new(&["MESSAGE".into()], crate::compress::Codec::None, "").unwrap();
+    // Read in place (MESSAGE) and rendered (MSG); the stray bytes past the
+    // first eight too, and UTF-8 that is valid kept as it is.
+    let p = Parquet::new(
+        &["MESSAGE".into(), "MSG".into()],
+        crate::compress::Codec::None,
+        "",
+    )
+    .unwrap();
     let mut m = msg();
-    m.set_owned(Field::Message, b"caf\xe9 \xff ok");
+    m.set_owned(Field::Message, b"caf\xe9 \xff ok \xc3\xa9 \xc3");
     let mut rows = Vec::new();
     p.row(&m, &RenderContext::default(), &mut rows);
     let g = p.group(&mut rows, 0).unwrap();
@@ -312,7 +319,11 @@ fn parquet_strings_are_made_utf8() {
     file.extend(p.footer(&[meta], file.len() as u64).unwrap());
     let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
     let row = reader.get_row_iter(None).unwrap().next().unwrap().unwrap();
-    assert_eq!(row.to_string(), "{MESSAGE: \"caf\u{fffd} \u{fffd} ok\"}");
+    let want = "caf\u{fffd} \u{fffd} ok \u{e9} \u{fffd}";
+    assert_eq!(
+        row.to_string(),
+        format!("{{MESSAGE: \"{want}\", MSG: \"{want}\"}}")
+    );
 }
 
 #[test]
@@ -364,4 +375,70 @@ fn pair_columns_take_the_last_pair_of_their_name_past_any_number_of_columns() {
     assert_eq!(want[4 + 3], "later");
     assert_eq!(want[4 + 66], "later 66");
     assert_eq!(encode(&e, &m), format!("{}\n", want.join(",")));
+}
+
+#[test]
+fn pair_columns_are_placed_afresh_when_the_names_change() {
+    // A thread remembers the last message's pair names per encoder: a name
+    // that differs anywhere (one byte in the middle of a 24- or 40-byte name), names
+    // in another order, or another encoder in between must place the
+    // columns anew, and the same names with new values reuse the places.
+    let long = "a.forty.byte.name.0123456789.abcdefghij.";
+    let columns = [".a.b.c.d.e.f.g.h.i.j.k.l", "x", long];
+    let e1 = csv(&columns, |o| o.null_value = "-".into());
+    let e2 = csv(&["x", ".a.b.c.d.e.f.g.h.i.j.k.l"], |o| {
+        o.null_value = "-".into()
+    });
+    let message = |pairs: &[(&str, &str)]| {
+        let mut m = msg();
+        for (n, v) in pairs {
+            m.push_owned_pair(n.as_bytes(), v.as_bytes());
+        }
+        m
+    };
+    let mut long_changed = long.to_string();
+    long_changed.replace_range(20..21, "X");
+    let messages = [
+        message(&[(".a.b.c.d.e.f.g.h.i.j.k.l", "1"), ("x", "2"), (long, "3")]),
+        message(&[(".a.b.c.d.e.f.g.h.i.j.k.l", "4"), ("x", "5"), (long, "6")]),
+        message(&[(".a.b.c.d.e.fXg.h.i.j.k.l", "7"), ("x", "8"), (long, "9")]),
+        message(&[
+            (".a.b.c.d.e.f.g.h.i.j.k.l", "10"),
+            ("x", "11"),
+            (&long_changed, "12"),
+        ]),
+        message(&[
+            ("x", "13"),
+            (".a.b.c.d.e.f.g.h.i.j.k.l", "14"),
+            (long, "15"),
+        ]),
+        message(&[
+            (".a.b.c.d.e.f.g.h.i.j.k.l", "16"),
+            ("y", "17"),
+            (long, "18"),
+        ]),
+    ];
+    let want = |e_columns: &[&str], m: &Message| {
+        let values: Vec<String> = e_columns
+            .iter()
+            .map(|c| {
+                m.pair(c.as_bytes())
+                    .map_or("-".into(), |v| String::from_utf8_lossy(v).into_owned())
+            })
+            .collect();
+        format!("{}\n", values.join(","))
+    };
+    let mut seen = Vec::new();
+    for m in &messages {
+        for _ in 0..2 {
+            seen.push(encode(&e1, m));
+            assert_eq!(seen.last().unwrap(), &want(&columns, m));
+        }
+        assert_eq!(encode(&e2, m), want(&["x", ".a.b.c.d.e.f.g.h.i.j.k.l"], m));
+        assert_eq!(encode(&e1, m), want(&columns, m));
+    }
+    assert_eq!(seen[4], "-,8,9\n");
+    assert_eq!(seen[6], "10,11,-\n");
+    assert_eq!(seen[8], "14,13,15\n");
+    assert_eq!(seen[10], "16,-,18\n");
 }

@@ -18,7 +18,7 @@
 //! [`pages`]), whose footer holds the row group's metadata; its byte offsets
 //! are then moved to where the row group sits in the object.
 
-use super::{Column, PairIndex};
+use super::{Column, PairIndex, Value};
 use crate::message::Message;
 use crate::template::RenderContext;
 use bytes::Bytes;
@@ -197,17 +197,21 @@ impl Parquet {
             if f.ty == Ty::String {
                 out.extend_from_slice(&[0; 4]);
                 let start = out.len();
-                if f.column.value(msg, ctx, &self.topic, &found, out) {
-                    // Parquet strings are UTF-8, and readers refuse a file
-                    // with one that is not: a stray byte becomes U+FFFD.
-                    // (Log text is mostly ASCII, which is UTF-8 and
-                    // quicker to tell.)
-                    let v = &out[start..];
-                    if !v.is_ascii() && std::str::from_utf8(v).is_err() {
-                        let fixed = String::from_utf8_lossy(&out[start..]).into_owned();
-                        out.truncate(start);
-                        out.extend_from_slice(fixed.as_bytes());
+                let written = match f.column.get(msg, ctx, &self.topic, &found, out) {
+                    Value::Bytes(v) => {
+                        push_utf8(v, out);
+                        true
                     }
+                    Value::Written => {
+                        if !ascii(&out[start..]) && std::str::from_utf8(&out[start..]).is_err() {
+                            let v = out.split_off(start);
+                            push_utf8(&v, out);
+                        }
+                        true
+                    }
+                    Value::Missing => false,
+                };
+                if written {
                     let len = (out.len() - start) as u32;
                     out[start - 4..start].copy_from_slice(&len.to_le_bytes());
                 } else {
@@ -471,6 +475,31 @@ fn statistics(ty: Ty, rows: &[u8], col: &Gathered) -> Option<Statistics> {
             Statistics::Double(range(values().map(|v| f64::from_le_bytes(arr(v))), nulls))
         }
     })
+}
+
+/// Appends `v` as UTF-8: Parquet strings are UTF-8, and readers refuse a
+/// file with one that is not, so a stray byte becomes U+FFFD.
+fn push_utf8(v: &[u8], out: &mut Vec<u8>) {
+    if ascii(v) {
+        out.extend_from_slice(v);
+    } else {
+        out.extend_from_slice(String::from_utf8_lossy(v).as_bytes());
+    }
+}
+
+/// Whether every byte of `v` is ASCII (log text mostly is, and then it is
+/// UTF-8 with no more checks): the bytes OR-ed eight at a time, the high
+/// bits looked at once.
+fn ascii(v: &[u8]) -> bool {
+    let mut words = v.chunks_exact(8);
+    let any = words
+        .by_ref()
+        .fold(0, |acc, w| acc | u64::from_le_bytes(arr(w)));
+    let rest = words
+        .remainder()
+        .iter()
+        .fold(0, |acc, b| acc | u64::from(*b));
+    (any | rest) & 0x8080_8080_8080_8080 == 0
 }
 
 fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
