@@ -237,6 +237,11 @@ impl Message {
         self.pairs.get(i).map(|(_, v)| self.slot(*v))
     }
 
+    /// How many name-value pairs the message has.
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
     /// The names of [`Message::pairs`], without resolving their values.
     pub fn pair_names(&self) -> impl Iterator<Item = &[u8]> {
         self.pairs.iter().map(|(n, _)| self.slot(*n))
