@@ -261,7 +261,11 @@ impl Parquet {
         let (columns, count) = self.gather(rows)?;
         let err = |e: parquet::errors::ParquetError| format!("parquet: {e}");
         let io = |e: std::io::Error| format!("parquet: {e}");
-        let mut file = Vec::with_capacity(rows.len() / 2 + 1024);
+        // Uncompressed, the chunks are about as big as the rows (values, a
+        // length per string, page headers): room for that up front, so a
+        // row group is never copied to grow. What a compressed one leaves
+        // unused is never touched (glibc maps allocations this big).
+        let mut file = Vec::with_capacity(rows.len() + rows.len() / 8 + 4096);
         let mut sink = TrackedWrite::new(&mut file);
         sink.write_all(MAGIC).map_err(io)?;
         let mut chunks = Vec::with_capacity(columns.len());
@@ -437,6 +441,15 @@ impl Parquet {
                 at = start + len;
             }
             count += 1;
+            if count == 1 {
+                // Rows of a stream are alike in size: room for as many as
+                // the first one's size suggests, rather than growing by copies.
+                let guess = rows.len() / at + rows.len() / at / 8 + 16;
+                for c in &mut cols {
+                    c.defs.reserve(guess);
+                    c.spans.reserve(guess);
+                }
+            }
         }
         Ok((cols, count))
     }
