@@ -16,7 +16,7 @@ mod parquet;
 pub use csv::CsvOptions;
 pub use parquet::{Group, Parquet};
 
-use crate::message::{Field, Message};
+use crate::message::{Field, Message, same_bytes};
 use crate::template::{RenderContext, Template, escape_json, is_macro, push_i64, push_ip};
 
 /// `format()` values.
@@ -248,22 +248,6 @@ pub enum Value<'a> {
     Missing,
 }
 
-/// `a == b` for pair names, most of which are 8 to 32 bytes long: two or
-/// four overlapping words each rather than a call to compare memory.
-fn same_name(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
-    let same = |at: usize| word(a, at) == word(b, at);
-    match n {
-        8..=16 => same(0) && same(n - 8),
-        17..=32 => same(0) && same(8) && same(n - 16) && same(n - 8),
-        _ => a == b,
-    }
-}
-
 /// How many pair columns [`Found`] places; further ones are looked up one
 /// by one.
 const FOUND: usize = 64;
@@ -362,7 +346,7 @@ impl PairIndex {
                 let same = msg.pair_names().zip(&last.ends).all(|(name, &end)| {
                     let seen = &last.names[start..end as usize];
                     start = end as usize;
-                    same_name(seen, name)
+                    same_bytes(seen, name)
                 });
                 if same {
                     return last.found;
@@ -390,7 +374,7 @@ impl PairIndex {
             loop {
                 match self.table[i] {
                     0 => break,
-                    s if same_name(&self.names[s as usize - 1], name) => {
+                    s if same_bytes(&self.names[s as usize - 1], name) => {
                         found.0[s as usize - 1] = at as u32;
                         break;
                     }

@@ -6,7 +6,7 @@
 use super::functions::Function;
 use super::macros::{DateMacro, Family, Macro};
 use super::{Element, Template};
-use crate::message::{Field, Message, Timestamp};
+use crate::message::{Field, Message, Timestamp, same_bytes};
 use std::net::SocketAddr;
 
 /// One thing about a message that a template's output depends on.
@@ -188,7 +188,10 @@ struct Compare<'a> {
 impl Sink for Compare<'_> {
     fn put(&mut self, b: &[u8]) {
         let end = self.at + b.len();
-        self.same &= self.last.get(self.at..end) == Some(b);
+        self.same &= self
+            .last
+            .get(self.at..end)
+            .is_some_and(|l| same_bytes(l, b));
         self.at = end;
     }
 }
