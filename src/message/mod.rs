@@ -298,7 +298,8 @@ mod tests {
         let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
         for n in 0..=40 {
             let a = &base[..n];
-            assert!(same_bytes(a, &base[..n].to_vec()), "equal at {n}");
+            let copy = a.to_vec();
+            assert!(same_bytes(a, &copy), "equal at {n}");
             if n > 0 {
                 assert!(!same_bytes(a, &base[..n - 1]), "shorter at {n}");
             }
