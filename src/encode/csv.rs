@@ -49,6 +49,13 @@ pub struct Csv {
     pairs: PairIndex,
     /// The bytes that make a value quoted: delimiter, quote, escape, CR, LF.
     special: Box<[bool; 256]>,
+    /// When every special byte is below this (comma or tab, and double
+    /// quotes: the usual CSV), one has-less-than test per word finds the
+    /// words that may hold one; 0 otherwise.
+    below: u8,
+    /// Per column: whether its values can never hold a special byte (the
+    /// digits of `__time__`, an address in `__source__`).
+    plain: Vec<bool>,
 }
 
 impl Csv {
@@ -74,11 +81,26 @@ impl Csv {
         for c in [opts.delimiter, opts.quote, opts.escape, b'\r', b'\n'] {
             special[c as usize] = true;
         }
+        let top = [opts.delimiter, opts.quote, opts.escape, b'\r', b'\n']
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        let none_of = |bytes: &[u8]| !bytes.iter().any(|c| special[*c as usize]);
+        let plain = columns
+            .iter()
+            .map(|c| match c {
+                Column::Time => none_of(b"-0123456789"),
+                Column::Source => none_of(b".:0123456789abcdef"),
+                _ => false,
+            })
+            .collect();
         Ok(Csv {
             opts,
             columns,
             pairs,
             special,
+            below: if top < b'-' { top + 1 } else { 0 },
+            plain,
         })
     }
 
@@ -110,6 +132,7 @@ impl Csv {
                 // once, quoted or not.
                 Value::Bytes(v) if self.needs_quotes(v) => self.quoted(v, out),
                 Value::Bytes(v) => out.extend_from_slice(v),
+                Value::Written if self.plain[i] => {}
                 Value::Written => self.quote_from(start, out),
                 Value::Missing => out.extend_from_slice(self.opts.null_value.as_bytes()),
             }
@@ -121,8 +144,9 @@ impl Csv {
     /// break. Long values (messages, user agents) go to memchr's vector
     /// scans; short ones are looked at eight bytes at a time, for the
     /// delimiter, the quote, the escape and any byte below 0x0e (CR, LF and
-    /// rarer controls, which the table then settles), with the
-    /// has-zero-byte and has-less-than tests (exact for "any byte").
+    /// rarer controls), or for any byte below [`Csv::below`], with the
+    /// has-zero-byte and has-less-than tests (exact for "any byte"); the
+    /// table settles the values they flag.
     fn needs_quotes(&self, v: &[u8]) -> bool {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
         if v.len() >= 32 {
@@ -132,9 +156,12 @@ impl Csv {
         let splat = |c: u8| u64::from(c) * 0x0101_0101_0101_0101;
         let below = |w: u64, c: u8| w.wrapping_sub(splat(c)) & !w;
         let (d, q, e) = (splat(d), splat(q), splat(e));
-        let maybe = |w: u64| {
-            (below(w ^ d, 1) | below(w ^ q, 1) | below(w ^ e, 1) | below(w, 0x0e)) & splat(0x80)
-                != 0
+        let maybe = |w: u64| match self.below {
+            0 => {
+                (below(w ^ d, 1) | below(w ^ q, 1) | below(w ^ e, 1) | below(w, 0x0e)) & splat(0x80)
+                    != 0
+            }
+            t => below(w, t) & splat(0x80) != 0,
         };
         let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
         let n = v.len();

@@ -87,43 +87,56 @@ fn csv_with_another_delimiter_quote_and_escape() {
 fn csv_quotes_a_value_for_any_special_byte_at_any_place() {
     // The word-at-a-time search must quote exactly the values a byte-by-byte
     // look would: each special byte (and near misses: high bytes, NUL, a
-    // byte one off) at each place of values of 1 to 40 bytes, read in place
-    // (MESSAGE) and rendered (MSG, a macro).
-    let e = csv(&["MESSAGE", "MSG"], |o| o.escape = b'\\');
-    let special = |c: u8| matches!(c, b',' | b'"' | b'\\' | b'\r' | b'\n');
-    for len in 1..=40 {
-        for c in [
-            b',', b'"', b'\\', b'\r', b'\n', b'-', b'+', 0xac, 0xa2, 0, b'a',
-        ] {
-            for at in 0..len {
-                let mut v = b"abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].to_vec();
-                v[at] = c;
-                let mut m = msg();
-                m.set_owned(Field::Message, &v);
-                let mut out = Vec::new();
-                e.encode(&m, &RenderContext::default(), &mut out);
-                let mut want = Vec::new();
-                for _ in 0..2 {
-                    if special(c) {
-                        want.push(b'"');
-                        for &b in &v {
-                            if b == b'"' || b == b'\\' {
-                                want.push(b'\\');
+    // byte one off, a space) at each place of values of 1 to 40 bytes, read
+    // in place (MESSAGE) and rendered (MSG, a macro); with a backslash
+    // escape (four tests a word) and with the default doubled quote (one
+    // has-less-than test a word).
+    for escape in [b'\\', b'"'] {
+        let e = csv(&["MESSAGE", "MSG"], |o| o.escape = escape);
+        let special = |c: u8| matches!(c, b',' | b'"' | b'\r' | b'\n') || c == escape;
+        for len in 1..=40 {
+            for c in [
+                b',', b'"', b'\\', b'\r', b'\n', b'-', b'+', b' ', 0xac, 0xa2, 0, b'a',
+            ] {
+                for at in 0..len {
+                    let mut v = b"abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].to_vec();
+                    v[at] = c;
+                    let mut m = msg();
+                    m.set_owned(Field::Message, &v);
+                    let mut out = Vec::new();
+                    e.encode(&m, &RenderContext::default(), &mut out);
+                    let mut want = Vec::new();
+                    for _ in 0..2 {
+                        if special(c) {
+                            want.push(b'"');
+                            for &b in &v {
+                                if b == b'"' || b == escape {
+                                    want.push(escape);
+                                }
+                                want.push(b);
                             }
-                            want.push(b);
+                            want.push(b'"');
+                        } else {
+                            want.extend_from_slice(&v);
                         }
-                        want.push(b'"');
-                    } else {
-                        want.extend_from_slice(&v);
+                        want.push(b',');
                     }
-                    want.push(b',');
+                    want.pop();
+                    want.push(b'\n');
+                    let what = format!("byte {c:#x} at {at} of {len}, escape {escape:#x}");
+                    assert_eq!(out, want, "{what}");
                 }
-                want.pop();
-                want.push(b'\n');
-                assert_eq!(out, want, "byte {c:#x} at {at} of {len}");
             }
         }
     }
+    // __time__ and __source__ are never quoted, unless a digit is special.
+    let m = msg();
+    let e = csv(&["__time__", "__source__"], |_| {});
+    assert_eq!(encode(&e, &m), "1700000000,10.1.2.3\n");
+    let e = csv(&["__time__", "__source__"], |o| o.delimiter = b'0');
+    assert_eq!(encode(&e, &m), "\"1700000000\"0\"10.1.2.3\"\n");
+    let e = csv(&["__time__", "__source__"], |o| o.delimiter = b'.');
+    assert_eq!(encode(&e, &m), "1700000000.\"10.1.2.3\"\n");
 }
 
 #[test]
