@@ -8,6 +8,7 @@
 use super::RenderContext;
 use super::date::{self, Broken};
 use crate::message::{Field, Flags, Message, Timestamp, Zone};
+use std::cell::Cell;
 use std::net::IpAddr;
 
 /// Which timestamp a date macro reads.
@@ -294,7 +295,31 @@ impl Dates {
     }
 }
 
+thread_local! {
+    /// The last address [`push_ip`] wrote, and its text: the messages of a
+    /// connection share their peer, and IPv6 text is a formatter call.
+    static LAST_IP: Cell<Option<(IpAddr, [u8; 45], u8)>> = const { Cell::new(None) };
+}
+
+/// An address as syslog-ng shows it (a v4-mapped v6 address as v4).
 pub(crate) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    if let Some((last, text, n)) = LAST_IP.get()
+        && last == ip
+    {
+        out.extend_from_slice(&text[..usize::from(n)]);
+        return;
+    }
+    let start = out.len();
+    format_ip(out, ip);
+    let written = &out[start..];
+    if written.len() <= 45 {
+        let mut text = [0; 45];
+        text[..written.len()].copy_from_slice(written);
+        LAST_IP.set(Some((ip, text, written.len() as u8)));
+    }
+}
+
+fn format_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         // Built on the stack and copied once: this runs per message for
         // SOURCEIP, HOST_FROM and `__source__`.
@@ -320,7 +345,7 @@ pub(crate) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
             out.extend_from_slice(&buf[..n]);
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => push_ip(out, IpAddr::V4(v4)),
+            Some(v4) => format_ip(out, IpAddr::V4(v4)),
             None => {
                 use std::io::Write;
                 let _ = write!(out, "{v6}");

@@ -192,6 +192,32 @@ fn host_falls_back_and_msghdr_variants() {
     );
     m.peer = Some("[::ffff:10.0.0.1]:514".parse().unwrap());
     assert_eq!(render_with("$SOURCEIP", &m, &ctx()), "10.0.0.1");
+    // The last address's text is remembered per thread: each address, again
+    // and after another, reads as itself.
+    for peer in [
+        "10.0.0.1:1",
+        "10.0.0.1:2",
+        "[2001:db8::1]:1",
+        "[2001:db8::1]:1",
+        "10.0.0.2:1",
+        "[::ffff:10.0.0.2]:1",
+        "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:1",
+        "10.0.0.1:1",
+    ] {
+        let addr: std::net::SocketAddr = peer.parse().unwrap();
+        m.peer = Some(addr);
+        let want = match addr.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(v6.to_string(), |v4| v4.to_string()),
+            ip => ip.to_string(),
+        };
+        assert_eq!(
+            render_with("$SOURCEIP|$SOURCEIP", &m, &ctx()),
+            format!("{want}|{want}"),
+            "{peer}"
+        );
+    }
     m.flags.insert(Flags::PARSE_ERROR);
     m.flags.insert(Flags::TRUNCATED);
     assert_eq!(
