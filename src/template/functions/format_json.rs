@@ -512,8 +512,16 @@ impl FormatJson {
                     out.extend_from_slice(o.source.as_bytes())
                 });
             }
-            for (i, (name, value)) in msg.pairs().enumerate() {
-                self.add_nv(s, name, Val::Pair(i as u32), value.len());
+            // Most pairs a selection leaves out (parsed `.nginx.*` under
+            // `nv-pairs`): decided from the name alone, the value unread.
+            for (i, name) in msg.pair_names().enumerate() {
+                if !self.selects(name) {
+                    continue;
+                }
+                if self.omit_empty && msg.pair_at(i).is_none_or(<[u8]>::is_empty) {
+                    continue;
+                }
+                s.push_in_place(name, Val::Pair(i as u32), self);
             }
         }
         for (name, m) in &self.builtins {
@@ -554,6 +562,7 @@ impl FormatJson {
     }
 
     /// Whether the scopes and patterns select a message value.
+    #[inline]
     fn selects(&self, name: &[u8]) -> bool {
         let dot = name.first() == Some(&b'.');
         let inc = (dot && self.scopes & DOT_NV_PAIRS != 0)
