@@ -1066,16 +1066,59 @@ fn split_key(key: &[u8], base: u32, delimiter: u8, toks: &mut Vec<(u32, u32)>) {
 /// JSON string escaping as syslog-ng's `append_unsafe_utf8_as_escaped`.
 pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    // `s[..copied]` is written; the search for the next byte to look at
-    // goes on from `i`.
-    let (mut copied, mut i) = (0, 0);
+    let n = s.len();
+    let word = |at: usize| {
+        let w = &s[at..at + 8];
+        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+    };
+    // Appends the first `keep` bytes of `w`: the whole word, then the rest
+    // cut off again, so that no copy has a length known only at run time
+    // (a call to copy memory per run of plain bytes was most of the cost).
+    let append = |out: &mut Vec<u8>, w: u64, keep: usize| {
+        out.extend_from_slice(&w.to_le_bytes());
+        out.truncate(out.len() - (8 - keep));
+    };
+    out.reserve(n + 8);
+    let mut i = 0;
     loop {
-        let at = find_escape(s, i);
-        let Some(&c) = s.get(at) else {
-            out.extend_from_slice(&s[copied..]);
+        // Plain bytes up to the next one to escape, which is at `at`.
+        let at = if i + 8 <= n {
+            let w = word(i);
+            match escape_mask(w) {
+                0 => {
+                    append(out, w, 8);
+                    i += 8;
+                    continue;
+                }
+                m => {
+                    let k = (m.trailing_zeros() / 8) as usize;
+                    append(out, w, k);
+                    i + k
+                }
+            }
+        } else if i >= n {
             return;
+        } else if let Some(t) = n.checked_sub(8) {
+            // Under eight bytes left: the end of the last word, shifted
+            // down past the bytes already seen.
+            let shift = (i - t) * 8;
+            let (w, m) = (word(t) >> shift, escape_mask(word(t)) >> shift);
+            let k = match m {
+                0 => n - i,
+                m => (m.trailing_zeros() / 8) as usize,
+            };
+            append(out, w, k);
+            i + k
+        } else {
+            // Shorter than a word: a table (a status, a method, a number).
+            let k = s[i..]
+                .iter()
+                .position(|c| ESCAPED[*c as usize])
+                .unwrap_or(n - i);
+            out.extend_from_slice(&s[i..i + k]);
+            i + k
         };
-        out.extend_from_slice(&s[copied..at]);
+        let Some(&c) = s.get(at) else { return };
         i = at + 1;
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -1110,42 +1153,6 @@ pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
                 }
             }
         }
-        copied = i;
-    }
-}
-
-/// The first byte at or after `from` that [`escape`] does not copy as it
-/// is, or `s.len()`: eight bytes at a time, the last (under eight) bytes
-/// as the end of the last eight, masked to those not yet searched.
-#[inline]
-fn find_escape(s: &[u8], from: usize) -> usize {
-    let word = |at: usize| {
-        let w = &s[at..at + 8];
-        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
-    };
-    let first = |at: usize, mask: u64| at + (mask.trailing_zeros() / 8) as usize;
-    let mut i = from;
-    while i + 8 <= s.len() {
-        let m = escape_mask(word(i));
-        if m != 0 {
-            return first(i, m);
-        }
-        i += 8;
-    }
-    if i >= s.len() {
-        return s.len();
-    }
-    match s.len().checked_sub(8) {
-        Some(t) => match escape_mask(word(t)) >> ((i - t) * 8) {
-            0 => s.len(),
-            m => first(i, m),
-        },
-        // Shorter than a word: a table (most such values are a status, a
-        // method, a number).
-        None => s[i..]
-            .iter()
-            .position(|c| ESCAPED[*c as usize])
-            .map_or(s.len(), |p| i + p),
     }
 }
 
@@ -1380,7 +1387,7 @@ mod tests {
 
     #[test]
     fn escaping_eight_at_a_time_misses_no_byte() {
-        // Every byte value at every place of values of 1 to 17 bytes, alone
+        // Every byte value at every place of values of 1 to 25 bytes, alone
         // and after a quote: the word search (and its masked, overlapping
         // last word) must stop for it exactly as the byte-by-byte one does
         // (a single byte is escaped on its own, with no context, in these
@@ -1392,10 +1399,10 @@ mod tests {
             }
             want
         };
-        for len in 1..=17 {
+        for len in 1..=25 {
             for b in 0..=255u8 {
                 for at in 0..len {
-                    let mut s = b"abcdefghijklmnopq"[..len].to_vec();
+                    let mut s = b"abcdefghijklmnopqrstuvwxy"[..len].to_vec();
                     s[at] = b;
                     let mut got = Vec::new();
                     escape(&s, &mut got);
@@ -1406,6 +1413,23 @@ mod tests {
                         escape(&s, &mut got);
                         assert_eq!(got, by_bytes(&s), "\" then {b:#x} at {at} of {len}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn utf8_across_words_is_kept_whole() {
+        // A two-, three- or four-byte character at every place of plain
+        // text, across word boundaries and in the last word: copied as is.
+        for ch in ["\u{e9}", "\u{20ac}", "\u{1f600}"] {
+            for len in 0..=24 {
+                for at in 0..=len {
+                    let mut text = "abcdefghijklmnopqrstuvwx"[..len].to_string();
+                    text.insert_str(at, ch);
+                    let mut got = Vec::new();
+                    escape(text.as_bytes(), &mut got);
+                    assert_eq!(got, text.as_bytes(), "{ch} at {at} of {len}");
                 }
             }
         }
