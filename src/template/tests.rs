@@ -1117,3 +1117,60 @@ fn ipv4_addresses_print_as_std_prints_them() {
     super::macros::push_ip(&mut out, "::ffff:10.1.2.3".parse().unwrap());
     assert_eq!(out, b"10.1.2.3");
 }
+
+#[test]
+fn date_macros_render_as_a_fresh_thread_does() {
+    // A thread keeps the last day's calendar and the last zone offset: a
+    // stamp that differs only in its fraction, its offset or its second,
+    // another zone or frac-digits(), must not be shown what the one before
+    // gave. Each step below changes one of them; a thread of its own, with
+    // nothing kept, is the reference.
+    let names = |prefix: &str| {
+        macros::DATE_MACROS
+            .iter()
+            .map(|(n, _)| format!("${{{prefix}{n}}}"))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let (stamp, recvd) = (names(""), names("R_"));
+    let a = (1_795_439_237, 0, 3600);
+    let steps = [
+        (None, 0, a),
+        (None, 0, a),
+        (None, 0, (a.0, 5_000_000, a.2)),
+        (None, 3, (a.0, 5_000_000, a.2)),
+        (None, 3, (a.0, 6_000_000, a.2)),
+        (None, 3, (a.0, 6_000_000, 0)),
+        (None, 3, (a.0 + 1, 6_000_000, 0)),
+        (Some(Zone::Fixed(7200)), 3, (a.0 + 1, 6_000_000, 0)),
+        (Some(Zone::UTC), 3, (a.0 + 1, 6_000_000, 0)),
+        (Some(Zone::UTC), 0, (a.0 + 1, 6_000_000, 0)),
+        // Past midnight in the zone: the next day.
+        (Some(Zone::Fixed(11 * 3600)), 0, (a.0 + 1, 6_000_000, 0)),
+        (Some(Zone::UTC), 0, (a.0 + 1, 6_000_000, 0)),
+        (None, 0, a),
+    ];
+    for (i, (zone, frac_digits, (secs, nanos, offset))) in steps.into_iter().enumerate() {
+        let ctx = RenderContext {
+            zone: zone.clone(),
+            frac_digits,
+            ..ctx()
+        };
+        let mut m = message();
+        m.stamp = Timestamp {
+            secs,
+            nanos,
+            offset,
+        };
+        m.recvd = m.stamp;
+        for text in [&stamp, &recvd] {
+            let got = render_with(text, &m, &ctx);
+            let want =
+                std::thread::scope(|s| s.spawn(|| render_with(text, &m, &ctx)).join().unwrap());
+            assert_eq!(
+                got, want,
+                "step {i}: {zone:?}, frac {frac_digits}, {secs}.{nanos} {offset}"
+            );
+        }
+    }
+}
