@@ -2,7 +2,7 @@
 //! 4180 says when a value holds the delimiter, the quote or a line break.
 
 use super::{Column, PairIndex, Value};
-use crate::message::Message;
+use crate::message::{Message, bytes_at};
 use crate::template::RenderContext;
 
 /// `format(csv)`'s options.
@@ -163,7 +163,7 @@ impl Csv {
             }
             t => below(w, t) & splat(0x80) != 0,
         };
-        let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let word = |w: &[u8]| u64::from_le_bytes(bytes_at(w, 0));
         let n = v.len();
         let candidate = match n {
             0..8 => true,

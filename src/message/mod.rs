@@ -18,6 +18,15 @@ pub(crate) use time::{civil_from_days, days_from_civil};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
+/// The `N` bytes of `s` at `at`, as an array (a word to test or compare at
+/// once); panics past the end, as indexing does.
+#[inline]
+pub fn bytes_at<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&s[at..at + N]);
+    w
+}
+
 /// `a == b` for the short byte strings messages are made of (names, hosts,
 /// numbers, months): two or four overlapping words, or three bytes, rather
 /// than a call to compare memory.
@@ -27,13 +36,8 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
-        let mut w = [0; N];
-        w.copy_from_slice(&s[at..at + N]);
-        w
-    }
-    let same4 = |at: usize| word::<4>(a, at) == word::<4>(b, at);
-    let same8 = |at: usize| word::<8>(a, at) == word::<8>(b, at);
+    let same4 = |at: usize| bytes_at::<4>(a, at) == bytes_at::<4>(b, at);
+    let same8 = |at: usize| bytes_at::<8>(a, at) == bytes_at::<8>(b, at);
     match n {
         0 => true,
         1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],

@@ -19,7 +19,7 @@
 //! are then moved to where the row group sits in the object.
 
 use super::{Column, PairIndex, Value};
-use crate::message::Message;
+use crate::message::{Message, bytes_at};
 use crate::template::RenderContext;
 use bytes::Bytes;
 use pages::{Gathered, Width};
@@ -427,7 +427,7 @@ impl Parquet {
                 let (start, len) = match f.ty {
                     Ty::String => {
                         let len = rows.get(at..at + 4).ok_or_else(torn)?;
-                        let len = u32::from_le_bytes(arr(len)) as usize;
+                        let len = u32::from_le_bytes(bytes_at(len, 0)) as usize;
                         (at + 4, len)
                     }
                     Ty::Boolean => (at, 1),
@@ -481,12 +481,22 @@ fn statistics(ty: Ty, rows: &[u8], col: &Gathered) -> Option<Statistics> {
     Some(match ty {
         Ty::String => return None,
         Ty::Boolean => Statistics::Boolean(range(values().map(|v| v[0] != 0), nulls)),
-        Ty::Int32 => Statistics::Int32(range(values().map(|v| i32::from_le_bytes(arr(v))), nulls)),
-        Ty::Int64 => Statistics::Int64(range(values().map(|v| i64::from_le_bytes(arr(v))), nulls)),
-        Ty::Float => Statistics::Float(range(values().map(|v| f32::from_le_bytes(arr(v))), nulls)),
-        Ty::Double => {
-            Statistics::Double(range(values().map(|v| f64::from_le_bytes(arr(v))), nulls))
-        }
+        Ty::Int32 => Statistics::Int32(range(
+            values().map(|v| i32::from_le_bytes(bytes_at(v, 0))),
+            nulls,
+        )),
+        Ty::Int64 => Statistics::Int64(range(
+            values().map(|v| i64::from_le_bytes(bytes_at(v, 0))),
+            nulls,
+        )),
+        Ty::Float => Statistics::Float(range(
+            values().map(|v| f32::from_le_bytes(bytes_at(v, 0))),
+            nulls,
+        )),
+        Ty::Double => Statistics::Double(range(
+            values().map(|v| f64::from_le_bytes(bytes_at(v, 0))),
+            nulls,
+        )),
     })
 }
 
@@ -507,18 +517,12 @@ fn ascii(v: &[u8]) -> bool {
     let mut words = v.chunks_exact(8);
     let any = words
         .by_ref()
-        .fold(0, |acc, w| acc | u64::from_le_bytes(arr(w)));
+        .fold(0, |acc, w| acc | u64::from_le_bytes(bytes_at(w, 0)));
     let rest = words
         .remainder()
         .iter()
         .fold(0, |acc, b| acc | u64::from(*b));
     (any | rest) & 0x8080_8080_8080_8080 == 0
-}
-
-fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
-    let mut a = [0; N];
-    a.copy_from_slice(&s[..N]);
-    a
 }
 
 /// `raw` (surrounding whitespace aside) as a `ty` value in little-endian

@@ -1067,10 +1067,7 @@ fn split_key(key: &[u8], base: u32, delimiter: u8, toks: &mut Vec<(u32, u32)>) {
 pub(in crate::template) fn escape(s: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = s.len();
-    let word = |at: usize| {
-        let w = &s[at..at + 8];
-        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
-    };
+    let word = |at: usize| u64::from_le_bytes(crate::message::bytes_at(s, at));
     // Appends the first `keep` bytes of `w`: the whole word, then the rest
     // cut off again, so that no copy has a length known only at run time
     // (a call to copy memory per run of plain bytes was most of the cost).
