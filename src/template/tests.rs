@@ -1174,3 +1174,38 @@ fn date_macros_render_as_a_fresh_thread_does() {
         }
     }
 }
+
+#[test]
+fn format_json_plans_are_kept_per_key_not_per_shape() {
+    // A thread keeps the JSON text around the values for the keys it last
+    // saw: keys of the same lengths and number, but other bytes (at the
+    // start, the middle, the end), must get a plan of their own. A thread of
+    // its own, with no plans kept, is the reference.
+    let text = "$(format-json --scope nv-pairs)";
+    // One template for every message here: plans are kept per template.
+    let t = Template::compile(text).unwrap();
+    let keys = [
+        ["alpha", "bravo.x"],
+        ["alpha", "bravo.y"],
+        ["alpha", "brXvo.x"],
+        ["Xlpha", "bravo.x"],
+        ["alpha", "bravo.x"],
+        ["alpha.x", "bravo"],
+    ];
+    for pair in keys {
+        let mut m = Message::new(Bytes::from_static(b"x"), Timestamp::default());
+        for (i, k) in pair.iter().enumerate() {
+            m.push_owned_pair(k.as_bytes(), format!("v{i}").as_bytes());
+        }
+        let mut out = Vec::new();
+        t.render(&m, &ctx(), &mut out);
+        let got = String::from_utf8(out).unwrap();
+        let want =
+            std::thread::scope(|s| s.spawn(|| render_with(text, &m, &ctx())).join().unwrap());
+        assert_eq!(got, want, "{pair:?}");
+        assert!(
+            got.contains(&format!("\"v0\"")) && got.contains("\"v1\""),
+            "{got}"
+        );
+    }
+}

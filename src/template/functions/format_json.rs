@@ -31,7 +31,7 @@
 //! `\\xNN`. Scratch space is a per-thread buffer reused across renders.
 
 use super::{Arg, Function};
-use crate::message::{Field, Message, Zone};
+use crate::message::{Field, Message, Zone, same_bytes};
 use crate::template::macros::{self, Dates, Macro};
 use crate::template::{RenderContext, Template, TemplateError};
 use std::cell::Cell;
@@ -665,7 +665,7 @@ impl Plan {
         let mut at = 0;
         entries.iter().zip(&self.ends).all(|(e, &(end, hint))| {
             let key = &bytes[e.key.0 as usize..e.key.1 as usize];
-            let fits = e.hint == hint && self.keys[at..end as usize] == *key;
+            let fits = e.hint == hint && same_bytes(&self.keys[at..end as usize], key);
             at = end as usize;
             fits
         })
