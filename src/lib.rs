@@ -27,6 +27,7 @@ pub mod destinations;
 pub mod encode;
 pub mod logpath;
 pub mod message;
+pub mod net;
 pub mod parse;
 pub mod sources;
 pub mod telemetry;

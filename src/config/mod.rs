@@ -212,33 +212,32 @@ pub fn man_options() -> String {
             t
         }
     }
+    fn entry(out: &mut String, name: &str, o: &schema::OptionSpec) {
+        let default = if o.default.is_empty() {
+            String::new()
+        } else {
+            format!("\"  default: {}\"", roff(o.default))
+        };
+        let _ = writeln!(out, ".TP\n.BR {name} {default}\n{}", roff(o.doc));
+        // Nested blocks, as they are written: `failover(failback(...))`.
+        if let schema::Kind::Group(group) = o.kind {
+            for n in group.options {
+                let inner = format!("{}()", roff(n.name));
+                entry(out, &name.replacen("()", &format!("({inner})"), 1), n);
+            }
+        }
+    }
     let mut out = String::new();
     for spec in std::iter::once(&plan::GLOBAL_SPEC).chain(plan::drivers()) {
         if spec.name == "options" {
             out.push_str(".SS Global options: options { ... };\n");
         } else {
-            let _ = writeln!(out, ".SS {}()", roff(spec.name));
+            // network() and syslog() are both a source and a destination.
+            let _ = writeln!(out, ".SS {}() ({})", roff(spec.name), spec.context);
         }
         let _ = writeln!(out, "{}", roff(spec.doc));
-        let entry = |out: &mut String, name: &str, o: &schema::OptionSpec| {
-            let default = if o.default.is_empty() {
-                String::new()
-            } else {
-                format!("\"  default: {}\"", roff(o.default))
-            };
-            let _ = writeln!(out, ".TP\n.BR {name} {default}\n{}", roff(o.doc));
-        };
         for o in spec.options {
             entry(&mut out, &format!("{}()", roff(o.name)), o);
-            if let schema::Kind::Group(group) = o.kind {
-                for n in group.options {
-                    entry(
-                        &mut out,
-                        &format!("{}({}())", roff(o.name), roff(n.name)),
-                        n,
-                    );
-                }
-            }
         }
     }
     out

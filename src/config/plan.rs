@@ -45,6 +45,16 @@ pub const GLOBAL_SPEC: DriverSpec = DriverSpec {
             doc: "Render dates in templates in this zone; by default a timestamp keeps the zone it was written in.",
         },
         OptionSpec {
+            name: "time-reopen",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 100,
+                max_ms: 86_400_000,
+            },
+            default: "60",
+            doc: "The longest wait between a forwarding destination's attempts to connect (seconds when bare); each destination may set its own.",
+        },
+        OptionSpec {
             name: "recv-time-zone",
             kind: Kind::Zone,
             default: "",
@@ -444,9 +454,7 @@ pub fn build(config: &Config, map: &SourceMap) -> Result<Plan, Vec<Diagnostic>> 
     for o in &objects {
         for (i, call) in o.drivers.iter().enumerate() {
             let id = format!("{}#{i}", o.name.name);
-            let legacy = (o.kind == ObjectKind::Source)
-                .then(|| legacy_source(call))
-                .flatten();
+            let legacy = legacy_driver(o.kind, call);
             let call = legacy.as_ref().unwrap_or(call);
             let Some(spec) =
                 drivers().find(|s| s.context == o.kind.keyword() && s.name == call.name.key())
@@ -735,10 +743,14 @@ fn named_templates(
     named.into_iter().map(|(n, (t, _))| (n, t)).collect()
 }
 
-/// syslog-ng's older source drivers `tcp()`, `udp()`, `tcp6()` and `udp6()`:
-/// `network()` with that transport (and `::` for the IPv6 ones unless `ip()`
-/// is given), as syslog-ng reads them.
-fn legacy_source(call: &Opt) -> Option<Opt> {
+/// syslog-ng's older drivers `tcp()`, `udp()`, `tcp6()` and `udp6()`:
+/// `network()` with that transport, as syslog-ng reads them. The IPv6 ones
+/// listen on `::` unless `ip()` is given (sources), or connect over IPv6
+/// (destinations).
+fn legacy_driver(kind: ObjectKind, call: &Opt) -> Option<Opt> {
+    if !matches!(kind, ObjectKind::Source | ObjectKind::Destination) {
+        return None;
+    }
     let (transport, v6) = match call.name.key().as_str() {
         "tcp" => ("tcp", false),
         "udp" => ("udp", false),
@@ -762,8 +774,12 @@ fn legacy_source(call: &Opt) -> Option<Opt> {
         })
     };
     let mut args = vec![opt("transport", transport)];
-    if v6 && !call.opts().any(|o| o.name.key() == "ip") {
+    if v6 && kind == ObjectKind::Source && !call.opts().any(|o| o.name.key() == "ip") {
         args.push(opt("ip", "::"));
+    }
+    if v6 && kind == ObjectKind::Destination && !call.opts().any(|o| o.name.key() == "ip-protocol")
+    {
+        args.push(opt("ip-protocol", "6"));
     }
     args.extend(call.args.iter().cloned());
     Some(Opt {

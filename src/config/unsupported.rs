@@ -137,26 +137,6 @@ const FEATURES: &[(Place, &str, &str)] = &[
     ),
     (
         Place::Destination,
-        "network",
-        "forwarding with network() is not supported yet",
-    ),
-    (
-        Place::Destination,
-        "syslog",
-        "forwarding with syslog() is not supported yet",
-    ),
-    (
-        Place::Destination,
-        "tcp",
-        "forwarding with tcp() is not supported yet",
-    ),
-    (
-        Place::Destination,
-        "udp",
-        "forwarding with udp() is not supported yet",
-    ),
-    (
-        Place::Destination,
         "http",
         "http() destinations are not supported yet",
     ),

@@ -56,7 +56,12 @@ pub const LOG_FIFO_BYTES: OptionSpec = OptionSpec {
 };
 
 /// Every destination driver.
-pub const KINDS: &[DestinationKind] = &[super::file::KIND, super::object_store::KIND];
+pub const KINDS: &[DestinationKind] = &[
+    super::file::KIND,
+    super::object_store::KIND,
+    super::network::NETWORK,
+    super::network::SYSLOG,
+];
 
 /// The driver `name`, if there is one.
 pub fn kind(name: &str) -> Option<&'static DestinationKind> {

@@ -176,7 +176,8 @@ pub(super) fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
     out.extend_from_slice(&buf[i..]);
 }
 
-pub(super) fn push_u64(out: &mut Vec<u8>, v: u64) {
+/// Appends `v` in decimal.
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     push_padded(out, v, 1);
 }
 

@@ -302,6 +302,22 @@ thread_local! {
 }
 
 /// An address as syslog-ng shows it (a v4-mapped v6 address as v4).
+/// MSGHDR: the header as sent when there was one (RFC 3164), as syslog-ng
+/// does; otherwise rebuilt from PROGRAM and PID (`prog[pid]: `), or nothing.
+pub fn push_msghdr(msg: &Message, out: &mut Vec<u8>) {
+    if let Some(h) = msg.get(Field::LegacyMsgHdr).filter(|h| !h.is_empty()) {
+        out.extend_from_slice(h);
+    } else if let Some(p) = msg.get(Field::Program).filter(|p| !p.is_empty()) {
+        out.extend_from_slice(p);
+        if let Some(pid) = msg.get(Field::Pid).filter(|p| !p.is_empty()) {
+            out.push(b'[');
+            out.extend_from_slice(pid);
+            out.push(b']');
+        }
+        out.extend_from_slice(b": ");
+    }
+}
+
 pub(crate) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     if let Some((last, text, n)) = LAST_IP.get()
         && last == ip
@@ -408,19 +424,7 @@ pub(super) fn expand(
         Macro::LegacyMsgHdr => field(Field::LegacyMsgHdr, out),
         // The header as sent when there was one (RFC 3164), as syslog-ng does;
         // otherwise rebuilt from PROGRAM and PID.
-        Macro::MsgHdr => {
-            if let Some(h) = msg.get(Field::LegacyMsgHdr).filter(|h| !h.is_empty()) {
-                out.extend_from_slice(h);
-            } else if let Some(p) = msg.get(Field::Program).filter(|p| !p.is_empty()) {
-                out.extend_from_slice(p);
-                if let Some(pid) = msg.get(Field::Pid).filter(|p| !p.is_empty()) {
-                    out.push(b'[');
-                    out.extend_from_slice(pid);
-                    out.push(b']');
-                }
-                out.extend_from_slice(b": ");
-            }
-        }
+        Macro::MsgHdr => push_msghdr(msg, out),
         Macro::Facility => match FACILITIES.get(msg.facility() as usize) {
             Some(n) => out.extend_from_slice(n.as_bytes()),
             None => push_hex(out, msg.facility(), 1),

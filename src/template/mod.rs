@@ -17,10 +17,11 @@ mod memo;
 pub mod named;
 
 use crate::message::{Message, Zone};
+pub use date::push_u64;
 pub use functions::Comparison;
 use functions::Function;
-pub use macros::set_identity;
 use macros::{Dates, Macro};
+pub use macros::{push_msghdr, set_identity};
 pub use memo::Memo;
 
 /// Integer and address formatting the encoders share with the macros.

@@ -548,8 +548,20 @@ fn unsupported_syslog_ng_features_are_named() {
             "file() sources (following a file) are not supported",
         ),
         (
-            "destination d { network(\"10.1.1.1\" port(514)); };\n",
-            "forwarding with network() is not supported yet",
+            "destination d { network(\"10.1.1.1\" port(514) tls(ca-file(\"/x\"))); };\n",
+            "tls() is for transport(\"tls\")",
+        ),
+        (
+            "destination d { syslog(port(514)); };\n",
+            "syslog() needs the server, as in syslog(\"10.0.0.5\")",
+        ),
+        (
+            "destination d { syslog(\"h\" transport(\"tls\") tls(cert-file(\"/c.pem\"))); };\n",
+            "cert-file() needs key-file()",
+        ),
+        (
+            "destination d { tcp(\"h\" ip-protocol(5)); };\n",
+            "ip-protocol",
         ),
         (
             "@module mod-python\n",

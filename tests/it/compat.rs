@@ -215,15 +215,15 @@ const IETF: &[&str] = &[
 
 /// A running syslog-ng with its own persist file, pid file and control socket,
 /// writing into `out.log` in its directory.
-struct SyslogNg {
+pub struct SyslogNg {
     child: Child,
-    dir: TempDir,
+    pub dir: TempDir,
 }
 
 impl SyslogNg {
     /// Starts syslog-ng on `config`, where `OUT` stands for its output file, and
     /// waits until `probe_port` accepts.
-    fn start(config: &str, probe_port: u16) -> SyslogNg {
+    pub fn start(config: &str, probe_port: u16) -> SyslogNg {
         let dir = TempDir::new("syslog-ng");
         let out = dir.join("out.log");
         let conf = dir.write(
@@ -256,6 +256,18 @@ impl SyslogNg {
             );
         }
         s
+    }
+}
+
+impl SyslogNg {
+    /// The file `OUT` in the config stands for.
+    pub fn out(&self) -> std::path::PathBuf {
+        self.dir.join("out.log")
+    }
+
+    /// What syslog-ng wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
     }
 }
 

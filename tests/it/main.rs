@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod control;
 mod filters;
+mod forward;
 mod network;
 mod objects;
 mod objects_faults;

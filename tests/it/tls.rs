@@ -21,6 +21,9 @@ pub struct Pki {
     pub rogue_ca: PathBuf,
     pub rogue_cert: PathBuf,
     pub rogue_key: PathBuf,
+    /// A server certificate the CA signed for another host (`elsewhere.example`).
+    pub elsewhere_cert: PathBuf,
+    pub elsewhere_key: PathBuf,
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -54,8 +57,14 @@ fn make_ca(dir: &Path, name: &str) {
     openssl(dir, &args);
 }
 
-/// `name.pem` and `name.key`, signed by CA `ca`, for `usage` (serverAuth or clientAuth).
+/// `name.pem` and `name.key`, signed by CA `ca`, for `usage` (serverAuth or
+/// clientAuth), naming 127.0.0.1 and localhost.
 fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
+    make_cert_for(dir, ca, name, usage, "IP:127.0.0.1,DNS:localhost")
+}
+
+/// As [`make_cert`], naming `san` (`DNS:host,IP:address`).
+fn make_cert_for(dir: &Path, ca: &str, name: &str, usage: &str, san: &str) {
     let subj = format!("/CN=sluice test {name}");
     let (key, csr, pem, ext) = (
         format!("{name}.key"),
@@ -69,9 +78,7 @@ fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
     openssl(dir, &req);
     std::fs::write(
         dir.join(&ext),
-        format!(
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n"
-        ),
+        format!("subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n"),
     )
     .unwrap();
     let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
@@ -103,6 +110,13 @@ pub fn make_pki(dir: &Path) -> Pki {
     make_cert(dir, "ca", "client", "clientAuth");
     make_ca(dir, "rogue-ca");
     make_cert(dir, "rogue-ca", "rogue", "clientAuth");
+    make_cert_for(
+        dir,
+        "ca",
+        "elsewhere",
+        "serverAuth",
+        "DNS:elsewhere.example",
+    );
     Pki {
         ca: dir.join("ca.pem"),
         server_cert: dir.join("server.pem"),
@@ -112,6 +126,8 @@ pub fn make_pki(dir: &Path) -> Pki {
         rogue_ca: dir.join("rogue-ca.pem"),
         rogue_cert: dir.join("rogue.pem"),
         rogue_key: dir.join("rogue.key"),
+        elsewhere_cert: dir.join("elsewhere.pem"),
+        elsewhere_key: dir.join("elsewhere.key"),
     }
 }
 

@@ -8,8 +8,9 @@
 
 use super::framing::{Frame, Framer, Next, Oversize};
 use super::hostname::HostOptions;
-use super::{Listener, ListenerConfig, set_keepalive, set_rcvbuf};
+use super::{Listener, ListenerConfig};
 use crate::message::{Field, Flags, Message, Slot, Timestamp, Zone};
+use crate::net::socket::{set_keepalive, set_rcvbuf};
 use crate::telemetry::{LogThrottle, SourceStats};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;

@@ -6,16 +6,17 @@
 //! cannot be read fails the start or the reload (the old config keeps serving).
 
 use crate::config::schema::{DriverSpec, Kind, OptionSpec, Values};
+use crate::net::pki;
 use anyhow::{Context, bail};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_rustls::rustls::crypto::WebPkiSupportedAlgorithms;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use tokio_rustls::rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+    DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
 };
 
 pub const SPEC: DriverSpec = DriverSpec {
@@ -116,7 +117,7 @@ impl TlsOptions {
     /// Reads the key, the certificates and the CAs into a server config.
     pub fn server_config(&self) -> anyhow::Result<Arc<ServerConfig>> {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let certs = read_certs(&self.cert_file)?;
+        let certs = pki::read_certs(&self.cert_file)?;
         if certs.is_empty() {
             bail!("{}: no PEM certificate in it", self.cert_file.display());
         }
@@ -133,7 +134,7 @@ impl TlsOptions {
                     mandatory: self.peer_verify == PeerVerify::RequiredUntrusted,
                 })),
             PeerVerify::RequiredTrusted | PeerVerify::OptionalTrusted => {
-                let roots = self.roots()?;
+                let roots = pki::roots(self.ca_file.as_deref(), self.ca_dir.as_deref())?;
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
                 let verifier = if self.peer_verify == PeerVerify::OptionalTrusted {
@@ -162,75 +163,6 @@ impl TlsOptions {
         config.send_tls13_tickets = 0;
         Ok(Arc::new(config))
     }
-
-    /// The CAs of `ca-file()` and every PEM file of `ca-dir()`.
-    fn roots(&self) -> anyhow::Result<RootCertStore> {
-        let mut roots = RootCertStore::empty();
-        let mut files: Vec<PathBuf> = self.ca_file.iter().cloned().collect();
-        if let Some(dir) = &self.ca_dir {
-            let entries = std::fs::read_dir(dir)
-                .with_context(|| format!("ca-dir(): cannot read {}", dir.display()))?;
-            // Only OpenSSL's hashed names, as syslog-ng reads a CA directory: a
-            // retired CA whose link was removed, a backup or a bundle next to
-            // them is not trusted.
-            let mut in_dir: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(hashed_name)
-                })
-                .filter(|p| {
-                    p.metadata()
-                        .is_ok_and(|m| m.is_file() && m.len() <= MAX_CA_FILE)
-                })
-                .collect();
-            in_dir.sort();
-            files.extend(in_dir);
-        }
-        for f in &files {
-            // Files of a CA directory that hold no certificate (a README,
-            // a CRL) are skipped; an unreadable ca-file() is an error.
-            let certs = match read_certs(f) {
-                Ok(c) => c,
-                Err(e) if self.ca_file.as_ref() != Some(f) => {
-                    tracing::debug!("skipping {}: {e:#}", f.display());
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            for c in certs {
-                // A certificate rustls cannot use as a trust anchor is skipped,
-                // as OpenSSL skips it.
-                let _ = roots.add(c);
-            }
-        }
-        if roots.is_empty() {
-            bail!("no usable CA certificate in ca-file() or ca-dir()");
-        }
-        Ok(roots)
-    }
-}
-
-/// The largest CA file read from a ca-dir(); certificates are a few KiB.
-const MAX_CA_FILE: u64 = 1 << 20;
-
-/// `5d30f3c5.0`: eight hex digits, a dot, a sequence number (`.r0` would be a CRL).
-fn hashed_name(name: &str) -> bool {
-    let Some((hash, seq)) = name.split_once('.') else {
-        return false;
-    };
-    hash.len() == 8
-        && hash.bytes().all(|b| b.is_ascii_hexdigit())
-        && !seq.is_empty()
-        && seq.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("{}: cannot read PEM certificates", path.display()))
 }
 
 /// `peer-verify(required-untrusted)` and `(optional-untrusted)`: a client is
@@ -286,27 +218,5 @@ impl ClientCertVerifier for AnyClientCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::hashed_name;
-
-    #[test]
-    fn ca_dir_reads_hashed_names_only() {
-        for ok in ["5d30f3c5.0", "ABCDEF01.12"] {
-            assert!(hashed_name(ok), "{ok}");
-        }
-        for no in [
-            "5d30f3c5.r0",
-            "5d30f3c5",
-            "oldca.pem",
-            "5d30f3c.0",
-            "5d30f3c5.0.bak",
-            "zzzzzzzz.0",
-        ] {
-            assert!(!hashed_name(no), "{no}");
-        }
     }
 }

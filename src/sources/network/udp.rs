@@ -1,8 +1,9 @@
 //! The UDP listener: one datagram is one message. Datagrams that arrive together
 //! are received into one buffer and handed on as one batch.
 
-use super::{Listener, ListenerConfig, set_rcvbuf};
+use super::{Listener, ListenerConfig};
 use crate::message::{Flags, Timestamp, Zone};
+use crate::net::socket::set_rcvbuf;
 use bytes::BytesMut;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
