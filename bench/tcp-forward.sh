@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# tcp-forward.sh -- TCP syslog in, forwarded out: messages/s, CPU and peak RSS of
+# Sluice and syslog-ng 3.38 on the same replayed workload, and Sluice's TCP ->
+# file rate in the same run for reference.
+#
+# Usage: bash bench/tcp-forward.sh [MODES...]   (default: syslog-tcp syslog-tls network-tcp)
+#   syslog-tcp   syslog("127.0.0.1" transport("tcp")): RFC 5424, octet-counted
+#   syslog-tls   the same over TLS (RFC 5425); the sink decrypts (socat/OpenSSL)
+#   network-tcp  network("127.0.0.1" transport("tcp")): RFC 3164 lines
+# Environment:
+#   MSGS   messages per run (default 2000000)     SIZE  bytes per line (default 200)
+#   RUNS   runs per forwarder (default 3; the median is reported)
+#   SLUICE the sluice binary (default: build target/release/sluice with cargo)
+#   KEEP=1 keep the scratch directory
+# One connection in (bash's /dev/tcp fed by cat from a file in the page cache),
+# RFC 3164 parsed, flags(flow-control), one connection out to a socat sink that
+# appends to a file. A run ends when the sink's file has stopped growing; the
+# rate is messages over the time from the first byte sent to the sink file's
+# last write, and every message must be there. CPU is the forwarder's user +
+# system time per million messages; RSS its VmHWM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MSGS=${MSGS:-2000000}
+SIZE=${SIZE:-200}
+RUNS=${RUNS:-3}
+PORT_IN=15554
+PORT_SINK=15555
+MODES=("${@:-}")
+[ $# -gt 0 ] || MODES=(syslog-tcp syslog-tls network-tcp)
+
+for tool in socat openssl syslog-ng; do
+    command -v "$tool" >/dev/null || { echo "tcp-forward: needs $tool" >&2; exit 1; }
+done
+if [ -z "${SLUICE:-}" ]; then
+    cargo build --release --quiet --bin sluice
+    SLUICE=${CARGO_TARGET_DIR:-target}/release/sluice
+fi
+
+TMP=$(mktemp -d -t sluice-forward.XXXXXX)
+PID= SINK=
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    [ -n "$SINK" ] && kill "$SINK" 2>/dev/null && wait "$SINK" 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+
+awk -v n="$MSGS" -v size="$SIZE" 'BEGIN {
+    pad = ""; for (i = 0; i < size; i++) pad = pad "x";
+    for (i = 1; i <= n; i++) {
+        head = sprintf("<38>Nov 23 17:00:00 bench-host loadgen[4242]: seq: %010d, ", i);
+        print head substr(pad, 1, size - 1 - length(head));
+    }
+}' > "$TMP/all"
+cat "$TMP/all" > /dev/null
+openssl req -x509 -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE \
+    -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+
+# dest MODE: the destination both forwarders are given.
+dest() {
+    case $1 in
+        syslog-tcp) echo "syslog(\"127.0.0.1\" transport(\"tcp\") port($PORT_SINK))" ;;
+        syslog-tls) echo "syslog(\"127.0.0.1\" transport(\"tls\") port($PORT_SINK) tls(ca-file(\"$TMP/cert.pem\")))" ;;
+        network-tcp) echo "network(\"127.0.0.1\" transport(\"tcp\") port($PORT_SINK))" ;;
+        file) echo "file(\"$TMP/sink\" template(\"\${ISODATE} \${HOST} \${MSGHDR}\${MSG}\\n\"))" ;;
+        *) echo "unknown mode $1" >&2; exit 2 ;;
+    esac
+}
+
+configure() {
+    local d
+    d=$(dest "$1")
+    cat > "$TMP/sluice.conf" <<CONF
+@version: 1.0
+options { keep-hostname(yes); };
+source s { network(transport("tcp") ip("127.0.0.1") port($PORT_IN)); };
+destination d { $d; };
+log { source(s); destination(d); flags(flow-control); };
+CONF
+    cat > "$TMP/syslog-ng.conf" <<CONF
+@version: 3.38
+options { use-dns(no); use-fqdn(no); keep-hostname(yes); chain-hostnames(no);
+          stats-freq(0); log-fifo-size(100000); flush-lines(1000); };
+source s { network(transport("tcp") ip("127.0.0.1") port($PORT_IN)
+                   log-iw-size(100000) log-fetch-limit(1000)); };
+destination d { $d; };
+log { source(s); destination(d); flags(flow-control); };
+CONF
+}
+
+wait_port() {
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+start_sink() {
+    rm -f "$TMP/sink"
+    [ "$1" = file ] && return 0
+    if [ "$1" = syslog-tls ]; then
+        socat -u -b 262144 "OPENSSL-LISTEN:$PORT_SINK,bind=127.0.0.1,reuseaddr,fork,cert=$TMP/cert.pem,key=$TMP/key.pem,verify=0" \
+            "OPEN:$TMP/sink,creat,append" &
+    else
+        socat -u -b 262144 "TCP-LISTEN:$PORT_SINK,bind=127.0.0.1,reuseaddr,fork" "OPEN:$TMP/sink,creat,append" &
+    fi
+    SINK=$!
+    wait_port "$PORT_SINK"
+}
+
+start_sluice() {
+    rm -rf "$TMP/state" && mkdir -p "$TMP/state"
+    "$SLUICE" -F -f "$TMP/sluice.conf" --state-dir "$TMP/state" \
+        -c "$TMP/sluice.ctl" -p "$TMP/sluice.pid" 2>>"$TMP/sluice.err" &
+    PID=$!
+}
+start_sng() {
+    rm -f "$TMP/sng.persist" "$TMP/sng.ctl" "$TMP/sng.pid"
+    syslog-ng -F --no-caps -f "$TMP/syslog-ng.conf" -R "$TMP/sng.persist" -c "$TMP/sng.ctl" \
+        -p "$TMP/sng.pid" 2>>"$TMP/sng.err" &
+    PID=$!
+}
+
+cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+
+# run MODE START -> prints "msg/s cpu_s_per_M peak_rss_kib"
+run() {
+    local mode=$1 start=$2 t0 t1 size prev lines hwm cpu
+    start_sink "$mode"
+    "$start"
+    wait_port "$PORT_IN"
+    # the probes of wait_port sent nothing; let both ends settle
+    sleep 0.3
+    t0=$(now)
+    cat "$TMP/all" > "/dev/tcp/127.0.0.1/$PORT_IN"
+    # done when the sink stops growing (or never starts, within a minute)
+    prev=-1
+    for i in $(seq 1 3000); do
+        size=$(stat -c %s "$TMP/sink" 2>/dev/null || echo 0)
+        [ "$size" -gt 0 ] && [ "$size" = "$prev" ] && break
+        [ "$size" = 0 ] && [ "$i" -gt 60 ] && break
+        prev=$size
+        sleep 1
+    done
+    [ -e "$TMP/sink" ] || : > "$TMP/sink"
+    t1=$(stat -c %.9Y "$TMP/sink")
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+    cpu=$(cpu_secs "$PID")
+    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+    if [ -n "$SINK" ]; then kill "$SINK" 2>/dev/null; wait "$SINK" 2>/dev/null || true; SINK=; fi
+    lines=$(wc -l < "$TMP/sink")
+    if [ "$lines" -ne "$MSGS" ]; then
+        echo "$mode: $lines of $MSGS messages arrived" >&2
+        return 1
+    fi
+    awk -v n="$MSGS" -v a="$t0" -v b="$t1" -v c="$cpu" -v h="$hwm" \
+        'BEGIN { printf "%d %.2f %d\n", n / (b - a), c * 1e6 / n, h }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+col() { cut -d' ' -f"$2" "$1" | median; }
+
+echo "tcp-forward: $(nproc) cores; $MSGS messages of $SIZE B; $RUNS runs; modes: ${MODES[*]}" >&2
+configure file
+: > "$TMP/file.res"
+for _ in $(seq 1 "$RUNS"); do run file start_sluice >> "$TMP/file.res"; done
+file_rate=$(col "$TMP/file.res" 1)
+echo "reference tcp->file: sluice $file_rate msg/s"
+for mode in "${MODES[@]}"; do
+    configure "$mode"
+    : > "$TMP/sluice.res"; : > "$TMP/sng.res"
+    for _ in $(seq 1 "$RUNS"); do
+        run "$mode" start_sluice >> "$TMP/sluice.res"
+        run "$mode" start_sng >> "$TMP/sng.res"
+    done
+    sl=$(col "$TMP/sluice.res" 1) ng=$(col "$TMP/sng.res" 1)
+    printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB); syslog-ng %s msg/s (%s CPU-s/M, %d MiB); %.2fx syslog-ng, %.2fx tcp->file\n' \
+        "$mode" "$sl" "$(col "$TMP/sluice.res" 2)" "$(( $(col "$TMP/sluice.res" 3) / 1024 ))" \
+        "$ng" "$(col "$TMP/sng.res" 2)" "$(( $(col "$TMP/sng.res" 3) / 1024 ))" \
+        "$(awk -v a="$sl" -v b="$ng" 'BEGIN { print a / b }')" \
+        "$(awk -v a="$sl" -v b="$file_rate" 'BEGIN { print a / b }')"
+done
