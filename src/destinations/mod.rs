@@ -85,3 +85,12 @@ pub trait Driver: Send + 'static {
         std::future::ready(())
     }
 }
+
+/// The spool directory of a destination under `parent`: flat, named by its
+/// kind and a digest of its persist name (which any text may be).
+pub fn spool_dir(kind: &str, parent: &std::path::Path, persist_name: &str) -> std::path::PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(persist_name.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    parent.join(format!("{kind}-{hex}"))
+}

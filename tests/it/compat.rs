@@ -265,6 +265,13 @@ impl SyslogNg {
         self.dir.join("out.log")
     }
 
+    /// Stops syslog-ng as a service stop does (SIGTERM): it writes out what
+    /// it has read before it exits.
+    pub fn stop(mut self) {
+        signal_pid(self.child.id(), SIGTERM);
+        let _ = self.child.wait();
+    }
+
     /// What syslog-ng wrote to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()

@@ -329,6 +329,12 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// Sends `sig` to a process this test started.
+pub fn signal_pid(pid: u32, sig: i32) {
+    // SAFETY: a plain kill(2) on a child of this process.
+    unsafe { libc_kill(pid as i32, sig) };
+}
+
 /// Sends newline-framed lines over one TCP connection.
 pub fn send_tcp(port: u16, lines: impl IntoIterator<Item = String>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");

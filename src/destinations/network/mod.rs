@@ -7,6 +7,7 @@
 //! `format.rs` the frames, `sender.rs` the connection, `tls.rs` the client end
 //! of TLS.
 
+mod disk;
 mod format;
 mod sender;
 mod tls;
@@ -17,12 +18,14 @@ use crate::destinations::registry::{
 };
 use crate::destinations::worker::{self, StartContext, Worker};
 use crate::destinations::{Driver, Failure};
-use crate::logpath::Delivery;
+use crate::logpath::{Ack, Delivery};
 use crate::message::Zone;
 use crate::template::{RenderContext, Template};
+use disk::DiskQueue;
 use format::{Body, Framer};
 use sender::{Outbox, Segment, Target, Transport};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tls::TlsClientOptions;
@@ -215,9 +218,98 @@ const OPTIONS: &[OptionSpec] = &[
         default: "",
         doc: "syslog-ng's older form of failover(servers()).",
     },
+    OptionSpec {
+        name: "disk-buffer",
+        kind: Kind::Group(&DISK_BUFFER_SPEC),
+        default: "",
+        doc: "Keep the destination's queue on disk (under --state-dir, or dir()), so a restart, kill -9 or, with reliable(yes), power loss loses nothing; see disk-buffer(reliable() disk-buf-size() dir()).",
+    },
+    OptionSpec {
+        name: "persist-name",
+        kind: Kind::Str,
+        default: "",
+        doc: "Names the disk buffer; the default is made of the driver, server and port. Two destinations with disk buffers to the same server need a persist-name() each.",
+    },
     registry::LOG_FIFO_SIZE,
     registry::LOG_FIFO_BYTES,
 ];
+
+const DISK_BUFFER_SPEC: DriverSpec = DriverSpec {
+    name: "disk-buffer",
+    context: "destination network",
+    doc: "The disk buffer of a forwarding destination.",
+    positional: None,
+    options: &[
+        OptionSpec {
+            name: "reliable",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "yes: every batch is synced to disk before the sources hear it was taken (survives power loss); no: written to the page cache (survives a restart and kill -9, not power loss), faster.",
+        },
+        OptionSpec {
+            name: "disk-buf-size",
+            kind: Kind::Size {
+                min: 1 << 20,
+                max: 1 << 50,
+            },
+            default: "",
+            doc: "The most bytes the disk buffer holds (required); when it is full, the queue before it fills and flow control holds the sources back.",
+        },
+        OptionSpec {
+            name: "dir",
+            kind: Kind::Str,
+            default: "",
+            doc: "The directory the buffer's files go under; --state-dir's spool/ by default.",
+        },
+        OptionSpec {
+            name: "mem-buf-size",
+            kind: Kind::Size {
+                min: 0,
+                max: 1 << 40,
+            },
+            default: "",
+            doc: "Accepted for syslog-ng compatibility: the disk buffer holds everything, and the kernel's page cache keeps what is read soon.",
+        },
+        OptionSpec {
+            name: "mem-buf-length",
+            kind: Kind::Int {
+                min: 0,
+                max: 1 << 40,
+            },
+            default: "",
+            doc: "Accepted for syslog-ng compatibility, as mem-buf-size().",
+        },
+        OptionSpec {
+            name: "qout-size",
+            kind: Kind::Int {
+                min: 0,
+                max: 1 << 40,
+            },
+            default: "",
+            doc: "Accepted for syslog-ng compatibility, as mem-buf-size().",
+        },
+        OptionSpec {
+            name: "compaction",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Accepted for syslog-ng compatibility; delivered segments are deleted as they are passed.",
+        },
+        OptionSpec {
+            name: "truncate-size-ratio",
+            kind: Kind::Str,
+            default: "",
+            doc: "Accepted for syslog-ng compatibility, as compaction().",
+        },
+    ],
+};
+
+/// `disk-buffer()`'s options, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DiskBuffer {
+    reliable: bool,
+    size: u64,
+    dir: Option<PathBuf>,
+}
 
 const FAILOVER_SPEC: DriverSpec = DriverSpec {
     name: "failover",
@@ -304,6 +396,8 @@ pub struct ForwardOptions {
     sndbuf: usize,
     close_on_input: bool,
     failback: Option<(Duration, u32)>,
+    disk_buffer: Option<DiskBuffer>,
+    persist_name: String,
     queue: QueueLimits,
 }
 
@@ -398,6 +492,23 @@ impl ForwardOptions {
                 )
             });
         let flags = v.flags("flags");
+        let disk_buffer = match v.group("disk-buffer") {
+            None => None,
+            Some(d) => Some(DiskBuffer {
+                reliable: d.bool("reliable").unwrap_or(false),
+                size: d.size("disk-buf-size").ok_or_else(|| {
+                    BuildError::new(
+                        Some("disk-buffer"),
+                        "disk-buffer() needs disk-buf-size(), as in disk-buffer(disk-buf-size(1GiB))",
+                    )
+                })?,
+                dir: d.str("dir").filter(|d| !d.is_empty()).map(PathBuf::from),
+            }),
+        };
+        let persist_name = match v.str("persist-name").filter(|p| !p.is_empty()) {
+            Some(p) => p.to_string(),
+            None => format!("{name},{host},{port}"),
+        };
         Ok(ForwardOptions {
             flavour,
             servers,
@@ -428,6 +539,8 @@ impl ForwardOptions {
             sndbuf: v.size("so-sndbuf").unwrap_or(0) as usize,
             close_on_input: v.bool("close-on-input").unwrap_or(true),
             failback,
+            disk_buffer,
+            persist_name,
             queue: QueueLimits::from_values(v),
         })
     }
@@ -486,7 +599,15 @@ impl Destination for ForwardOptions {
             .add_debug("so-sndbuf", &self.sndbuf)
             .add_debug("close-on-input", &self.close_on_input)
             .add_debug("failback", &self.failback)
+            .add_debug("disk-buffer", &self.disk_buffer)
+            .add("persist-name", &self.persist_name)
             .add_debug("queue", &self.queue);
+    }
+
+    fn owner(&self) -> Option<String> {
+        self.disk_buffer
+            .as_ref()
+            .map(|_| format!("disk-buffer:{}", self.persist_name))
     }
 
     fn queue_limits(&self) -> QueueLimits {
@@ -496,15 +617,31 @@ impl Destination for ForwardOptions {
     fn start(&self, cx: StartContext, render: RenderContext) -> std::io::Result<Worker> {
         let opts = self.clone();
         let id = cx.id.clone();
+        let disk_dir = self.disk_buffer.as_ref().map(|d| {
+            crate::destinations::spool_dir(
+                "disk-buffer",
+                d.dir.as_deref().unwrap_or(&cx.state_dir.join("spool")),
+                &self.persist_name,
+            )
+        });
         worker::spawn(cx, move || {
             // Certificates are read at every start, so a renewed one takes
             // effect with a reload.
             let target = opts
                 .target()
                 .map_err(|e| Failure::retry(format!("{e:#}")))?;
+            let disk = match (&opts.disk_buffer, &disk_dir) {
+                (Some(d), Some(dir)) => {
+                    Some(DiskQueue::open(dir, d.reliable, d.size).map_err(|e| {
+                        Failure::retry(format!("disk-buffer {}: {e}", dir.display()))
+                    })?)
+                }
+                _ => None,
+            };
             Ok(ForwardDriver::new(
                 &opts,
                 target,
+                disk,
                 render.clone(),
                 id.clone(),
             ))
@@ -517,24 +654,51 @@ impl Destination for ForwardOptions {
 const OUTBOX_BYTES: usize = 4 << 20;
 
 /// The running `network()` / `syslog()` destination: renders each delivery
-/// into frames for the sender task, which acknowledges them once written.
+/// into frames for the sender task, which acknowledges them once written; or,
+/// with a disk buffer, appends them to it and acknowledges them once synced.
 pub struct ForwardDriver {
     framer: Framer,
     ctx: RenderContext,
     outbox: Arc<Outbox>,
     task: JoinHandle<()>,
+    /// Deliveries in the disk buffer, not yet synced.
+    held: Vec<Ack>,
+    /// Frames the disk buffer could not take (a full disk), to append again.
+    stalled: Option<(Vec<u8>, Vec<u32>, Ack)>,
 }
 
 impl ForwardDriver {
-    fn new(opts: &ForwardOptions, target: Target, ctx: RenderContext, id: String) -> ForwardDriver {
-        let outbox = Outbox::new();
+    fn new(
+        opts: &ForwardOptions,
+        target: Target,
+        disk: Option<DiskQueue>,
+        ctx: RenderContext,
+        id: String,
+    ) -> ForwardDriver {
+        let outbox = Outbox::new(disk);
         let task = tokio::spawn(sender::run(outbox.clone(), target, id));
         ForwardDriver {
             framer: opts.framer(),
             ctx: ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits),
             outbox,
             task,
+            held: Vec::new(),
+            stalled: None,
         }
+    }
+
+    /// Appends what is stalled to the disk buffer.
+    fn append(&mut self) -> Result<(), Failure> {
+        let (Some(disk), Some((bytes, ends, _))) = (&self.outbox.disk, &self.stalled) else {
+            return Ok(());
+        };
+        disk.append(bytes, ends)
+            .map_err(|e| Failure::retry(format!("cannot write the disk buffer: {e}")))?;
+        if let Some((_, _, ack)) = self.stalled.take() {
+            self.held.push(ack);
+        }
+        self.outbox.notify();
+        Ok(())
     }
 }
 
@@ -546,20 +710,43 @@ impl Driver for ForwardDriver {
             self.framer.frame(m, &self.ctx, &mut bytes);
             ends.push(bytes.len() as u32);
         }
+        let ack = delivery.release();
+        if self.outbox.disk.is_some() {
+            self.stalled = Some((bytes, ends, ack));
+            return self.append();
+        }
         self.outbox.push(Segment {
             bytes,
             ends,
-            ack: Some(delivery.release()),
+            ack: Some(ack),
+            from: None,
         });
         Ok(())
     }
 
-    fn retry(&mut self, _now: Instant) -> Result<(), Failure> {
+    fn retry(&mut self, now: Instant) -> Result<(), Failure> {
+        self.append()?;
+        self.sync(now)
+    }
+
+    fn sync(&mut self, _now: Instant) -> Result<(), Failure> {
+        if let Some(disk) = &self.outbox.disk
+            && !self.held.is_empty()
+        {
+            disk.sync()
+                .map_err(|e| Failure::retry(format!("cannot sync the disk buffer: {e}")))?;
+            for ack in self.held.drain(..) {
+                ack.ack();
+            }
+        }
         Ok(())
     }
 
     fn ready(&self) -> bool {
-        self.outbox.bytes() < OUTBOX_BYTES
+        match &self.outbox.disk {
+            Some(disk) => disk.bytes() < disk.limit,
+            None => self.outbox.bytes() < OUTBOX_BYTES,
+        }
     }
 
     fn wakeup(&self) -> Option<Arc<Notify>> {
@@ -572,11 +759,17 @@ impl Driver for ForwardDriver {
             .await
             .is_err()
         {
-            let left = self.outbox.bytes();
-            tracing::error!(
-                bytes = left,
-                "stopping before the server took every message; the rest is lost"
-            );
+            if self.outbox.disk.is_some() {
+                tracing::warn!(
+                    "stopping before the server took every message; the rest stays in the disk buffer for the next start"
+                );
+            } else {
+                let left = self.outbox.bytes();
+                tracing::error!(
+                    bytes = left,
+                    "stopping before the server took every message; the rest is lost"
+                );
+            }
             self.task.abort();
         }
     }

@@ -4,14 +4,19 @@
 //! and acknowledges each delivery once its bytes are written to the socket.
 //!
 //! What a dead connection may not have delivered is sent again on the next
-//! one (at-least-once): the frames written last are kept in a window as large
-//! as the socket's send buffer, and when the connection dies the kernel says
-//! how many bytes the peer never acknowledged (`SIOCOUTQ`); every frame that
-//! holds one of them is re-sent. Under TLS those are ciphertext bytes, never
-//! fewer than the plaintext they carry, so the re-sent frames cover them too.
+//! one (at-least-once). The frames written last are kept in a window; when
+//! the connection dies, the kernel says how many bytes the peer never
+//! acknowledged (`SIOCOUTQ`), and every frame holding one of them is sent
+//! again. Under TLS those are ciphertext bytes, never fewer than the plaintext
+//! they carry, so the frames sent again cover them too. A peer's kernel
+//! acknowledges what its application has not read yet, and a receiver that
+//! stops or dies drops that: so the frames written in the last
+//! [`HORIZON`] before the connection ended are sent again as well (a few
+//! duplicates after a receiver restarts, rather than a gap).
 //!
 //! The task does not render or decide formats; the driver does.
 
+use super::disk::{DiskQueue, Pos};
 use super::tls;
 use crate::destinations::retry::Backoff;
 use crate::logpath::Ack;
@@ -31,9 +36,11 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::ClientConfig;
 
 /// Rendered frames the connection has not yet written, as the driver hands
-/// them over. Bounded by the driver (see [`Outbox::bytes`]).
+/// them over: in memory, or in the disk buffer. Bounded by the driver (see
+/// [`Outbox::bytes`]).
 pub struct Outbox {
     queue: Mutex<Queue>,
+    pub disk: Option<DiskQueue>,
     /// Driver to task: frames were queued, or the destination is closing.
     work: Notify,
     /// Task to driver (the worker loop): room was freed.
@@ -53,14 +60,19 @@ pub struct Segment {
     pub bytes: Vec<u8>,
     /// Where each frame ends in `bytes`.
     pub ends: Vec<u32>,
-    /// `None` for frames sent again: their delivery was acknowledged before.
+    /// `None` for frames sent again (their delivery was acknowledged before)
+    /// and frames of the disk buffer (acknowledged once on disk).
     pub ack: Option<Ack>,
+    /// Frames of the disk buffer: where the first starts, and where the
+    /// record after them starts.
+    pub from: Option<(Pos, Pos)>,
 }
 
 impl Outbox {
-    pub fn new() -> Arc<Outbox> {
+    pub fn new(disk: Option<DiskQueue>) -> Arc<Outbox> {
         Arc::new(Outbox {
             queue: Mutex::new(Queue::default()),
+            disk,
             work: Notify::new(),
             room: Arc::new(Notify::new()),
         })
@@ -90,8 +102,30 @@ impl Outbox {
         self.work.notify_one();
     }
 
+    /// Wakes the sender: the driver appended to the disk buffer.
+    pub fn notify(&self) {
+        self.work.notify_one();
+    }
+
     /// Takes segments from the front, at least one and up to about `limit` bytes.
     fn take(&self, limit: usize) -> Vec<Segment> {
+        if let Some(disk) = &self.disk {
+            return match disk.take(limit) {
+                Ok(reads) => reads
+                    .into_iter()
+                    .map(|r| Segment {
+                        bytes: r.bytes,
+                        ends: r.ends,
+                        ack: None,
+                        from: Some((r.start, r.end)),
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::error!("cannot read the disk buffer: {e}");
+                    Vec::new()
+                }
+            };
+        }
         let mut q = self.lock();
         let mut out = Vec::new();
         let mut taken = 0;
@@ -106,8 +140,15 @@ impl Outbox {
         out
     }
 
-    /// Puts segments back at the front, in their order.
+    /// Puts segments back at the front, in their order (the disk buffer's
+    /// cursor goes back to the first).
     fn put_back(&self, segments: Vec<Segment>) {
+        if let Some(disk) = &self.disk {
+            if let Some((start, _)) = segments.first().and_then(|s| s.from) {
+                disk.rewind(start);
+            }
+            return;
+        }
         let mut q = self.lock();
         for s in segments.into_iter().rev() {
             q.bytes += s.bytes.len();
@@ -115,9 +156,28 @@ impl Outbox {
         }
     }
 
-    fn finished(&self) -> bool {
+    /// The peer has everything before `to` (disk buffer only).
+    fn confirm(&self, to: Option<Pos>, save_now: bool) {
+        if let Some(disk) = &self.disk {
+            disk.confirm(to, save_now);
+        }
+    }
+
+    /// Whether the disk buffer has a confirmed position to save.
+    fn unsaved(&self) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.unsaved())
+    }
+
+    /// Everything handed out so far reached the peer (a clean close).
+    fn confirm_all(&self) {
+        if let Some(disk) = &self.disk {
+            disk.confirm(Some(disk.read_pos()), true);
+        }
+    }
+
+    pub fn finished(&self) -> bool {
         let q = self.lock();
-        q.closing && q.segments.is_empty()
+        q.closing && q.segments.is_empty() && self.disk.as_ref().is_none_or(|d| d.drained())
     }
 }
 
@@ -241,22 +301,76 @@ impl Conn {
 /// kept to be sent again if the connection dies before the peer has them.
 #[derive(Default)]
 struct Window {
-    segments: VecDeque<(Vec<u8>, Vec<u32>)>,
+    segments: VecDeque<Sent>,
     bytes: usize,
     cap: usize,
 }
 
+#[derive(Clone)]
+struct Sent {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    from: Option<(Pos, Pos)>,
+    at: Instant,
+}
+
+/// How long written frames stay in the window after the peer's kernel
+/// acknowledged them: what a receiver may still hold unread.
+const HORIZON: Duration = Duration::from_secs(1);
+/// The window's bytes beyond the send buffer (what it keeps of the last
+/// [`HORIZON`] at high rates).
+const WINDOW_EXTRA: usize = 4 << 20;
+
 impl Window {
-    fn push(&mut self, bytes: Vec<u8>, ends: Vec<u32>) {
-        self.bytes += bytes.len();
-        self.segments.push_back((bytes, ends));
-        while let Some((front, _)) = self.segments.front() {
-            if self.bytes - front.len() < self.cap {
+    /// Keeps a written segment; returns where the disk buffer's confirmed
+    /// part now ends when older ones had to go (a full window).
+    fn push(&mut self, s: Segment, now: Instant) -> Option<Pos> {
+        self.bytes += s.bytes.len();
+        self.segments.push_back(Sent {
+            bytes: s.bytes,
+            ends: s.ends,
+            from: s.from,
+            at: now,
+        });
+        let mut confirmed = None;
+        while let Some(front) = self.segments.front() {
+            if self.bytes - front.bytes.len() < self.cap {
                 break;
             }
-            self.bytes -= front.len();
+            self.bytes -= front.bytes.len();
+            confirmed = front.from.map(|f| f.1).or(confirmed);
             self.segments.pop_front();
         }
+        confirmed
+    }
+
+    /// Lets go of the segments older than the last `unacked` bytes (the
+    /// peer's kernel has them) and written before `now - HORIZON`. Returns
+    /// where the disk buffer's confirmed part now ends.
+    fn settle(&mut self, unacked: usize, now: Instant) -> Option<Pos> {
+        let mut confirmed = None;
+        while let Some(front) = self.segments.front() {
+            if self.bytes - front.bytes.len() < unacked || now - front.at < HORIZON {
+                break;
+            }
+            self.bytes -= front.bytes.len();
+            confirmed = front.from.map(|f| f.1).or(confirmed);
+            self.segments.pop_front();
+        }
+        confirmed
+    }
+
+    /// What a connection that ended at `now` may not have delivered: the
+    /// last `unacked` bytes, and everything written within [`HORIZON`].
+    fn at_risk(&self, unacked: usize, now: Instant) -> usize {
+        let recent: usize = self
+            .segments
+            .iter()
+            .rev()
+            .take_while(|s| now - s.at < HORIZON)
+            .map(|s| s.bytes.len())
+            .sum();
+        unacked.max(recent)
     }
 
     /// The frames holding the last `n` bytes written, whole, oldest first; the
@@ -265,7 +379,10 @@ impl Window {
         let mut out = Vec::new();
         let mut need = n;
         while need > 0 {
-            let Some((bytes, ends)) = self.segments.pop_back() else {
+            let Some(Sent {
+                bytes, ends, from, ..
+            }) = self.segments.pop_back()
+            else {
                 break;
             };
             if bytes.len() <= need {
@@ -274,21 +391,31 @@ impl Window {
                     bytes,
                     ends,
                     ack: None,
+                    from,
                 });
                 continue;
             }
             // The frame holding the first byte the peer may lack, and after.
             let cut = bytes.len() - need;
             let first = ends.partition_point(|&e| (e as usize) <= cut);
-            let from = if first == 0 {
+            let at = if first == 0 {
                 0
             } else {
                 ends[first - 1] as usize
             };
             out.push(Segment {
-                bytes: bytes[from..].to_vec(),
-                ends: ends[first..].iter().map(|e| e - from as u32).collect(),
+                bytes: bytes[at..].to_vec(),
+                ends: ends[first..].iter().map(|e| e - at as u32).collect(),
                 ack: None,
+                from: from.map(|(start, end)| {
+                    (
+                        Pos {
+                            frame: start.frame + first as u32,
+                            ..start
+                        },
+                        end,
+                    )
+                }),
             });
             need = 0;
         }
@@ -313,6 +440,8 @@ enum Ended {
 
 /// Bytes written between flushes.
 const BATCH: usize = 256 << 10;
+/// How often an idle connection asks the kernel what the peer acknowledged.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// Runs the connection until the outbox is closed and written out.
 pub async fn run(outbox: Arc<Outbox>, target: Target, destination: String) {
@@ -332,7 +461,7 @@ pub async fn run(outbox: Arc<Outbox>, target: Target, destination: String) {
             Ok(mut conn) => {
                 tracing::debug!(%destination, server = %name, port = target.port, "connected");
                 let mut window = Window {
-                    cap: conn.sndbuf() + (64 << 10),
+                    cap: conn.sndbuf() + WINDOW_EXTRA,
                     ..Window::default()
                 };
                 let probe = target.failback.filter(|_| server != 0);
@@ -340,11 +469,13 @@ pub async fn run(outbox: Arc<Outbox>, target: Target, destination: String) {
                 match serve(&mut conn, &outbox, &mut window, &target, probe, &mut health).await {
                     Ended::Done => {
                         conn.shutdown().await;
+                        outbox.confirm_all();
                         return;
                     }
                     Ended::Failback => {
                         tracing::info!(%destination, server = %target.servers[0], "the primary server is back; switching to it");
                         conn.shutdown().await;
+                        outbox.confirm_all();
                         server = 0;
                         continue;
                     }
@@ -357,11 +488,15 @@ pub async fn run(outbox: Arc<Outbox>, target: Target, destination: String) {
                             conn.unacked(window.bytes)
                         };
                         drop(conn);
-                        let again = window.take_last(unacked);
+                        let now = Instant::now();
+                        let at_risk = window.at_risk(unacked, now);
+                        // The rest is confirmed; what is at risk goes again.
+                        outbox.confirm(window.settle(at_risk, now), true);
+                        let again = window.take_last(at_risk);
                         let frames: usize = again.iter().map(|s| s.ends.len()).sum();
                         outbox.put_back(again);
                         format!(
-                            "connection lost ({unacked} bytes unacknowledged, {frames} messages to send again): {why}"
+                            "connection lost ({frames} messages to send again, {unacked} bytes unacknowledged): {why}"
                         )
                     }
                 }
@@ -457,6 +592,11 @@ async fn serve(
                     };
                     return Ended::Failed { why, rejected };
                 }
+                // The peer's acknowledgements move the disk buffer on while idle.
+                _ = tokio::time::sleep(SETTLE), if !window.segments.is_empty() || outbox.unsaved() => {
+                    let confirmed = window.settle(conn.unacked(window.bytes), Instant::now());
+                    outbox.confirm(confirmed, false);
+                }
                 _ = sleep_until(next_probe), if next_probe.is_some() => {
                     let (every, needed) = probe.expect("set with next_probe");
                     if probe_primary(target).await {
@@ -490,14 +630,24 @@ async fn serve(
             };
         }
         health.wrote();
-        for s in batch {
-            if let Some(ack) = s.ack {
+        let udp = matches!(conn, Conn::Udp(_));
+        let now = Instant::now();
+        let mut confirmed = None;
+        for mut s in batch {
+            if let Some(ack) = s.ack.take() {
                 ack.ack();
             }
-            if !matches!(conn, Conn::Udp(_)) {
-                window.push(s.bytes, s.ends);
+            if udp {
+                // Nothing to send again: what left is gone either way.
+                confirmed = s.from.map(|f| f.1).or(confirmed);
+            } else {
+                confirmed = window.push(s, now).or(confirmed);
             }
         }
+        if !udp {
+            confirmed = window.settle(conn.unacked(window.bytes), now).or(confirmed);
+        }
+        outbox.confirm(confirmed, false);
         outbox.room.notify_one();
     }
 }
@@ -617,14 +767,19 @@ fn unspecified(peer: SocketAddr) -> SocketAddr {
 mod tests {
     use super::*;
 
-    fn frames(texts: &[&str]) -> (Vec<u8>, Vec<u32>) {
+    fn frames(texts: &[&str]) -> Segment {
         let mut bytes = Vec::new();
         let mut ends = Vec::new();
         for t in texts {
             bytes.extend_from_slice(t.as_bytes());
             ends.push(bytes.len() as u32);
         }
-        (bytes, ends)
+        Segment {
+            bytes,
+            ends,
+            ack: None,
+            from: None,
+        }
     }
 
     fn texts(segments: &[Segment]) -> Vec<String> {
@@ -645,10 +800,8 @@ mod tests {
             cap: 1 << 20,
             ..Window::default()
         };
-        let (b, e) = frames(&["aaaa\n", "bbbb\n"]);
-        w.push(b, e);
-        let (b, e) = frames(&["cccc\n", "dddd\n", "eeee\n"]);
-        w.push(b, e);
+        w.push(frames(&["aaaa\n", "bbbb\n"]), Instant::now());
+        w.push(frames(&["cccc\n", "dddd\n", "eeee\n"]), Instant::now());
         // The last byte alone: its frame, whole.
         assert_eq!(texts(&w.clone_take(1)), ["eeee\n"]);
         // Six bytes reach into the frame before.
@@ -674,11 +827,25 @@ mod tests {
             ..Window::default()
         };
         for t in ["aaaa\n", "bbbb\n", "cccc\n"] {
-            let (b, e) = frames(&[t]);
-            w.push(b, e);
+            w.push(frames(&[t]), Instant::now());
         }
         assert_eq!(w.bytes, 10);
-        assert_eq!(texts(&w.take_last(100)), ["bbbb\n", "cccc\n"]);
+        assert_eq!(texts(&w.clone_take(100)), ["bbbb\n", "cccc\n"]);
+        // What the peer's kernel acknowledged leaves the window once it is
+        // older than the horizon: until then a receiver may hold it unread.
+        let now = Instant::now();
+        assert_eq!(w.at_risk(0, now), 10);
+        w.settle(0, now);
+        assert_eq!(w.bytes, 10);
+        let later = now + HORIZON;
+        assert_eq!(w.at_risk(3, later), 3);
+        // Six unacknowledged bytes reach into "bbbb\n": it stays.
+        w.settle(6, later);
+        assert_eq!(texts(&w.clone_take(100)), ["bbbb\n", "cccc\n"]);
+        w.settle(5, later);
+        assert_eq!(texts(&w.clone_take(100)), ["cccc\n"]);
+        w.settle(0, later);
+        assert!(w.segments.is_empty() && w.bytes == 0);
     }
 
     impl Window {

@@ -894,7 +894,8 @@ impl Destination for ObjectOptions {
     }
 
     fn start(&self, cx: StartContext, render: RenderContext) -> std::io::Result<Worker> {
-        let dir = spool_dir(
+        let dir = crate::destinations::spool_dir(
+            "object-store",
             self.spool_dir
                 .as_deref()
                 .unwrap_or(&cx.state_dir.join("spool")),
@@ -973,15 +974,6 @@ pub(crate) fn random_id() -> String {
         b[8..].copy_from_slice(&std::process::id().to_le_bytes());
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The spool directory of a destination: flat, named by a digest of its
-/// persist name (which any text may be).
-fn spool_dir(parent: &std::path::Path, persist_name: &str) -> PathBuf {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(persist_name.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    parent.join(format!("object-store-{hex}"))
 }
 
 /// Free bytes on the file system of `dir`; 4 GiB when it cannot be told.
