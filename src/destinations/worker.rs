@@ -244,7 +244,10 @@ impl<D: Driver> Loop<D> {
                     .get_or_insert_with(|| Instant::now() + WIND_DOWN);
             }
             let failing = self.state != State::Taking;
-            if failing && self.wind_down.is_some_and(|t| Instant::now() >= t) {
+            // A driver that takes nothing (a full spool, a server that stops
+            // reading) holds the queue as a failing write does.
+            let stuck = failing || (open && !self.driver.ready());
+            if stuck && self.wind_down.is_some_and(|t| Instant::now() >= t) {
                 tracing::error!(destination = %self.id, "stopping with unwritten messages");
                 break;
             }
@@ -258,7 +261,7 @@ impl<D: Driver> Loop<D> {
             let wake_at = [
                 self.driver.next_deadline(),
                 retry_at,
-                self.wind_down.filter(|_| failing),
+                self.wind_down.filter(|_| stuck),
             ]
             .into_iter()
             .flatten()

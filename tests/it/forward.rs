@@ -110,6 +110,7 @@ const CORPUS: &[&str] = &[
 /// Destinations both daemons get, by the name of their capture; `PORT`
 /// stands for the capture's port.
 const FORWARDS: &[(&str, &str)] = &[
+    ("legacy-tcp", "tcp(\"127.0.0.1\" port(PORT))"),
     (
         "syslog-tcp",
         "syslog(\"127.0.0.1\" transport(\"tcp\") port(PORT))",
@@ -407,15 +408,13 @@ fn tls_verifies_the_server_and_presents_the_client_certificate() {
         )
     };
     let config = [
-        format!("source s {{ network(ip(127.0.0.1) port({input})); }};\n"),
-        dest(
-            "d_trusted",
-            mutual,
-            format!(
-                "ca-file(\"{ca}\") cert-file(\"{}\") key-file(\"{}\")",
-                pki.client_cert.display(),
-                pki.client_key.display()
-            ),
+        format!("@include \"scl.conf\"\nsource s {{ network(ip(127.0.0.1) port({input})); }};\n"),
+        // The SCL block, as a user would write it.
+        format!(
+            "destination d_trusted {{ syslog-tls(host(\"127.0.0.1\") port({mutual}) ca-file(\"{ca}\")\n\
+               cert-file(\"{}\") key-file(\"{}\") time-reopen(1) template(\"d_trusted ${{MSG}}\")); }};\n",
+            pki.client_cert.display(),
+            pki.client_key.display()
         ),
         dest("d_anonymous", mutual, format!("ca-file(\"{ca}\")")),
         dest(
@@ -627,4 +626,51 @@ fn a_disk_buffer_survives_kill_9() {
             );
         }
     }
+}
+
+/// A server that accepts and never reads holds back its own destination
+/// only: the file destination beside it gets everything, and a stop ends in
+/// time, reporting what was not sent.
+#[test]
+fn a_server_that_never_reads_wedges_nothing_else() {
+    let port = free_port();
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let held = std::thread::spawn(move || {
+        // Accepts, then sits on the connection without reading.
+        let conn = listener.accept().map(|(c, _)| c);
+        std::thread::sleep(Duration::from_secs(20));
+        drop(conn);
+    });
+    let input = free_port();
+    let dir = TempDir::new("fwd-stuck");
+    let out = dir.join("out.log");
+    let mut sluice = Daemon::start(&format!(
+        "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+         destination d_stuck {{ network(\"127.0.0.1\" port({port}) log-fifo-size(1000)); }};\n\
+         destination d_file {{ file(\"{}\" template(\"$MSG\\n\")); }};\n\
+         log {{ source(s); destination(d_stuck); destination(d_file); }};\n",
+        out.display()
+    ));
+    // Far more than the socket buffers and the outbox hold.
+    let n = 100_000;
+    let pad = "x".repeat(150);
+    send_tcp(input, (0..n).map(|i| sl(&format!("{i} {pad}"))));
+    let got = wait_lines(&out, n, WAIT);
+    assert_eq!(got.len(), n, "{}", sluice.log());
+    let started = std::time::Instant::now();
+    let status = sluice.terminate();
+    assert!(status.success(), "{status:?}\n{}", sluice.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the stop took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        sluice
+            .log()
+            .contains("stopping before the server took every message"),
+        "{}",
+        sluice.log()
+    );
+    drop(held);
 }

@@ -84,15 +84,17 @@ pub struct TlsClientOptions {
 
 impl TlsClientOptions {
     pub fn from_values(v: &Values) -> Result<TlsClientOptions, (&'static str, String)> {
-        let identity = match (v.str("cert-file"), v.str("key-file")) {
+        // Empty is unset, so an SCL block can pass its defaults through.
+        let path = |name| v.str(name).filter(|p| !p.is_empty());
+        let identity = match (path("cert-file"), path("key-file")) {
             (Some(c), Some(k)) => Some((c.into(), k.into())),
             (None, None) => None,
             (Some(_), None) => return Err(("cert-file", "cert-file() needs key-file()".into())),
             (None, Some(_)) => return Err(("key-file", "key-file() needs cert-file()".into())),
         };
         Ok(TlsClientOptions {
-            ca_file: v.str("ca-file").map(PathBuf::from),
-            ca_dir: v.str("ca-dir").map(PathBuf::from),
+            ca_file: path("ca-file").map(PathBuf::from),
+            ca_dir: path("ca-dir").map(PathBuf::from),
             identity,
             verify: matches!(
                 v.str("peer-verify"),
