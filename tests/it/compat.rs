@@ -72,6 +72,30 @@ pub const DELIBERATE: &[(&str, &str)] = &[
         "syslog-ng refuses a file path with `../` or `/..` in it (\"Spurious path\") and drops the message, and lets a value's `/` make directories; Sluice neutralises the values in a path (template/confine.rs) and writes the message to logs/.._.._escape.log (checked in network.rs, not here).",
     ),
     (
+        "syslog() and network() destinations after a lost connection",
+        "Sluice sends again every frame the peer's kernel had not acknowledged, and those written in the last second (a receiver that stops drops what it had not read yet); syslog-ng sends neither again. A few duplicates after a reconnect are the price (checked in forward.rs).",
+    ),
+    (
+        "tls() of a destination without ca-file() or ca-dir()",
+        "Sluice verifies the server against the system's CAs; syslog-ng's refuses every server.",
+    ),
+    (
+        "a server certificate naming its host only in its CN",
+        "Sluice checks the host name against subjectAltName only (RFC 6125); syslog-ng falls back to the most specific CN.",
+    ),
+    (
+        "time-reopen() of a destination",
+        "The first reconnect comes after a second, then after twice as long each time up to time-reopen(); syslog-ng waits time-reopen() each time.",
+    ),
+    (
+        "ip-protocol() of a destination",
+        "Unset, every address the host resolves to is tried, IPv4 or IPv6; syslog-ng's default is 4.",
+    ),
+    (
+        "internal() messages forwarded with syslog()",
+        "syslog-ng adds [meta sequenceId=\"N\"] to its own messages; Sluice forwards its internal() messages' structured data as it is.",
+    ),
+    (
         "network() without flags(syslog-protocol)",
         "Sluice tells RFC 5424 from RFC 3164 per message on every network() source, and detects octet counting per connection (`LEN SP <`); syslog-ng needs flags(syslog-protocol) and transport(\"framed\") for that. The comparison gives syslog-ng those options.",
     ),
