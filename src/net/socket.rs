@@ -1,16 +1,57 @@
 //! Socket options both ends of a syslog connection set, through libc where
 //! std and tokio have no setter.
 
+use crate::config::schema::{Kind, OptionSpec, TimeUnit};
 use std::time::Duration;
+
+/// `tcp-keepalive-time()`, `tcp-keepalive-intvl()` and `tcp-keepalive-probes()`,
+/// as network() sources and destinations both take them.
+pub const KEEPALIVE_OPTIONS: [OptionSpec; 3] = [
+    OptionSpec {
+        name: "tcp-keepalive-time",
+        kind: Kind::Duration {
+            bare: TimeUnit::Seconds,
+            min_ms: 1000,
+            max_ms: 32_767_000,
+        },
+        default: "60",
+        doc: "Idle time before the first keepalive probe (seconds when bare).",
+    },
+    OptionSpec {
+        name: "tcp-keepalive-intvl",
+        kind: Kind::Duration {
+            bare: TimeUnit::Seconds,
+            min_ms: 1000,
+            max_ms: 32_767_000,
+        },
+        default: "10",
+        doc: "Time between keepalive probes (seconds when bare).",
+    },
+    OptionSpec {
+        name: "tcp-keepalive-probes",
+        kind: Kind::Int { min: 1, max: 127 },
+        default: "6",
+        doc: "Unanswered probes after which the connection is closed.",
+    },
+];
 
 /// Sets `SO_RCVBUF` when asked to; the kernel may round or cap it.
 pub fn set_rcvbuf(fd: std::os::fd::RawFd, size: usize) {
+    set_buffer(fd, libc::SO_RCVBUF, "so-rcvbuf", size);
+}
+
+/// Sets `SO_SNDBUF` when asked to; the kernel may round or cap it.
+pub fn set_sndbuf(fd: std::os::fd::RawFd, size: usize) {
+    set_buffer(fd, libc::SO_SNDBUF, "so-sndbuf", size);
+}
+
+fn set_buffer(fd: std::os::fd::RawFd, option: libc::c_int, name: &str, size: usize) {
     if size == 0 {
         return;
     }
     let size = size.min(i32::MAX as usize) as libc::c_int;
-    if let Err(e) = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size) {
-        tracing::warn!("so-rcvbuf({size}) was refused: {e}");
+    if let Err(e) = setsockopt(fd, libc::SOL_SOCKET, option, size) {
+        tracing::warn!("{name}({size}) was refused: {e}");
     }
 }
 
@@ -54,17 +95,6 @@ pub fn setsockopt(
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Sets `SO_SNDBUF` when asked to; the kernel may round or cap it.
-pub fn set_sndbuf(fd: std::os::fd::RawFd, size: usize) {
-    if size == 0 {
-        return;
-    }
-    let size = size.min(i32::MAX as usize) as libc::c_int;
-    if let Err(e) = setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, size) {
-        tracing::warn!("so-sndbuf({size}) was refused: {e}");
-    }
 }
 
 /// Bytes written to a TCP socket that the peer has not acknowledged yet

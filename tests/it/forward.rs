@@ -457,6 +457,18 @@ fn tls_verifies_the_server_and_presents_the_client_certificate() {
     );
 }
 
+/// A syslog-ng receiver on TCP `port` that writes each MSG to `out`.
+fn receiver_config(port: u16, out: &std::path::Path) -> String {
+    format!(
+        "@version: 3.38\n\
+         options {{ keep-hostname(yes); use-dns(no); }};\n\
+         source s {{ syslog(transport(tcp) ip(127.0.0.1) port({port})); }};\n\
+         destination d {{ file(\"{}\" template(\"$MSG\\n\")); }};\n\
+         log {{ source(s); destination(d); }};\n",
+        out.display()
+    )
+}
+
 /// A receiver that dies in the middle of a stream and comes back loses
 /// nothing: what was written after it died is sent again on the next
 /// connection.
@@ -468,14 +480,7 @@ fn a_receiver_restarted_mid_stream_loses_nothing() {
     let dir = TempDir::new("fwd-restart");
     let out = dir.join("out.log");
     let port = free_port();
-    let receiver = format!(
-        "@version: 3.38\n\
-         options {{ keep-hostname(yes); use-dns(no); }};\n\
-         source s {{ syslog(transport(tcp) ip(127.0.0.1) port({port})); }};\n\
-         destination d {{ file(\"{}\" template(\"$MSG\\n\")); }};\n\
-         log {{ source(s); destination(d); }};\n",
-        out.display()
-    );
+    let receiver = receiver_config(port, &out);
     let ng = SyslogNg::start(&receiver, port);
     let input = free_port();
     let sluice = Daemon::start(&format!(
@@ -577,14 +582,7 @@ fn a_disk_buffer_survives_kill_9() {
     let dir = TempDir::new("fwd-disk");
     let out = dir.join("out.log");
     let port = free_port();
-    let receiver = format!(
-        "@version: 3.38\n\
-         options {{ keep-hostname(yes); use-dns(no); }};\n\
-         source s {{ syslog(transport(tcp) ip(127.0.0.1) port({port})); }};\n\
-         destination d {{ file(\"{}\" template(\"$MSG\\n\")); }};\n\
-         log {{ source(s); destination(d); }};\n",
-        out.display()
-    );
+    let receiver = receiver_config(port, &out);
     let ng = SyslogNg::start(&receiver, port);
     let input = free_port();
     let config = format!(

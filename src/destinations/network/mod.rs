@@ -159,32 +159,9 @@ const OPTIONS: &[OptionSpec] = &[
         default: "yes",
         doc: "TCP keepalive, so a server that vanished without closing is noticed.",
     },
-    OptionSpec {
-        name: "tcp-keepalive-time",
-        kind: Kind::Duration {
-            bare: TimeUnit::Seconds,
-            min_ms: 1000,
-            max_ms: 32_767_000,
-        },
-        default: "60",
-        doc: "Idle time before the first keepalive probe (seconds when bare).",
-    },
-    OptionSpec {
-        name: "tcp-keepalive-intvl",
-        kind: Kind::Duration {
-            bare: TimeUnit::Seconds,
-            min_ms: 1000,
-            max_ms: 32_767_000,
-        },
-        default: "10",
-        doc: "Time between keepalive probes (seconds when bare).",
-    },
-    OptionSpec {
-        name: "tcp-keepalive-probes",
-        kind: Kind::Int { min: 1, max: 127 },
-        default: "6",
-        doc: "Unanswered probes after which the connection is closed.",
-    },
+    crate::net::socket::KEEPALIVE_OPTIONS[0],
+    crate::net::socket::KEEPALIVE_OPTIONS[1],
+    crate::net::socket::KEEPALIVE_OPTIONS[2],
     OptionSpec {
         name: "so-sndbuf",
         kind: Kind::Size {
