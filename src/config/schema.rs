@@ -45,6 +45,9 @@ pub enum Kind {
     /// Zero or more names of the driver's choosing (`columns("HOST" "PID")`,
     /// or one string separated by commas); the driver checks each.
     List,
+    /// Zero or more strings, each kept whole (`headers("Name: value" ...)`);
+    /// read through [`Values::flags`].
+    Strings,
     /// A time zone name or offset.
     Zone,
     /// Permission bits written in octal (`0644`).
@@ -325,6 +328,9 @@ pub fn check_value(
         return None;
     }
     let vals: Vec<&Value> = o.values().collect();
+    if let Kind::Strings = spec.kind {
+        return Some(Typed::Flags(vals.iter().map(|v| v.text.clone()).collect()));
+    }
     if let Kind::List = spec.kind {
         let out = vals
             .iter()
@@ -499,7 +505,9 @@ pub fn check_value(
             Ok(id) => Some(Typed::Int(id)),
             Err(e) => err(diags, format!("{name}(): {e}")),
         },
-        Kind::Flags(_) | Kind::List | Kind::Group(_) => unreachable!("handled above"),
+        Kind::Flags(_) | Kind::List | Kind::Strings | Kind::Group(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -137,11 +137,6 @@ const FEATURES: &[(Place, &str, &str)] = &[
     ),
     (
         Place::Destination,
-        "http",
-        "http() destinations are not supported yet",
-    ),
-    (
-        Place::Destination,
         "python",
         "python() drivers are not supported: Sluice embeds no interpreter",
     ),

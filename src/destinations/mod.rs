@@ -11,6 +11,7 @@
 //! that the daemon can start.
 
 pub mod file;
+pub mod http;
 pub mod network;
 pub mod object_store;
 pub mod registry;

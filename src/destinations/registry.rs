@@ -61,6 +61,7 @@ pub const KINDS: &[DestinationKind] = &[
     super::object_store::KIND,
     super::network::NETWORK,
     super::network::SYSLOG,
+    super::http::KIND,
 ];
 
 /// The driver `name`, if there is one.

@@ -18,8 +18,8 @@ pub mod named;
 
 use crate::message::{Message, Zone};
 pub use date::push_u64;
-pub use functions::Comparison;
 use functions::Function;
+pub use functions::{Comparison, base64};
 use macros::{Dates, Macro};
 pub use macros::{push_msghdr, set_identity};
 pub use memo::Memo;

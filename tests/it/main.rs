@@ -11,6 +11,7 @@ mod compat;
 mod control;
 mod filters;
 mod forward;
+mod http;
 mod network;
 mod objects;
 mod objects_faults;

@@ -10,7 +10,6 @@
 mod disk;
 mod format;
 mod sender;
-mod tls;
 
 use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::destinations::registry::{
@@ -20,6 +19,7 @@ use crate::destinations::worker::{self, StartContext, Worker};
 use crate::destinations::{Driver, Failure};
 use crate::logpath::{Ack, Delivery};
 use crate::message::Zone;
+use crate::net::tls::{self, TlsClientOptions};
 use crate::template::{RenderContext, Template};
 use disk::DiskQueue;
 use format::{Body, Framer};
@@ -28,7 +28,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tls::TlsClientOptions;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -17,10 +17,10 @@
 //! The task does not render or decide formats; the driver does.
 
 use super::disk::{DiskQueue, Pos};
-use super::tls;
 use crate::destinations::retry::Backoff;
 use crate::logpath::Ack;
 use crate::net::socket;
+use crate::net::tls;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;

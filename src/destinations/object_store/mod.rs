@@ -10,7 +10,6 @@
 //! or the [`local`] directory.
 
 pub mod driver;
-pub mod http;
 pub mod key;
 pub mod local;
 mod row_groups;

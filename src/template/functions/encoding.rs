@@ -90,7 +90,9 @@ fn url_decode(s: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-fn base64(bytes: impl Iterator<Item = u8>, out: &mut Vec<u8>) {
+/// Appends `bytes` in base64 (RFC 4648, padded): $(base64-encode), Basic
+/// authentication, Content-MD5.
+pub fn base64(bytes: impl Iterator<Item = u8>, out: &mut Vec<u8>) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let (mut acc, mut n) = (0u32, 0);
     let put = |acc: u32, k: usize, out: &mut Vec<u8>| {

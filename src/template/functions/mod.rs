@@ -22,6 +22,7 @@ mod string;
 use super::macros::Dates;
 use super::{RenderContext, Template, TemplateError};
 use crate::message::{Message, Zone};
+pub use encoding::base64;
 pub use if_::Comparison;
 use joined::Case;
 use std::cell::RefCell;

@@ -20,8 +20,8 @@ mod remote;
 
 pub use aws_credential_types::Credentials;
 
-use crate::destinations::object_store::http::HttpClient;
 use crate::destinations::retry::Failure;
+use crate::net::http::HttpClient;
 use remote::AssumeParams;
 use std::collections::HashMap;
 use std::path::PathBuf;

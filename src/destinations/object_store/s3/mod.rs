@@ -39,8 +39,8 @@ mod xml;
 
 pub use error::{S3Error, ServiceError};
 
-use crate::destinations::object_store::http::{BuildError, HttpClient, Response};
 use crate::destinations::retry::Failure;
+use crate::net::http::{BuildError, HttpClient, Response};
 use bytes::Bytes;
 use credentials::Provider;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
@@ -825,22 +825,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    crate::template::base64(bytes.iter().copied(), &mut out);
+    // The alphabet is ASCII.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

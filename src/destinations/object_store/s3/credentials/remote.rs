@@ -2,11 +2,11 @@
 //! the ECS container endpoint and EC2 instance metadata (IMDSv2).
 
 use super::{Credentials, json};
-use crate::destinations::object_store::http::{HttpClient, Response};
 use crate::destinations::object_store::s3::encode_component;
 use crate::destinations::object_store::s3::signing::{PayloadHash, sign_request};
 use crate::destinations::object_store::s3::xml;
 use crate::destinations::retry::Failure;
+use crate::net::http::{HttpClient, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
 use sha2::Digest;

@@ -1,4 +1,5 @@
-//! A small pooled HTTP/1.1 client for object stores and credential endpoints.
+//! A small pooled HTTP/1.1 client for object stores, credential endpoints and
+//! the http() destination.
 //!
 //! hyper-util's legacy client keeps connections alive per host; rustls (ring)
 //! speaks TLS with the system's roots plus an optional extra CA file
@@ -78,6 +79,12 @@ impl HttpClient {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        Ok(HttpClient::with_tls(tls))
+    }
+
+    /// A client speaking TLS as `tls` says (its CAs, client certificate and
+    /// verification).
+    pub fn with_tls(tls: rustls::ClientConfig) -> HttpClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -91,7 +98,7 @@ impl HttpClient {
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
-        Ok(HttpClient { client })
+        HttpClient { client }
     }
 
     /// A client trusting the system roots only.

@@ -1,5 +1,5 @@
-//! `tls()` of the forwarding destinations: the client end of syslog over TLS
-//! (RFC 5425), with syslog-ng's option names and defaults: the server's
+//! `tls()` of the forwarding destinations (syslog(), network(), http()): the
+//! client end of TLS, with syslog-ng's option names and defaults: the server's
 //! certificate must verify and name the host it was asked for, a client
 //! certificate is sent when one is configured (mutual TLS), and SNI only with
 //! `sni(yes)`.
@@ -19,8 +19,8 @@ use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, S
 
 pub const SPEC: DriverSpec = DriverSpec {
     name: "tls",
-    context: "destination network",
-    doc: "TLS settings of a transport(\"tls\") destination.",
+    context: "destination",
+    doc: "TLS settings of a destination that connects to a server.",
     positional: None,
     options: &[
         OptionSpec {

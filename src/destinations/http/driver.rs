@@ -1,0 +1,308 @@
+//! The running `http()` destination: renders messages into the batch being
+//! filled, sends full batches as requests (up to `workers()` at once), and
+//! acknowledges a delivery once every request holding its messages was
+//! answered 2xx. A delivery's messages may span batches; its acknowledgement
+//! waits for all of them.
+
+use super::{Action, HttpOptions};
+use crate::destinations::Driver;
+use crate::destinations::retry::{Backoff, Failure};
+use crate::logpath::{Ack, Delivery};
+use crate::net::http::HttpClient;
+use crate::template::RenderContext;
+use bytes::Bytes;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_rustls::rustls::ClientConfig;
+
+/// One delivery's acknowledgement, shared by the batches holding its messages.
+struct Shared {
+    ack: Mutex<Option<Ack>>,
+    /// Batches still to answer, plus one while the delivery is being taken.
+    parts: AtomicUsize,
+    lost: AtomicUsize,
+}
+
+impl Shared {
+    fn done(&self, lost: usize) {
+        self.lost.fetch_add(lost, Ordering::Relaxed);
+        if self.parts.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let ack = self.ack.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(ack) = ack {
+                match self.lost.load(Ordering::Relaxed) {
+                    0 => ack.ack(),
+                    n => ack.settle_partly(n),
+                }
+            }
+        }
+    }
+}
+
+/// The batch being filled.
+#[derive(Default)]
+struct Open {
+    body: Vec<u8>,
+    lines: usize,
+    /// The deliveries with messages in it, and how many each.
+    acks: Vec<(Arc<Shared>, usize)>,
+    since: Option<Instant>,
+}
+
+pub struct HttpDriver {
+    opts: Arc<HttpOptions>,
+    ctx: RenderContext,
+    client: HttpClient,
+    open: Open,
+    requests: JoinSet<()>,
+    workers: Arc<Semaphore>,
+    room: Arc<Notify>,
+    /// Which url() the next request starts with.
+    next_url: usize,
+    id: String,
+}
+
+impl HttpDriver {
+    pub fn new(
+        opts: Arc<HttpOptions>,
+        tls: &Arc<ClientConfig>,
+        ctx: RenderContext,
+        id: String,
+    ) -> HttpDriver {
+        HttpDriver {
+            ctx: ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits),
+            client: HttpClient::with_tls(ClientConfig::clone(tls)),
+            workers: Arc::new(Semaphore::new(opts.workers)),
+            opts,
+            open: Open::default(),
+            requests: JoinSet::new(),
+            room: Arc::new(Notify::new()),
+            next_url: 0,
+            id,
+        }
+    }
+
+    /// Sends the open batch.
+    fn flush(&mut self) {
+        if self.open.lines == 0 {
+            return;
+        }
+        let open = std::mem::take(&mut self.open);
+        let mut body =
+            Vec::with_capacity(self.opts.prefix.len() + open.body.len() + self.opts.suffix.len());
+        body.extend_from_slice(&self.opts.prefix);
+        body.extend_from_slice(&open.body);
+        body.extend_from_slice(&self.opts.suffix);
+        if self.opts.gzip {
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::default(),
+            );
+            // Writing into a Vec cannot fail.
+            let _ = gz.write_all(&body);
+            body = gz.finish().unwrap_or_default();
+        }
+        let request = Request {
+            opts: self.opts.clone(),
+            client: self.client.clone(),
+            body: Bytes::from(body),
+            lines: open.lines,
+            first_url: self.next_url,
+            id: self.id.clone(),
+        };
+        self.next_url = (self.next_url + 1) % self.opts.urls.len();
+        let workers = self.workers.clone();
+        let room = self.room.clone();
+        let acks = open.acks;
+        self.requests.spawn(async move {
+            // Closed only with the driver: then the request goes unsent.
+            let Ok(_slot) = workers.acquire_owned().await else {
+                return;
+            };
+            let lost = if request.send().await {
+                0
+            } else {
+                request.lines
+            };
+            // Each delivery loses what of it this batch held.
+            for (shared, n) in acks {
+                shared.done(if lost > 0 { n } else { 0 });
+            }
+            room.notify_one();
+        });
+    }
+}
+
+impl Driver for HttpDriver {
+    fn accept(&mut self, delivery: Delivery, now: Instant) -> Result<(), Failure> {
+        let shared = Arc::new(Shared {
+            ack: Mutex::new(None),
+            parts: AtomicUsize::new(1),
+            lost: AtomicUsize::new(0),
+        });
+        for m in delivery.messages() {
+            if self.open.lines > 0 {
+                self.open.body.extend_from_slice(&self.opts.delimiter);
+            }
+            self.opts.body.render(m, &self.ctx, &mut self.open.body);
+            self.open.lines += 1;
+            self.open.since.get_or_insert(now);
+            match self.open.acks.last_mut() {
+                Some((s, n)) if Arc::ptr_eq(s, &shared) => *n += 1,
+                _ => {
+                    shared.parts.fetch_add(1, Ordering::Relaxed);
+                    self.open.acks.push((shared.clone(), 1));
+                }
+            }
+            let full_bytes = self.opts.batch_bytes > 0
+                && self.opts.prefix.len() + self.open.body.len() + self.opts.suffix.len()
+                    >= self.opts.batch_bytes;
+            if self.open.lines >= self.opts.batch_lines || full_bytes {
+                self.flush();
+            }
+        }
+        *shared.ack.lock().unwrap_or_else(|e| e.into_inner()) = Some(delivery.release());
+        // The delivery is taken: its acknowledgement waits for its batches.
+        shared.done(0);
+        Ok(())
+    }
+
+    fn retry(&mut self, _now: Instant) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    fn sync(&mut self, _now: Instant) -> Result<(), Failure> {
+        // batch-timeout(-1): what there is goes once the queue is empty.
+        if self.opts.batch_timeout.is_none() {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> bool {
+        // Batches waiting for a worker are bounded; the queue holds the rest.
+        self.requests.len() < self.opts.workers * 2
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let since = self.open.since?;
+        Some(since + self.opts.batch_timeout?)
+    }
+
+    fn on_time(&mut self, now: Instant) {
+        if self.next_deadline().is_some_and(|t| t <= now) {
+            self.flush();
+        }
+        while self.requests.try_join_next().is_some() {}
+    }
+
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        Some(self.room.clone())
+    }
+
+    async fn close(&mut self, deadline: Instant) {
+        self.flush();
+        let all = async { while self.requests.join_next().await.is_some() {} };
+        if tokio::time::timeout_at(deadline, all).await.is_err() {
+            tracing::error!(destination = %self.id, requests = self.requests.len(), "stopping before the server took every batch; the rest is lost");
+            self.requests.abort_all();
+        }
+    }
+}
+
+/// One batch on its way.
+struct Request {
+    opts: Arc<HttpOptions>,
+    client: HttpClient,
+    body: Bytes,
+    lines: usize,
+    first_url: usize,
+    id: String,
+}
+
+impl Request {
+    /// Sends until the batch is taken (true) or dropped (false).
+    async fn send(&self) -> bool {
+        let base = self.opts.time_reopen.min(Duration::from_millis(100));
+        let mut backoff = Backoff::new(base, self.opts.time_reopen);
+        let mut counted = 0;
+        let mut url = self.first_url;
+        loop {
+            let uri = &self.opts.urls[url % self.opts.urls.len()];
+            let (action, why, retry_after) =
+                match self.client.send(self.request(uri), self.opts.timeout).await {
+                    Ok(resp) => {
+                        let status = resp.status.as_u16();
+                        let action = self.opts.action(status);
+                        let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
+                            .into_owned();
+                        let retry_after = resp
+                            .headers
+                            .get(http::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .map(Duration::from_secs);
+                        (
+                            action,
+                            format!("{uri}: HTTP {status} {}", text.trim()),
+                            retry_after,
+                        )
+                    }
+                    Err(Failure::Retry { message, .. }) => (Action::Retry, message, None),
+                    Err(f) => (Action::Retry, f.to_string(), None),
+                };
+            let attempt = backoff.attempts() + 1;
+            match action {
+                Action::Success => {
+                    if attempt > 1 {
+                        tracing::info!(destination = %self.id, attempts = attempt, "a batch went through after failures");
+                    }
+                    return true;
+                }
+                Action::Drop => {
+                    tracing::error!(destination = %self.id, messages = self.lines, "the server refused a batch, dropped: {why}");
+                    return false;
+                }
+                Action::RetryCounted => {
+                    counted += 1;
+                    if counted >= self.opts.retries {
+                        tracing::error!(destination = %self.id, messages = self.lines, tries = counted, "a batch still failed after retries(), dropped: {why}");
+                        return false;
+                    }
+                }
+                Action::Retry | Action::Disconnect => {}
+            }
+            let mut delay = backoff.next_delay();
+            if let Some(after) = retry_after {
+                delay =
+                    delay.max(after.min(self.opts.time_reopen.max(Duration::from_secs(1)) * 10));
+            }
+            if attempt == 1 || attempt.is_power_of_two() {
+                tracing::warn!(destination = %self.id, attempt, retry_in = ?delay, "will retry a batch: {why}");
+            }
+            // The next url() in turn, if there are several.
+            url += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn request(&self, uri: &http::Uri) -> http::Request<Bytes> {
+        let mut b = http::Request::builder()
+            .method(self.opts.method.clone())
+            .uri(uri.clone());
+        for (name, value) in &self.opts.headers {
+            b = b.header(name, value);
+        }
+        if self.opts.gzip {
+            b = b.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        b = b.header(http::header::CONTENT_LENGTH, self.body.len());
+        // Every part was checked when the options were built.
+        b.body(self.body.clone())
+            .unwrap_or_else(|_| http::Request::new(self.body.clone()))
+    }
+}

@@ -1,0 +1,330 @@
+//! `http()` and the Splunk HEC blocks against an HTTP receiver of the test's
+//! own (syslog-ng 3.38 has no HTTP source): batch shapes, headers, gzip
+//! bodies, retries on 503 with nothing lost or doubled, a 400 dropped and
+//! counted rather than retried forever.
+
+use crate::harness::*;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One request as the receiver saw it, and the status it answered.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    target: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+impl Seen {
+    /// The body, gunzipped when it says it is gzip.
+    fn text(&self) -> String {
+        if self.headers.get("content-encoding").map(String::as_str) == Some("gzip") {
+            let mut out = String::new();
+            flate2::read::GzDecoder::new(&self.body[..])
+                .read_to_string(&mut out)
+                .expect("a gzip body");
+            return out;
+        }
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// An HTTP/1.1 receiver on a loopback port: answers each request with the
+/// next scripted status (200 once the script is used up) and keeps them all.
+#[derive(Clone)]
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Receiver {
+    fn start(script: &[u16]) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let r = Receiver {
+            port: listener.local_addr().unwrap().port(),
+            seen: Arc::default(),
+            script: Arc::new(Mutex::new(script.iter().copied().collect())),
+        };
+        let me = r.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let me = me.clone();
+                std::thread::spawn(move || me.serve(conn));
+            }
+        });
+        r
+    }
+
+    fn serve(&self, conn: std::net::TcpStream) {
+        let mut out = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, target) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            if r.read_exact(&mut body).is_err() {
+                return;
+            }
+            let status = self.script.lock().unwrap().pop_front().unwrap_or(200);
+            self.seen.lock().unwrap().push(Seen {
+                method,
+                target,
+                headers,
+                body,
+                status,
+            });
+            let text = if status == 200 {
+                "{\"text\":\"Success\",\"code\":0}"
+            } else {
+                "{\"text\":\"No\",\"code\":9}"
+            };
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            );
+            if out.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests answered 200.
+    fn taken(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.status == 200)
+            .collect()
+    }
+}
+
+fn daemon(destination: &str) -> (Daemon, u16) {
+    let input = free_port();
+    let d = Daemon::start(&format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+         destination d {{ {destination}; }};\n\
+         log {{ source(s); destination(d); }};\n"
+    ));
+    (d, input)
+}
+
+/// Batches are batch-lines() long (the last one sent by batch-timeout()),
+/// framed by body-prefix(), delimiter() and body-suffix(), with the method,
+/// headers and Basic authentication asked for.
+#[test]
+fn batches_carry_the_body_headers_and_authentication_asked_for() {
+    let rx = Receiver::start(&[]);
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{}/logs?x=1\") method(\"PUT\") headers(\"X-Test: yes please\")\n\
+           user(\"u\") password(\"p\") body(\"$(format-json m=${{MSG}})\")\n\
+           batch-lines(4) batch-timeout(1500) body-prefix(\"[\") delimiter(\",\") body-suffix(\"]\"))",
+        rx.port
+    ));
+    send_tcp(input, (0..10).map(|i| sl(&format!("msg {i}"))));
+    assert!(
+        wait_until(WAIT, || rx.taken().len() == 3),
+        "{:?}\n{}",
+        rx.seen(),
+        d.log()
+    );
+    let seen = rx.taken();
+    let bodies: Vec<String> = seen.iter().map(Seen::text).collect();
+    assert_eq!(
+        bodies,
+        [
+            r#"[{"m":"msg 0"},{"m":"msg 1"},{"m":"msg 2"},{"m":"msg 3"}]"#,
+            r#"[{"m":"msg 4"},{"m":"msg 5"},{"m":"msg 6"},{"m":"msg 7"}]"#,
+            r#"[{"m":"msg 8"},{"m":"msg 9"}]"#,
+        ]
+    );
+    for s in &seen {
+        assert_eq!(s.method, "PUT");
+        assert_eq!(s.target, "/logs?x=1");
+        assert_eq!(s.headers["x-test"], "yes please");
+        assert_eq!(s.headers["authorization"], "Basic dTpw");
+    }
+    d.await_stat("destination.d#0.written", 10, WAIT);
+}
+
+/// content-compression("gzip"): every body is one gzip stream, labelled.
+#[test]
+fn gzip_bodies_decompress_to_the_batch() {
+    let rx = Receiver::start(&[]);
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{}/\") content-compression(\"gzip\") batch-lines(100) batch-timeout(500))",
+        rx.port
+    ));
+    send_tcp(input, (0..50).map(|i| sl(&format!("zipped {i}"))));
+    assert!(
+        wait_until(WAIT, || rx
+            .taken()
+            .iter()
+            .map(|s| s.text().lines().count())
+            .sum::<usize>()
+            == 50),
+        "{}",
+        d.log()
+    );
+    let all: Vec<String> = rx
+        .taken()
+        .iter()
+        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    let want: Vec<String> = (0..50).map(|i| format!("zipped {i}")).collect();
+    assert_eq!(all, want);
+    assert!(
+        rx.taken()
+            .iter()
+            .all(|s| s.headers["content-encoding"] == "gzip")
+    );
+}
+
+/// 503s are retried until the server takes the batch: everything arrives,
+/// and nothing twice.
+#[test]
+fn a_server_answering_503_for_a_while_gets_everything_once() {
+    let rx = Receiver::start(&[503, 503, 503, 503]);
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{}/\") batch-lines(25) batch-timeout(300) time-reopen(1))",
+        rx.port
+    ));
+    send_tcp(input, (0..100).map(|i| sl(&format!("m{i}"))));
+    let count = || -> usize { rx.taken().iter().map(|s| s.text().lines().count()).sum() };
+    assert!(wait_until(WAIT, || count() >= 100), "{}", d.log());
+    std::thread::sleep(Duration::from_millis(500));
+    let mut got: Vec<String> = rx
+        .taken()
+        .iter()
+        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    want.sort();
+    assert_eq!(got, want, "every message once");
+    assert!(rx.seen().iter().filter(|s| s.status == 503).count() == 4);
+    d.await_stat("destination.d#0.written", 100, WAIT);
+    assert!(d.log().contains("HTTP 503"), "{}", d.log());
+}
+
+/// A 400 is the client's fault: the batch is dropped with an error naming the
+/// status, counted, and not sent again; response-action() can say otherwise.
+#[test]
+fn a_400_is_dropped_and_counted_not_retried() {
+    let rx = Receiver::start(&[400, 404]);
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{}/\") batch-lines(3) batch-timeout(300) time-reopen(1)\n\
+           response-action(404 => retry))",
+        rx.port
+    ));
+    send_tcp(input, (0..3).map(|i| sl(&format!("bad {i}"))));
+    d.await_stat("destination.d#0.dropped", 3, WAIT);
+    send_tcp(input, (0..3).map(|i| sl(&format!("good {i}"))));
+    // 404 => retry: sent again, and taken.
+    d.await_stat("destination.d#0.written", 3, WAIT);
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = rx.seen();
+    let statuses: Vec<u16> = seen.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [400, 404, 200], "{seen:?}");
+    assert!(d.log().contains("HTTP 400"), "{}", d.log());
+}
+
+/// splunk-hec-event(): HEC JSON events, newline-separated, to the event
+/// endpoint with the token; splunk-hec-raw(): lines on a channel.
+#[test]
+fn splunk_hec_blocks_send_what_splunk_reads() {
+    let rx = Receiver::start(&[]);
+    let input2 = free_port();
+    let d = Daemon::start(&format!(
+        "@include \"scl.conf\"\n\
+         source s {{ network(ip(127.0.0.1) port({input2})); }};\n\
+         destination d {{ splunk-hec-event(url(\"http://127.0.0.1:{p}\") token(\"T0K3N\") index(\"idx\")\n\
+           batch-lines(2) batch-timeout(300)); }};\n\
+         destination d2 {{ splunk-hec-raw(url(\"http://127.0.0.1:{p}\") token(\"T0K3N\")\n\
+           channel(\"0F3C7C43-0B2E-4C5A-9B1A-4E6B3A1C2D3E\") batch-lines(2) batch-timeout(300)); }};\n\
+         log {{ source(s); destination(d); destination(d2); }};\n",
+        p = rx.port
+    ));
+    send_tcp(
+        input2,
+        (0..3).map(|i| format!("<13>1 2024-03-05T06:07:08.123Z web1 app - - - hello {i}")),
+    );
+    assert!(
+        wait_until(WAIT, || rx.taken().len() == 4),
+        "{:?}\n{}",
+        rx.seen(),
+        d.log()
+    );
+    let seen = rx.taken();
+    let events: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.target.contains("/event"))
+        .collect();
+    let raw: Vec<&Seen> = seen.iter().filter(|s| s.target.contains("/raw")).collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(raw.len(), 2);
+    for s in seen.iter() {
+        assert_eq!(s.headers["authorization"], "Splunk T0K3N");
+    }
+    assert_eq!(
+        events[0].target,
+        "/services/collector/event/1.0?index=main&source=sluice&sourcetype=nix:syslog"
+    );
+    let lines: Vec<String> = events
+        .iter()
+        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(
+        lines[0],
+        r#"{"time":1709618828.123,"index":"idx","host":"web1","event":"hello 0"}"#
+    );
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        raw[0].headers["x-splunk-request-channel"],
+        "0F3C7C43-0B2E-4C5A-9B1A-4E6B3A1C2D3E"
+    );
+    assert!(raw[0].target.starts_with(
+        "/services/collector/raw/1.0?channel=0F3C7C43-0B2E-4C5A-9B1A-4E6B3A1C2D3E&index=main"
+    ));
+    assert_eq!(
+        raw[0].text(),
+        "2024-03-05T06:07:08+00:00 web1 app: hello 0\n2024-03-05T06:07:08+00:00 web1 app: hello 1"
+    );
+}
