@@ -43,6 +43,10 @@ struct Receiver {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
+    /// HEC indexer acknowledgement: the answers to /services/collector/ack
+    /// (true once used up); event requests get ackIds 0, 1, ...
+    acks: Arc<Mutex<VecDeque<bool>>>,
+    next_ack: Arc<Mutex<u64>>,
 }
 
 impl Receiver {
@@ -52,6 +56,8 @@ impl Receiver {
             port: listener.local_addr().unwrap().port(),
             seen: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            acks: Arc::default(),
+            next_ack: Arc::default(),
         };
         let me = r.clone();
         std::thread::spawn(move || {
@@ -99,7 +105,26 @@ impl Receiver {
             if r.read_exact(&mut body).is_err() {
                 return;
             }
-            let status = self.script.lock().unwrap().pop_front().unwrap_or(200);
+            let ack_poll = target.starts_with("/services/collector/ack");
+            let status = if ack_poll {
+                200
+            } else {
+                self.script.lock().unwrap().pop_front().unwrap_or(200)
+            };
+            let text = if ack_poll {
+                let id = String::from_utf8_lossy(&body)
+                    .trim_start_matches("{\"acks\":[")
+                    .trim_end_matches("]}")
+                    .to_string();
+                let state = self.acks.lock().unwrap().pop_front().unwrap_or(true);
+                format!("{{\"acks\":{{\"{id}\":{state}}}}}")
+            } else if status == 200 {
+                let mut n = self.next_ack.lock().unwrap();
+                *n += 1;
+                format!("{{\"text\":\"Success\",\"code\":0,\"ackId\":{}}}", *n - 1)
+            } else {
+                "{\"text\":\"No\",\"code\":9}".to_string()
+            };
             self.seen.lock().unwrap().push(Seen {
                 method,
                 target,
@@ -107,11 +132,6 @@ impl Receiver {
                 body,
                 status,
             });
-            let text = if status == 200 {
-                "{\"text\":\"Success\",\"code\":0}"
-            } else {
-                "{\"text\":\"No\",\"code\":9}"
-            };
             let reply = format!(
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
                 text.len()
@@ -327,4 +347,47 @@ fn splunk_hec_blocks_send_what_splunk_reads() {
         raw[0].text(),
         "2024-03-05T06:07:08+00:00 web1 app: hello 0\n2024-03-05T06:07:08+00:00 web1 app: hello 1"
     );
+}
+
+/// splunk-hec-event(use-ack(yes)): a batch counts as delivered only once
+/// Splunk confirms it indexed; one it does not confirm in time is sent again.
+#[test]
+fn splunk_indexer_acknowledgement_holds_and_resends_a_batch() {
+    let rx = Receiver::start(&[]);
+    // Unconfirmed for longer than hec-ack-timeout(), then confirmed.
+    rx.acks.lock().unwrap().extend([false; 14]);
+    let (d, input) = daemon(&format!(
+        "splunk-hec-event(url(\"http://127.0.0.1:{}\") token(\"T\") use-ack(yes)\n\
+           channel(\"11111111-2222-3333-4444-555555555555\") batch-lines(5) batch-timeout(200)\n\
+           hec-ack-interval(100ms) hec-ack-timeout(1s))",
+        rx.port
+    ));
+    send_tcp(input, (0..5).map(|i| sl(&format!("acked {i}"))));
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        d.stat("destination.d#0.written"),
+        0,
+        "not delivered before Splunk confirms it"
+    );
+    d.await_stat("destination.d#0.written", 5, WAIT);
+    let seen = rx.seen();
+    let events: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.target.contains("/event"))
+        .collect();
+    let polls: Vec<&Seen> = seen.iter().filter(|s| s.target.contains("/ack")).collect();
+    assert_eq!(events.len(), 2, "sent again after the timeout: {seen:?}");
+    assert_eq!(events[0].body, events[1].body);
+    assert!(polls.len() >= 15, "{}", polls.len());
+    assert_eq!(polls[0].target, "/services/collector/ack");
+    assert_eq!(
+        polls[0].headers["x-splunk-request-channel"],
+        "11111111-2222-3333-4444-555555555555"
+    );
+    assert_eq!(String::from_utf8_lossy(&polls[0].body), r#"{"acks":[0]}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&polls.last().unwrap().body),
+        r#"{"acks":[1]}"#
+    );
+    assert!(d.log().contains("did not confirm"), "{}", d.log());
 }

@@ -225,17 +225,76 @@ struct Request {
 }
 
 impl Request {
-    /// Sends until the batch is taken (true) or dropped (false).
+    /// Sends until the batch is taken (true) or dropped (false); with
+    /// hec-ack(), taken means indexed, and a batch Splunk does not confirm in
+    /// time is sent again.
     async fn send(&self) -> bool {
+        loop {
+            let Some((url, ack_id)) = self.deliver().await else {
+                return false;
+            };
+            let (Some((every, within)), Some(id)) = (self.opts.hec_ack, ack_id) else {
+                return true;
+            };
+            if self.indexed(url, id, every, within).await {
+                return true;
+            }
+            tracing::warn!(destination = %self.id, ack_id = id, messages = self.lines, "Splunk did not confirm a batch as indexed in time; sending it again");
+        }
+    }
+
+    /// Asks the server that took the batch whether ackId `id` was indexed,
+    /// every `every`, for at most `within`.
+    async fn indexed(&self, url: usize, id: u64, every: Duration, within: Duration) -> bool {
+        let uri = &self.opts.urls[url % self.opts.urls.len()];
+        let Some(ack_uri) = ack_uri(uri) else {
+            return true;
+        };
+        let give_up = Instant::now() + within;
+        let body = Bytes::from(format!("{{\"acks\":[{id}]}}"));
+        while Instant::now() < give_up {
+            tokio::time::sleep(every.min(give_up.saturating_duration_since(Instant::now()))).await;
+            let mut b = http::Request::builder()
+                .method(http::Method::POST)
+                .uri(ack_uri.clone());
+            for (name, value) in &self.opts.headers {
+                b = b.header(name, value);
+            }
+            b = b.header(http::header::CONTENT_LENGTH, body.len());
+            let Ok(req) = b.body(body.clone()) else {
+                return true;
+            };
+            match self.client.send(req, self.opts.timeout).await {
+                Ok(resp) if resp.status.is_success() => {
+                    if ack_state(&resp.body, id) == Some(true) {
+                        return true;
+                    }
+                }
+                Ok(resp) => {
+                    tracing::warn!(destination = %self.id, status = resp.status.as_u16(), "asking Splunk for acknowledgements failed");
+                }
+                Err(e) => {
+                    tracing::warn!(destination = %self.id, "asking Splunk for acknowledgements failed: {e}");
+                }
+            }
+        }
+        false
+    }
+
+    /// Sends until a server takes the batch: which url() did, and the ackId
+    /// it answered; `None` when the batch is dropped.
+    async fn deliver(&self) -> Option<(usize, Option<u64>)> {
         let base = self.opts.time_reopen.min(Duration::from_millis(100));
         let mut backoff = Backoff::new(base, self.opts.time_reopen);
         let mut counted = 0;
         let mut url = self.first_url;
         loop {
             let uri = &self.opts.urls[url % self.opts.urls.len()];
+            let mut ack_id = None;
             let (action, why, retry_after) =
                 match self.client.send(self.request(uri), self.opts.timeout).await {
                     Ok(resp) => {
+                        ack_id = json_number(&resp.body, "ackId");
                         let status = resp.status.as_u16();
                         let action = self.opts.action(status);
                         let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
@@ -261,17 +320,17 @@ impl Request {
                     if attempt > 1 {
                         tracing::info!(destination = %self.id, attempts = attempt, "a batch went through after failures");
                     }
-                    return true;
+                    return Some((url, ack_id));
                 }
                 Action::Drop => {
                     tracing::error!(destination = %self.id, messages = self.lines, "the server refused a batch, dropped: {why}");
-                    return false;
+                    return None;
                 }
                 Action::RetryCounted => {
                     counted += 1;
                     if counted >= self.opts.retries {
                         tracing::error!(destination = %self.id, messages = self.lines, tries = counted, "a batch still failed after retries(), dropped: {why}");
-                        return false;
+                        return None;
                     }
                 }
                 Action::Retry | Action::Disconnect => {}
@@ -304,5 +363,78 @@ impl Request {
         // Every part was checked when the options were built.
         b.body(self.body.clone())
             .unwrap_or_else(|_| http::Request::new(self.body.clone()))
+    }
+}
+
+/// The HEC acknowledgement endpoint of the server behind `uri`.
+fn ack_uri(uri: &http::Uri) -> Option<http::Uri> {
+    let channel = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("channel=")));
+    let mut text = format!(
+        "{}://{}/services/collector/ack",
+        uri.scheme_str()?,
+        uri.authority()?
+    );
+    if let Some(c) = channel {
+        text.push_str("?channel=");
+        text.push_str(c);
+    }
+    text.parse().ok()
+}
+
+/// The number after `"key":` in a small JSON answer (`{"text":"Success","code":0,"ackId":7}`).
+fn json_number(body: &[u8], key: &str) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Whether `{"acks":{"7":true}}` says ackId `id` was indexed.
+fn ack_state(body: &[u8], id: u64) -> Option<bool> {
+    let text = std::str::from_utf8(body).ok()?;
+    let key = format!("\"{id}\"");
+    let at = text.find(&key)? + key.len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    if rest.starts_with("true") {
+        Some(true)
+    } else if rest.starts_with("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hec_answers_are_read() {
+        assert_eq!(
+            json_number(br#"{"text":"Success","code":0,"ackId":17}"#, "ackId"),
+            Some(17)
+        );
+        assert_eq!(
+            json_number(br#"{"text":"Success","code":0}"#, "ackId"),
+            None
+        );
+        assert_eq!(
+            ack_state(br#"{"acks":{"16":false,"17":true}}"#, 17),
+            Some(true)
+        );
+        assert_eq!(ack_state(br#"{"acks":{"17" : false}}"#, 17), Some(false));
+        assert_eq!(ack_state(br#"{"acks":{"1":true}}"#, 17), None);
+        let u: http::Uri = "https://h:8088/services/collector/raw/1.0?channel=abc&index=main"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            ack_uri(&u).unwrap().to_string(),
+            "https://h:8088/services/collector/ack?channel=abc"
+        );
     }
 }

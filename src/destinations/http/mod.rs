@@ -174,6 +174,38 @@ pub const SPEC: DriverSpec = DriverSpec {
             doc: "CAs, client certificate and server verification of https:// endpoints.",
         },
         OptionSpec {
+            name: "hec-ack",
+            kind: Kind::Bool,
+            default: "no",
+            doc: "Splunk HEC indexer acknowledgement: each 2xx answer carries an ackId, the batch is acknowledged to its sources only once /services/collector/ack on the same server says it was indexed, and it is sent again when that has not happened within hec-ack-timeout(). Needs hec-channel() (splunk-hec-event(use-ack(yes) channel(...)) sets both).",
+        },
+        OptionSpec {
+            name: "hec-channel",
+            kind: Kind::Str,
+            default: "",
+            doc: "The HEC channel (a GUID), sent as X-Splunk-Request-Channel.",
+        },
+        OptionSpec {
+            name: "hec-ack-interval",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 10,
+                max_ms: 3_600_000,
+            },
+            default: "10",
+            doc: "How often an unacknowledged batch is asked about (seconds when bare).",
+        },
+        OptionSpec {
+            name: "hec-ack-timeout",
+            kind: Kind::Duration {
+                bare: TimeUnit::Seconds,
+                min_ms: 100,
+                max_ms: 86_400_000,
+            },
+            default: "300",
+            doc: "A batch not acknowledged as indexed this long after it was taken is sent again (seconds when bare).",
+        },
+        OptionSpec {
             name: "accept-redirects",
             kind: Kind::Bool,
             default: "no",
@@ -219,6 +251,8 @@ pub struct HttpOptions {
     pub retries: u32,
     pub time_reopen: Duration,
     pub gzip: bool,
+    /// Splunk indexer acknowledgement: (poll interval, give-up time).
+    pub hec_ack: Option<(Duration, Duration)>,
     pub actions: Vec<(u16, Action)>,
     pub tls: TlsClientOptions,
     pub time_zone: Option<Zone>,
@@ -278,6 +312,26 @@ impl HttpOptions {
             let value = http::HeaderValue::from_bytes(&value)
                 .map_err(|_| BuildError::new(Some("user"), "user() is not a valid header value"))?;
             headers.push((http::header::AUTHORIZATION, value));
+        }
+        let channel = v.str("hec-channel").filter(|c| !c.is_empty());
+        if let Some(channel) = channel {
+            let value = http::HeaderValue::from_str(channel).map_err(|_| {
+                BuildError::new(
+                    Some("hec-channel"),
+                    "hec-channel() is not a valid header value",
+                )
+            })?;
+            headers.push((
+                http::HeaderName::from_static("x-splunk-request-channel"),
+                value,
+            ));
+        }
+        let hec_ack = v.bool("hec-ack").unwrap_or(false);
+        if hec_ack && channel.is_none() {
+            return Err(BuildError::new(
+                Some("hec-ack"),
+                "hec-ack(yes) needs hec-channel(): Splunk keeps acknowledgements per channel",
+            ));
         }
         if let Some(agent) = v.str("user-agent").filter(|a| !a.is_empty()) {
             let value = http::HeaderValue::from_str(agent).map_err(|_| {
@@ -342,6 +396,14 @@ impl HttpOptions {
             retries: v.int("retries").unwrap_or(3) as u32,
             time_reopen: v.duration("time-reopen").unwrap_or(Duration::from_secs(60)),
             gzip: v.str("content-compression") == Some("gzip"),
+            hec_ack: hec_ack.then(|| {
+                (
+                    v.duration("hec-ack-interval")
+                        .unwrap_or(Duration::from_secs(10)),
+                    v.duration("hec-ack-timeout")
+                        .unwrap_or(Duration::from_secs(300)),
+                )
+            }),
             actions,
             tls,
             time_zone: v.zone("time-zone").cloned(),
@@ -439,6 +501,7 @@ impl Destination for HttpOptions {
             .add_debug("retries", &self.retries)
             .add_debug("time-reopen", &self.time_reopen)
             .add_debug("gzip", &self.gzip)
+            .add_debug("hec-ack", &self.hec_ack)
             .add_debug("response-action", &self.actions)
             .add_debug("tls", &self.tls)
             .add_debug("time-zone", &self.time_zone)
