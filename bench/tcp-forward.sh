@@ -3,10 +3,14 @@
 # Sluice and syslog-ng 3.38 on the same replayed workload, and Sluice's TCP ->
 # file rate in the same run for reference.
 #
-# Usage: bash bench/tcp-forward.sh [MODES...]   (default: syslog-tcp syslog-tls network-tcp)
+# Usage: bash bench/tcp-forward.sh [MODES...]
+#        (default: syslog-tcp syslog-tls network-tcp splunk-hec)
 #   syslog-tcp   syslog("127.0.0.1" transport("tcp")): RFC 5424, octet-counted
 #   syslog-tls   the same over TLS (RFC 5425); the sink decrypts (socat/OpenSSL)
 #   network-tcp  network("127.0.0.1" transport("tcp")): RFC 3164 lines
+#   splunk-hec   splunk-hec-event() with its defaults (batches of 5000, 8
+#                workers) to bench/http-sink.rs, which only counts events;
+#                syslog-ng runs it only where its http module is installed
 # Environment:
 #   MSGS   messages per run (default 2000000)     SIZE  bytes per line (default 200)
 #   RUNS   runs per forwarder (default 3; the median is reported)
@@ -27,7 +31,7 @@ RUNS=${RUNS:-3}
 PORT_IN=15554
 PORT_SINK=15555
 MODES=("${@:-}")
-[ $# -gt 0 ] || MODES=(syslog-tcp syslog-tls network-tcp)
+[ $# -gt 0 ] || MODES=(syslog-tcp syslog-tls network-tcp splunk-hec)
 
 for tool in socat openssl syslog-ng; do
     command -v "$tool" >/dev/null || { echo "tcp-forward: needs $tool" >&2; exit 1; }
@@ -69,6 +73,7 @@ dest() {
         syslog-tls) echo "syslog(\"127.0.0.1\" transport(\"tls\") port($PORT_SINK) tls(ca-file(\"$TMP/cert.pem\")))" ;;
         network-tcp) echo "network(\"127.0.0.1\" transport(\"tcp\") port($PORT_SINK))" ;;
         file) echo "file(\"$TMP/sink\" template(\"\${ISODATE} \${HOST} \${MSGHDR}\${MSG}\\n\"))" ;;
+        splunk-hec) echo "splunk-hec-event(url(\"http://127.0.0.1:$PORT_SINK\") token(\"bench\"))" ;;
         *) echo "unknown mode $1" >&2; exit 2 ;;
     esac
 }
@@ -78,6 +83,7 @@ configure() {
     d=$(dest "$1")
     cat > "$TMP/sluice.conf" <<CONF
 @version: 1.0
+@include "scl.conf"
 options { keep-hostname(yes); };
 source s { network(transport("tcp") ip("127.0.0.1") port($PORT_IN)); };
 destination d { $d; };
@@ -104,8 +110,15 @@ wait_port() {
 }
 
 start_sink() {
-    rm -f "$TMP/sink"
+    rm -f "$TMP/sink" "$TMP/count"
     [ "$1" = file ] && return 0
+    if [ "$1" = splunk-hec ]; then
+        [ -x "$TMP/http-sink" ] || rustc -O bench/http-sink.rs -o "$TMP/http-sink"
+        "$TMP/http-sink" "127.0.0.1:$PORT_SINK" "$TMP/count" &
+        SINK=$!
+        wait_port "$PORT_SINK"
+        return 0
+    fi
     if [ "$1" = syslog-tls ]; then
         socat -u -b 262144 "OPENSSL-LISTEN:$PORT_SINK,bind=127.0.0.1,reuseaddr,fork,cert=$TMP/cert.pem,key=$TMP/key.pem,verify=0" \
             "OPEN:$TMP/sink,creat,append" &
@@ -118,7 +131,7 @@ start_sink() {
 
 start_sluice() {
     rm -rf "$TMP/state" && mkdir -p "$TMP/state"
-    "$SLUICE" -F -f "$TMP/sluice.conf" --state-dir "$TMP/state" \
+    "$SLUICE" -F -f "$TMP/sluice.conf" --state-dir "$TMP/state" --include-path "$PWD/scl" \
         -c "$TMP/sluice.ctl" -p "$TMP/sluice.pid" 2>>"$TMP/sluice.err" &
     PID=$!
 }
@@ -141,6 +154,27 @@ run() {
     sleep 0.3
     t0=$(now)
     cat "$TMP/all" > "/dev/tcp/127.0.0.1/$PORT_IN"
+    if [ "$mode" = splunk-hec ]; then
+        # the sink counts events; done when all are counted (or nothing moves for a minute)
+        local n=0 last=0 still=0
+        while [ "$n" -lt "$MSGS" ] && [ "$still" -lt 1200 ]; do
+            sleep 0.05
+            n=$(cat "$TMP/count" 2>/dev/null || echo 0)
+            if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; last=$n; fi
+        done
+        t1=$(now)
+        hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+        cpu=$(cpu_secs "$PID")
+        kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+        kill "$SINK" 2>/dev/null; wait "$SINK" 2>/dev/null || true; SINK=
+        if [ "$n" -lt "$MSGS" ]; then
+            echo "$mode ($start): $n of $MSGS events arrived" >&2
+            return 1
+        fi
+        awk -v n="$MSGS" -v a="$t0" -v b="$t1" -v c="$cpu" -v h="$hwm" \
+            'BEGIN { printf "%d %.2f %d\n", n / (b - a), c * 1e6 / n, h }'
+        return 0
+    fi
     # done when the sink stops growing (or never starts, within a minute)
     prev=-1
     for i in $(seq 1 3000); do
@@ -181,10 +215,20 @@ echo "reference tcp->file: sluice $file_rate msg/s"
 for mode in "${MODES[@]}"; do
     configure "$mode"
     : > "$TMP/sluice.res"; : > "$TMP/sng.res"
+    sng=1
+    if [ "$mode" = splunk-hec ] && ! ls /usr/lib/syslog-ng/*/libhttp.so >/dev/null 2>&1; then
+        sng=0
+    fi
     for _ in $(seq 1 "$RUNS"); do
         run "$mode" start_sluice >> "$TMP/sluice.res"
-        run "$mode" start_sng >> "$TMP/sng.res"
+        [ "$sng" = 1 ] && run "$mode" start_sng >> "$TMP/sng.res"
     done
+    if [ "$sng" = 0 ]; then
+        printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB); syslog-ng: its http module is not installed; %.2fx tcp->file\n' \
+            "$mode" "$(col "$TMP/sluice.res" 1)" "$(col "$TMP/sluice.res" 2)" "$(( $(col "$TMP/sluice.res" 3) / 1024 ))" \
+            "$(awk -v a="$(col "$TMP/sluice.res" 1)" -v b="$file_rate" 'BEGIN { print a / b }')"
+        continue
+    fi
     sl=$(col "$TMP/sluice.res" 1) ng=$(col "$TMP/sng.res" 1)
     printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB); syslog-ng %s msg/s (%s CPU-s/M, %d MiB); %.2fx syslog-ng, %.2fx tcp->file\n' \
         "$mode" "$sl" "$(col "$TMP/sluice.res" 2)" "$(( $(col "$TMP/sluice.res" 3) / 1024 ))" \

@@ -96,6 +96,14 @@ pub const DELIBERATE: &[(&str, &str)] = &[
         "syslog-ng adds [meta sequenceId=\"N\"] to its own messages; Sluice forwards its internal() messages' structured data as it is.",
     ),
     (
+        "http() answered 4xx",
+        "Sluice drops the batch with an error naming the status and counts it (429 is retried); syslog-ng 3.38 retries most 4xx (400, 401, 403, 404) without end. response-action() sets either way (checked in http.rs).",
+    ),
+    (
+        "http() without batching",
+        "syslog-ng adds X-Syslog-Host, X-Syslog-Program, X-Syslog-Facility and X-Syslog-Level to requests of one message; Sluice sends the headers() asked for.",
+    ),
+    (
         "network() without flags(syslog-protocol)",
         "Sluice tells RFC 5424 from RFC 3164 per message on every network() source, and detects octet counting per connection (`LEN SP <`); syslog-ng needs flags(syslog-protocol) and transport(\"framed\") for that. The comparison gives syslog-ng those options.",
     ),

@@ -391,3 +391,30 @@ fn splunk_indexer_acknowledgement_holds_and_resends_a_batch() {
     );
     assert!(d.log().contains("did not confirm"), "{}", d.log());
 }
+
+/// Several url()s: a batch the first cannot take goes to the next.
+#[test]
+fn a_batch_moves_to_the_next_url_when_one_is_down() {
+    let rx = Receiver::start(&[]);
+    let down = free_port();
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{down}/\" \"http://127.0.0.1:{}/\") batch-lines(5) batch-timeout(200) time-reopen(1))",
+        rx.port
+    ));
+    send_tcp(input, (0..20).map(|i| sl(&format!("lb {i}"))));
+    d.await_stat("destination.d#0.written", 20, WAIT);
+    let mut got: Vec<String> = rx
+        .taken()
+        .iter()
+        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("lb {i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        d.log().contains(&format!("127.0.0.1:{down}")),
+        "{}",
+        d.log()
+    );
+}
