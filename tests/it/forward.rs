@@ -672,3 +672,31 @@ fn a_server_that_never_reads_wedges_nothing_else() {
     );
     drop(held);
 }
+
+/// ip-protocol() keeps a destination to one address family: an IPv6 address
+/// is reached with ip-protocol(6) and refused, with a clear error, by
+/// ip-protocol(4).
+#[test]
+fn ip_protocol_keeps_to_its_family() {
+    let port = free_port();
+    let cap = Capture::tcp_on(("::1", port));
+    let input = free_port();
+    let sluice = Daemon::start(&format!(
+        "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+         destination d6 {{ network(\"::1\" port({port}) ip-protocol(6) template(\"six $MSG\\n\")); }};\n\
+         destination d4 {{ network(\"::1\" port({port}) ip-protocol(4) template(\"four $MSG\\n\")); }};\n\
+         log {{ source(s); destination(d6); destination(d4); }};\n"
+    ));
+    send_tcp(input, [sl("family")]);
+    assert!(
+        wait_until(WAIT, || cap.text().contains("six family")),
+        "{}",
+        sluice.log()
+    );
+    assert!(
+        wait_until(WAIT, || sluice.log().contains("::1 has no IPv4 address")),
+        "{}",
+        sluice.log()
+    );
+    assert!(!cap.text().contains("four"), "{}", cap.text());
+}

@@ -4,11 +4,15 @@
 //! counted rather than retried forever.
 
 use crate::harness::*;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_rustls::rustls;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -20,6 +24,23 @@ struct Seen {
     headers: HashMap<String, String>,
     body: Vec<u8>,
     status: u16,
+    /// The server name the client asked for (TLS SNI).
+    sni: Option<String>,
+}
+
+/// A connection the receiver serves: plain TCP, or TLS (which knows the SNI).
+trait Peer: Read + Write {
+    fn sni(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Peer for std::net::TcpStream {}
+
+impl Peer for rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream> {
+    fn sni(&self) -> Option<String> {
+        self.conn.server_name().map(str::to_string)
+    }
 }
 
 impl Seen {
@@ -50,15 +71,19 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(script: &[u16]) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let r = Receiver {
-            port: listener.local_addr().unwrap().port(),
+    fn with_port(port: u16, script: &[u16]) -> Receiver {
+        Receiver {
+            port,
             seen: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             acks: Arc::default(),
             next_ack: Arc::default(),
-        };
+        }
+    }
+
+    fn start(script: &[u16]) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let r = Receiver::with_port(listener.local_addr().unwrap().port(), script);
         let me = r.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -70,8 +95,38 @@ impl Receiver {
         r
     }
 
-    fn serve(&self, conn: std::net::TcpStream) {
-        let mut out = conn.try_clone().unwrap();
+    /// The same receiver behind TLS with this certificate and key.
+    fn start_tls(script: &[u16], cert: &Path, key: &Path) -> Receiver {
+        let certs = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let r = Receiver::with_port(listener.local_addr().unwrap().port(), script);
+        let me = r.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let me = me.clone();
+                let session = rustls::ServerConnection::new(config.clone()).unwrap();
+                std::thread::spawn(move || me.serve(rustls::StreamOwned::new(session, conn)));
+            }
+        });
+        r
+    }
+
+    fn serve<S: Peer>(&self, conn: S) {
         let mut r = BufReader::new(conn);
         loop {
             let mut line = String::new();
@@ -131,12 +186,14 @@ impl Receiver {
                 headers,
                 body,
                 status,
+                sni: r.get_ref().sni(),
             });
             let reply = format!(
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
                 text.len()
             );
-            if out.write_all(reply.as_bytes()).is_err() {
+            let out = r.get_mut();
+            if out.write_all(reply.as_bytes()).is_err() || out.flush().is_err() {
                 return;
             }
         }
@@ -417,4 +474,45 @@ fn a_batch_moves_to_the_next_url_when_one_is_down() {
         "{}",
         d.log()
     );
+}
+
+/// https:// endpoints: the server's certificate must come from tls(ca-file())
+/// and name the host; sni(yes) sends the host name.
+#[test]
+fn https_verifies_the_server_and_sends_sni_when_asked() {
+    if !require("openssl") {
+        return;
+    }
+    let pki_dir = TempDir::new("http-pki");
+    let pki = crate::tls::make_pki(pki_dir.path());
+    let rx = Receiver::start_tls(&[], &pki.server_cert, &pki.server_key);
+    let input = free_port();
+    let ca = pki.ca.display();
+    let rogue = pki.rogue_ca.display();
+    let p = rx.port;
+    let d = Daemon::start(&format!(
+        "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+         destination d_ok {{ http(url(\"https://localhost:{p}/ok\") tls(ca-file(\"{ca}\") sni(yes))); }};\n\
+         destination d_plain {{ http(url(\"https://127.0.0.1:{p}/plain\") tls(ca-file(\"{ca}\"))); }};\n\
+         destination d_rogue {{ http(url(\"https://localhost:{p}/rogue\") time-reopen(1) tls(ca-file(\"{rogue}\"))); }};\n\
+         log {{ source(s); destination(d_ok); destination(d_plain); destination(d_rogue); }};\n"
+    ));
+    send_tcp(input, [sl("over tls")]);
+    d.await_stat("destination.d_ok#0.written", 1, WAIT);
+    d.await_stat("destination.d_plain#0.written", 1, WAIT);
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = rx.seen();
+    let ok: Vec<&Seen> = seen.iter().filter(|s| s.target == "/ok").collect();
+    let plain: Vec<&Seen> = seen.iter().filter(|s| s.target == "/plain").collect();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].text(), "over tls");
+    assert_eq!(ok[0].sni.as_deref(), Some("localhost"));
+    assert_eq!(plain.len(), 1);
+    assert_eq!(
+        plain[0].sni, None,
+        "no SNI without sni(yes), and none for an address"
+    );
+    assert!(seen.iter().all(|s| s.target != "/rogue"), "{seen:?}");
+    assert_eq!(d.stat("destination.d_rogue#0.written"), 0);
+    assert!(d.log().contains("certificate"), "{}", d.log());
 }
