@@ -15,6 +15,8 @@ use std::time::Duration;
 use tokio_rustls::rustls;
 
 const WAIT: Duration = Duration::from_secs(30);
+/// A scripted "status" for a request the receiver never answers.
+const HANG: u16 = 0;
 
 /// One request as the receiver saw it, and the status it answered.
 #[derive(Clone, Debug)]
@@ -166,6 +168,19 @@ impl Receiver {
             } else {
                 self.script.lock().unwrap().pop_front().unwrap_or(200)
             };
+            if status == HANG {
+                // A server that takes the request and never answers.
+                self.seen.lock().unwrap().push(Seen {
+                    method,
+                    target,
+                    headers,
+                    body,
+                    status,
+                    sni: None,
+                });
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
             let text = if ack_poll {
                 let id = String::from_utf8_lossy(&body)
                     .trim_start_matches("{\"acks\":[")
@@ -515,4 +530,29 @@ fn https_verifies_the_server_and_sends_sni_when_asked() {
     assert!(seen.iter().all(|s| s.target != "/rogue"), "{seen:?}");
     assert_eq!(d.stat("destination.d_rogue#0.written"), 0);
     assert!(d.log().contains("certificate"), "{}", d.log());
+}
+
+/// A server that takes requests and never answers: each times out after
+/// timeout() and is sent again; once the server answers, everything is there
+/// once. workers() requests go at once.
+#[test]
+fn a_server_that_hangs_times_out_and_loses_nothing() {
+    let rx = Receiver::start(&[HANG, HANG]);
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{}/\") batch-lines(10) batch-timeout(200) timeout(1) workers(2) time-reopen(1))",
+        rx.port
+    ));
+    send_tcp(input, (0..40).map(|i| sl(&format!("h{i}"))));
+    d.await_stat("destination.d#0.written", 40, WAIT);
+    let mut got: Vec<String> = rx
+        .taken()
+        .iter()
+        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
+    want.sort();
+    assert_eq!(got, want, "each message once among the answered requests");
+    assert_eq!(rx.seen().iter().filter(|s| s.status == HANG).count(), 2);
+    assert!(d.log().contains("no complete response"), "{}", d.log());
 }
