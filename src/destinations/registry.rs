@@ -5,7 +5,7 @@
 //! driver names.
 
 use super::worker::{StartContext, Worker};
-use crate::config::schema::{DriverSpec, Kind, OptionSpec, Values};
+use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::template::RenderContext;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -53,6 +53,18 @@ pub const LOG_FIFO_BYTES: OptionSpec = OptionSpec {
     },
     default: "",
     doc: "Bytes of messages the destination's queue holds; defaults to the global log-fifo-bytes().",
+};
+
+/// `time-reopen()` of the destinations that reach a server.
+pub const TIME_REOPEN: OptionSpec = OptionSpec {
+    name: "time-reopen",
+    kind: Kind::Duration {
+        bare: TimeUnit::Seconds,
+        min_ms: 100,
+        max_ms: 86_400_000,
+    },
+    default: "60",
+    doc: "The longest wait before trying a server again after a failure (seconds when bare): the first wait is short (a second for a connection, 100 ms for an HTTP request) and each next one twice as long, up to this; defaults to the global time-reopen().",
 };
 
 /// Every destination driver.

@@ -225,6 +225,17 @@ impl Receiver {
             .filter(|s| s.status == 200)
             .collect()
     }
+
+    /// The lines of the bodies answered 200, sorted.
+    fn messages(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .taken()
+            .iter()
+            .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        all.sort();
+        all
+    }
 }
 
 fn daemon(destination: &str) -> (Daemon, u16) {
@@ -322,12 +333,7 @@ fn a_server_answering_503_for_a_while_gets_everything_once() {
     let count = || -> usize { rx.taken().iter().map(|s| s.text().lines().count()).sum() };
     assert!(wait_until(WAIT, || count() >= 100), "{}", d.log());
     std::thread::sleep(Duration::from_millis(500));
-    let mut got: Vec<String> = rx
-        .taken()
-        .iter()
-        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    got.sort();
+    let got = rx.messages();
     let mut want: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
     want.sort();
     assert_eq!(got, want, "every message once");
@@ -475,12 +481,7 @@ fn a_batch_moves_to_the_next_url_when_one_is_down() {
     ));
     send_tcp(input, (0..20).map(|i| sl(&format!("lb {i}"))));
     d.await_stat("destination.d#0.written", 20, WAIT);
-    let mut got: Vec<String> = rx
-        .taken()
-        .iter()
-        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    got.sort();
+    let got = rx.messages();
     let mut want: Vec<String> = (0..20).map(|i| format!("lb {i}")).collect();
     want.sort();
     assert_eq!(got, want);
@@ -544,12 +545,7 @@ fn a_server_that_hangs_times_out_and_loses_nothing() {
     ));
     send_tcp(input, (0..40).map(|i| sl(&format!("h{i}"))));
     d.await_stat("destination.d#0.written", 40, WAIT);
-    let mut got: Vec<String> = rx
-        .taken()
-        .iter()
-        .flat_map(|s| s.text().lines().map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    got.sort();
+    let got = rx.messages();
     let mut want: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
     want.sort();
     assert_eq!(got, want, "each message once among the answered requests");

@@ -145,16 +145,7 @@ pub const SPEC: DriverSpec = DriverSpec {
             default: "3",
             doc: "Attempts of a request that response-action() says to retry, before it is dropped. 5xx, 429 and transport errors are retried without limit.",
         },
-        OptionSpec {
-            name: "time-reopen",
-            kind: Kind::Duration {
-                bare: TimeUnit::Seconds,
-                min_ms: 100,
-                max_ms: 86_400_000,
-            },
-            default: "60",
-            doc: "The longest wait between attempts of a failing request (seconds when bare); the first comes after 100 ms, then twice as long each time.",
-        },
+        registry::TIME_REOPEN,
         OptionSpec {
             name: "content-compression",
             kind: Kind::Enum(&["identity", "gzip"]),

@@ -142,16 +142,7 @@ const OPTIONS: &[OptionSpec] = &[
         default: "-1",
         doc: "Cut each message's body (before octet counting) to this many bytes; -1 never.",
     },
-    OptionSpec {
-        name: "time-reopen",
-        kind: Kind::Duration {
-            bare: TimeUnit::Seconds,
-            min_ms: 100,
-            max_ms: 86_400_000,
-        },
-        default: "60",
-        doc: "The longest wait between attempts to connect (seconds when bare): after a failure the next attempt comes after a second, then after twice as long each time, up to this; defaults to the global time-reopen().",
-    },
+    registry::TIME_REOPEN,
     OptionSpec {
         name: "so-keepalive",
         kind: Kind::Bool,
