@@ -46,6 +46,7 @@ impl Shared {
 /// The batch being filled.
 #[derive(Default)]
 struct Open {
+    /// body-prefix() and the messages so far; body-suffix() is added when sent.
     body: Vec<u8>,
     lines: usize,
     /// The deliveries with messages in it, and how many each.
@@ -91,11 +92,13 @@ impl HttpDriver {
         if self.open.lines == 0 {
             return;
         }
-        let open = std::mem::take(&mut self.open);
-        let mut body =
-            Vec::with_capacity(self.opts.prefix.len() + open.body.len() + self.opts.suffix.len());
-        body.extend_from_slice(&self.opts.prefix);
-        body.extend_from_slice(&open.body);
+        // The next batch is about as large: one allocation, no regrowing.
+        let next = Open {
+            body: Vec::with_capacity(self.open.body.len() + self.open.body.len() / 8),
+            ..Open::default()
+        };
+        let open = std::mem::replace(&mut self.open, next);
+        let mut body = open.body;
         body.extend_from_slice(&self.opts.suffix);
         if self.opts.gzip {
             let mut gz = flate2::write::GzEncoder::new(
@@ -147,6 +150,8 @@ impl Driver for HttpDriver {
         for m in delivery.messages() {
             if self.open.lines > 0 {
                 self.open.body.extend_from_slice(&self.opts.delimiter);
+            } else {
+                self.open.body.extend_from_slice(&self.opts.prefix);
             }
             self.opts.body.render(m, &self.ctx, &mut self.open.body);
             self.open.lines += 1;
@@ -159,8 +164,7 @@ impl Driver for HttpDriver {
                 }
             }
             let full_bytes = self.opts.batch_bytes > 0
-                && self.opts.prefix.len() + self.open.body.len() + self.opts.suffix.len()
-                    >= self.opts.batch_bytes;
+                && self.open.body.len() + self.opts.suffix.len() >= self.opts.batch_bytes;
             if self.open.lines >= self.opts.batch_lines || full_bytes {
                 self.flush();
             }
