@@ -21,6 +21,8 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Capture {
     bytes: Arc<Mutex<Vec<u8>>>,
     datagrams: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Where each TCP connection came from.
+    peers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
 }
 
 impl Capture {
@@ -31,10 +33,13 @@ impl Capture {
     fn tcp_on(addr: (&str, u16)) -> Capture {
         let c = Capture::default();
         let listener = TcpListener::bind(addr).expect("bind capture");
-        let bytes = c.bytes.clone();
+        let (bytes, peers) = (c.bytes.clone(), c.peers.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { return };
+                if let Ok(peer) = conn.peer_addr() {
+                    peers.lock().unwrap().push(peer);
+                }
                 let bytes = bytes.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
@@ -699,4 +704,29 @@ fn ip_protocol_keeps_to_its_family() {
         sluice.log()
     );
     assert!(!cap.text().contains("four"), "{}", cap.text());
+}
+
+/// localip() and localport(): the connection comes from that address and port.
+#[test]
+fn localip_and_localport_set_where_the_connection_comes_from() {
+    let port = free_port();
+    let cap = Capture::tcp(port);
+    let (input, local) = (free_port(), free_port());
+    let sluice = Daemon::start(&format!(
+        "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+         destination d {{ network(\"127.0.0.1\" port({port}) localip(\"127.0.0.1\") localport({local}) template(\"$MSG\\n\")); }};\n\
+         log {{ source(s); destination(d); }};\n"
+    ));
+    send_tcp(input, [sl("from here")]);
+    assert!(
+        wait_until(WAIT, || cap.text().contains("from here")),
+        "{}",
+        sluice.log()
+    );
+    let peers = cap.peers.lock().unwrap().clone();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(
+        peers[0],
+        std::net::SocketAddr::from(([127, 0, 0, 1], local))
+    );
 }

@@ -70,6 +70,9 @@ struct Receiver {
     /// (true once used up); event requests get ackIds 0, 1, ...
     acks: Arc<Mutex<VecDeque<bool>>>,
     next_ack: Arc<Mutex<u64>>,
+    /// Answer each request this late, and the most requests in hand at once.
+    delay: Arc<Mutex<Duration>>,
+    busy: Arc<Mutex<(usize, usize)>>,
 }
 
 impl Receiver {
@@ -80,6 +83,8 @@ impl Receiver {
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             acks: Arc::default(),
             next_ack: Arc::default(),
+            delay: Arc::default(),
+            busy: Arc::default(),
         }
     }
 
@@ -161,6 +166,16 @@ impl Receiver {
             let mut body = vec![0; len];
             if r.read_exact(&mut body).is_err() {
                 return;
+            }
+            let delay = *self.delay.lock().unwrap();
+            if !delay.is_zero() {
+                {
+                    let mut b = self.busy.lock().unwrap();
+                    b.0 += 1;
+                    b.1 = b.1.max(b.0);
+                }
+                std::thread::sleep(delay);
+                self.busy.lock().unwrap().0 -= 1;
             }
             let ack_poll = target.starts_with("/services/collector/ack");
             let status = if ack_poll {
@@ -551,4 +566,24 @@ fn a_server_that_hangs_times_out_and_loses_nothing() {
     assert_eq!(got, want, "each message once among the answered requests");
     assert_eq!(rx.seen().iter().filter(|s| s.status == HANG).count(), 2);
     assert!(d.log().contains("no complete response"), "{}", d.log());
+}
+
+/// workers(): that many requests in flight at once, and no more.
+#[test]
+fn workers_send_that_many_requests_at_once() {
+    for workers in [1, 3] {
+        let rx = Receiver::start(&[]);
+        *rx.delay.lock().unwrap() = Duration::from_millis(300);
+        let (d, input) = daemon(&format!(
+            "http(url(\"http://127.0.0.1:{}/\") batch-lines(10) batch-timeout(100) workers({workers}))",
+            rx.port
+        ));
+        send_tcp(input, (0..80).map(|i| sl(&format!("w{i}"))));
+        d.await_stat("destination.d#0.written", 80, WAIT);
+        let most = rx.busy.lock().unwrap().1;
+        assert_eq!(
+            most, workers,
+            "requests in flight at once with workers({workers})"
+        );
+    }
 }
