@@ -730,3 +730,37 @@ fn localip_and_localport_set_where_the_connection_comes_from() {
         std::net::SocketAddr::from(([127, 0, 0, 1], local))
     );
 }
+
+/// so-keepalive() (on by default) with the tcp-keepalive-*() timings: the
+/// kernel probes a server that vanished without closing.
+#[test]
+fn forwarding_connections_have_keepalive() {
+    if !require("ss") {
+        return;
+    }
+    for (opts, want) in [
+        ("tcp-keepalive-time(30)", true),
+        ("so-keepalive(no)", false),
+    ] {
+        let port = free_port();
+        let _cap = Capture::tcp(port);
+        let input = free_port();
+        let _d = Daemon::start(&format!(
+            "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+             destination d {{ syslog(\"127.0.0.1\" port({port}) {opts}); }};\n\
+             log {{ source(s); destination(d); }};\n"
+        ));
+        let mut shown = String::new();
+        let seen = wait_until(WAIT, || {
+            let o = std::process::Command::new("ss")
+                .args(["-tnoH", "state", "established"])
+                .arg(format!("( dport = :{port} )"))
+                .output()
+                .unwrap();
+            shown = String::from_utf8_lossy(&o.stdout).into_owned();
+            !shown.trim().is_empty()
+        });
+        assert!(seen, "ss shows no connection to {port}");
+        assert_eq!(shown.contains("timer:(keepalive"), want, "{opts}: {shown}");
+    }
+}
