@@ -764,3 +764,44 @@ fn forwarding_connections_have_keepalive() {
         assert_eq!(shown.contains("timer:(keepalive"), want, "{opts}: {shown}");
     }
 }
+
+/// close-on-input(): a server that talks back is taken for a broken one and
+/// the connection is made again (the default); with close-on-input(no) it is
+/// kept.
+#[test]
+fn close_on_input_reconnects_to_a_server_that_talks() {
+    for (opts, reconnects) in [("", true), ("close-on-input(no)", false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(Mutex::new(0usize));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                *count.lock().unwrap() += 1;
+                let _ = conn.write_all(b"hello from the server\n");
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                });
+            }
+        });
+        let input = free_port();
+        let sluice = Daemon::start(&format!(
+            "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+             destination d {{ syslog(\"127.0.0.1\" port({port}) time-reopen(1) {opts}); }};\n\
+             log {{ source(s); destination(d); }};\n"
+        ));
+        if reconnects {
+            assert!(
+                wait_until(WAIT, || *accepted.lock().unwrap() >= 2),
+                "{}",
+                sluice.log()
+            );
+            assert!(sluice.log().contains("close-on-input"), "{}", sluice.log());
+        } else {
+            std::thread::sleep(Duration::from_secs(2));
+            assert_eq!(*accepted.lock().unwrap(), 1, "{}", sluice.log());
+        }
+    }
+}
