@@ -805,3 +805,32 @@ fn close_on_input_reconnects_to_a_server_that_talks() {
         }
     }
 }
+
+/// so-sndbuf(): the kernel's send buffer of the connection is set (Linux
+/// doubles what was asked for, for its own bookkeeping).
+#[test]
+fn so_sndbuf_sets_the_send_buffer() {
+    if !require("ss") {
+        return;
+    }
+    let port = free_port();
+    let _cap = Capture::tcp(port);
+    let input = free_port();
+    let _d = Daemon::start(&format!(
+        "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
+         destination d {{ syslog(\"127.0.0.1\" port({port}) so-sndbuf(65536)); }};\n\
+         log {{ source(s); destination(d); }};\n"
+    ));
+    let mut shown = String::new();
+    let seen = wait_until(WAIT, || {
+        let o = std::process::Command::new("ss")
+            .args(["-tmnH", "state", "established"])
+            .arg(format!("( dport = :{port} )"))
+            .output()
+            .unwrap();
+        shown = String::from_utf8_lossy(&o.stdout).into_owned();
+        !shown.trim().is_empty()
+    });
+    assert!(seen, "ss shows no connection to {port}");
+    assert!(shown.contains(",tb131072,"), "{shown}");
+}
