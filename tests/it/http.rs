@@ -587,3 +587,30 @@ fn workers_send_that_many_requests_at_once() {
         );
     }
 }
+
+/// A batch waiting for Splunk's acknowledgement does not hold a worker: the
+/// next batches go out meanwhile.
+#[test]
+fn batches_waiting_for_splunk_acknowledgement_leave_the_workers_free() {
+    let rx = Receiver::start(&[]);
+    rx.acks.lock().unwrap().extend([false; 40]);
+    let (d, input) = daemon(&format!(
+        "splunk-hec-event(url(\"http://127.0.0.1:{}\") token(\"T\") use-ack(yes) workers(1)\n\
+           channel(\"11111111-2222-3333-4444-555555555555\") batch-lines(5) batch-timeout(200)\n\
+           hec-ack-interval(100ms) hec-ack-timeout(30s))",
+        rx.port
+    ));
+    send_tcp(input, (0..20).map(|i| sl(&format!("free {i}"))));
+    let events = || {
+        rx.seen()
+            .iter()
+            .filter(|s| s.target.contains("/event"))
+            .count()
+    };
+    assert!(wait_until(WAIT, || events() == 4), "{}", d.log());
+    assert!(
+        !rx.acks.lock().unwrap().is_empty(),
+        "all four batches went out before any was confirmed"
+    );
+    d.await_stat("destination.d#0.written", 20, WAIT);
+}

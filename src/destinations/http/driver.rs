@@ -54,6 +54,17 @@ struct Open {
     since: Option<Instant>,
 }
 
+/// Batches on their way: being sent or waiting for a worker, and bytes of
+/// batches waiting for Splunk's acknowledgement.
+#[derive(Default)]
+struct Load {
+    sending: AtomicUsize,
+    acking: AtomicUsize,
+}
+
+/// Bytes of request bodies that may wait for Splunk's acknowledgement at once.
+const ACKING_BYTES: usize = 64 << 20;
+
 pub struct HttpDriver {
     opts: Arc<HttpOptions>,
     ctx: RenderContext,
@@ -61,6 +72,7 @@ pub struct HttpDriver {
     open: Open,
     requests: JoinSet<()>,
     workers: Arc<Semaphore>,
+    load: Arc<Load>,
     room: Arc<Notify>,
     /// Which url() the next request starts with.
     next_url: usize,
@@ -78,6 +90,7 @@ impl HttpDriver {
             ctx: ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits),
             client: HttpClient::with_tls(ClientConfig::clone(tls)),
             workers: Arc::new(Semaphore::new(opts.workers)),
+            load: Arc::default(),
             opts,
             open: Open::default(),
             requests: JoinSet::new(),
@@ -121,19 +134,13 @@ impl HttpDriver {
         let workers = self.workers.clone();
         let room = self.room.clone();
         let acks = open.acks;
+        let load = self.load.clone();
+        load.sending.fetch_add(1, Ordering::Relaxed);
         self.requests.spawn(async move {
-            // Closed only with the driver: then the request goes unsent.
-            let Ok(_slot) = workers.acquire_owned().await else {
-                return;
-            };
-            let lost = if request.send().await {
-                0
-            } else {
-                request.lines
-            };
+            let taken = request.send(&workers, &load).await;
             // Each delivery loses what of it this batch held.
             for (shared, n) in acks {
-                shared.done(if lost > 0 { n } else { 0 });
+                shared.done(if taken { 0 } else { n });
             }
             room.notify_one();
         });
@@ -188,8 +195,10 @@ impl Driver for HttpDriver {
     }
 
     fn ready(&self) -> bool {
-        // Batches waiting for a worker are bounded; the queue holds the rest.
-        self.requests.len() < self.opts.workers * 2
+        // Batches waiting for a worker, and bytes waiting for Splunk's
+        // acknowledgement, are bounded; the queue holds the rest.
+        self.load.sending.load(Ordering::Relaxed) < self.opts.workers * 2
+            && self.load.acking.load(Ordering::Relaxed) < ACKING_BYTES
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -232,15 +241,35 @@ impl Request {
     /// Sends until the batch is taken (true) or dropped (false); with
     /// hec-ack(), taken means indexed, and a batch Splunk does not confirm in
     /// time is sent again.
-    async fn send(&self) -> bool {
+    ///
+    /// A request holds one of the `workers` while it is sent, not while it
+    /// waits for Splunk's acknowledgement (that can take seconds).
+    async fn send(&self, workers: &Semaphore, load: &Load) -> bool {
+        let mut sending = true;
         loop {
-            let Some((url, ack_id)) = self.deliver().await else {
+            let delivered = {
+                // Closed only with the driver: then the request goes unsent.
+                let Ok(_slot) = workers.acquire().await else {
+                    return false;
+                };
+                if !sending {
+                    load.sending.fetch_add(1, Ordering::Relaxed);
+                }
+                sending = false;
+                let d = self.deliver().await;
+                load.sending.fetch_sub(1, Ordering::Relaxed);
+                d
+            };
+            let Some((url, ack_id)) = delivered else {
                 return false;
             };
             let (Some((every, within)), Some(id)) = (self.opts.hec_ack, ack_id) else {
                 return true;
             };
-            if self.indexed(url, id, every, within).await {
+            load.acking.fetch_add(self.body.len(), Ordering::Relaxed);
+            let indexed = self.indexed(url, id, every, within).await;
+            load.acking.fetch_sub(self.body.len(), Ordering::Relaxed);
+            if indexed {
                 return true;
             }
             tracing::warn!(destination = %self.id, ack_id = id, messages = self.lines, "Splunk did not confirm a batch as indexed in time; sending it again");
