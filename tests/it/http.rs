@@ -388,7 +388,7 @@ fn splunk_hec_blocks_send_what_splunk_reads() {
     let d = Daemon::start(&format!(
         "@include \"scl.conf\"\n\
          source s {{ network(ip(127.0.0.1) port({input2})); }};\n\
-         destination d {{ splunk-hec-event(url(\"http://127.0.0.1:{p}\") token(\"T0K3N\") index(\"idx\")\n\
+         destination d {{ splunk-hec-event(url(\"http://127.0.0.1:{p}\") token(\"T0K3N\") index(\"idx\") fields(\"dc=eu pid=${{PID}}\")\n\
            batch-lines(2) batch-timeout(300)); }};\n\
          destination d2 {{ splunk-hec-raw(url(\"http://127.0.0.1:{p}\") token(\"T0K3N\")\n\
            channel(\"0F3C7C43-0B2E-4C5A-9B1A-4E6B3A1C2D3E\") batch-lines(2) batch-timeout(300)); }};\n\
@@ -397,7 +397,7 @@ fn splunk_hec_blocks_send_what_splunk_reads() {
     ));
     send_tcp(
         input2,
-        (0..3).map(|i| format!("<13>1 2024-03-05T06:07:08.123Z web1 app - - - hello {i}")),
+        (0..3).map(|i| format!("<13>1 2024-03-05T06:07:08.123Z web1 app 42 - - hello {i}")),
     );
     assert!(
         wait_until(WAIT, || rx.taken().len() == 4),
@@ -426,7 +426,7 @@ fn splunk_hec_blocks_send_what_splunk_reads() {
         .collect();
     assert_eq!(
         lines[0],
-        r#"{"time":1709618828.123,"index":"idx","host":"web1","event":"hello 0"}"#
+        r#"{"time":1709618828.123,"index":"idx","host":"web1","fields":{"pid":"42","dc":"eu"},"event":"hello 0"}"#
     );
     assert_eq!(lines.len(), 3);
     assert_eq!(
@@ -438,7 +438,7 @@ fn splunk_hec_blocks_send_what_splunk_reads() {
     ));
     assert_eq!(
         raw[0].text(),
-        "2024-03-05T06:07:08+00:00 web1 app: hello 0\n2024-03-05T06:07:08+00:00 web1 app: hello 1"
+        "2024-03-05T06:07:08+00:00 web1 app[42]: hello 0\n2024-03-05T06:07:08+00:00 web1 app[42]: hello 1"
     );
 }
 
