@@ -28,6 +28,7 @@ struct Seen {
     status: u16,
     /// The server name the client asked for (TLS SNI).
     sni: Option<String>,
+    at: std::time::Instant,
 }
 
 /// A connection the receiver serves: plain TCP, or TLS (which knows the SNI).
@@ -73,6 +74,8 @@ struct Receiver {
     /// Answer each request this late, and the most requests in hand at once.
     delay: Arc<Mutex<Duration>>,
     busy: Arc<Mutex<(usize, usize)>>,
+    /// Sent with every answer that is not 200.
+    retry_after: Arc<Mutex<Option<u64>>>,
 }
 
 impl Receiver {
@@ -85,6 +88,7 @@ impl Receiver {
             next_ack: Arc::default(),
             delay: Arc::default(),
             busy: Arc::default(),
+            retry_after: Arc::default(),
         }
     }
 
@@ -192,6 +196,7 @@ impl Receiver {
                     body,
                     status,
                     sni: None,
+                    at: std::time::Instant::now(),
                 });
                 std::thread::sleep(Duration::from_secs(30));
                 return;
@@ -217,9 +222,14 @@ impl Receiver {
                 body,
                 status,
                 sni: r.get_ref().sni(),
+                at: std::time::Instant::now(),
             });
+            let retry_after = match *self.retry_after.lock().unwrap() {
+                Some(secs) if status != 200 => format!("Retry-After: {secs}\r\n"),
+                _ => String::new(),
+            };
             let reply = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{retry_after}Content-Length: {}\r\n\r\n{text}",
                 text.len()
             );
             let out = r.get_mut();
@@ -613,4 +623,24 @@ fn batches_waiting_for_splunk_acknowledgement_leave_the_workers_free() {
         "all four batches went out before any was confirmed"
     );
     d.await_stat("destination.d#0.written", 20, WAIT);
+}
+
+/// A 503 with Retry-After: the batch waits that long before it goes again.
+#[test]
+fn retry_after_is_honoured() {
+    let rx = Receiver::start(&[503]);
+    *rx.retry_after.lock().unwrap() = Some(2);
+    let (d, input) = daemon(&format!(
+        "http(url(\"http://127.0.0.1:{}/\") batch-lines(5) batch-timeout(100) time-reopen(10))",
+        rx.port
+    ));
+    send_tcp(input, (0..5).map(|i| sl(&format!("later {i}"))));
+    d.await_stat("destination.d#0.written", 5, WAIT);
+    let seen = rx.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let waited = seen[1].at - seen[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}"
+    );
 }
