@@ -742,25 +742,7 @@ fn forwarding_connections_have_keepalive() {
         ("tcp-keepalive-time(30)", true),
         ("so-keepalive(no)", false),
     ] {
-        let port = free_port();
-        let _cap = Capture::tcp(port);
-        let input = free_port();
-        let _d = Daemon::start(&format!(
-            "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
-             destination d {{ syslog(\"127.0.0.1\" port({port}) {opts}); }};\n\
-             log {{ source(s); destination(d); }};\n"
-        ));
-        let mut shown = String::new();
-        let seen = wait_until(WAIT, || {
-            let o = std::process::Command::new("ss")
-                .args(["-tnoH", "state", "established"])
-                .arg(format!("( dport = :{port} )"))
-                .output()
-                .unwrap();
-            shown = String::from_utf8_lossy(&o.stdout).into_owned();
-            !shown.trim().is_empty()
-        });
-        assert!(seen, "ss shows no connection to {port}");
+        let shown = connection_state(opts, "-tnoH");
         assert_eq!(shown.contains("timer:(keepalive"), want, "{opts}: {shown}");
     }
 }
@@ -813,18 +795,25 @@ fn so_sndbuf_sets_the_send_buffer() {
     if !require("ss") {
         return;
     }
+    let shown = connection_state("so-sndbuf(65536)", "-tmnH");
+    assert!(shown.contains(",tb131072,"), "{shown}");
+}
+
+/// What `ss` (with `flags`) shows of the connection a syslog() destination
+/// with `opts` makes to a server of the test's own.
+fn connection_state(opts: &str, flags: &str) -> String {
     let port = free_port();
     let _cap = Capture::tcp(port);
     let input = free_port();
     let _d = Daemon::start(&format!(
         "source s {{ network(ip(127.0.0.1) port({input})); }};\n\
-         destination d {{ syslog(\"127.0.0.1\" port({port}) so-sndbuf(65536)); }};\n\
+         destination d {{ syslog(\"127.0.0.1\" port({port}) {opts}); }};\n\
          log {{ source(s); destination(d); }};\n"
     ));
     let mut shown = String::new();
     let seen = wait_until(WAIT, || {
         let o = std::process::Command::new("ss")
-            .args(["-tmnH", "state", "established"])
+            .args([flags, "state", "established"])
             .arg(format!("( dport = :{port} )"))
             .output()
             .unwrap();
@@ -832,5 +821,5 @@ fn so_sndbuf_sets_the_send_buffer() {
         !shown.trim().is_empty()
     });
     assert!(seen, "ss shows no connection to {port}");
-    assert!(shown.contains(",tb131072,"), "{shown}");
+    shown
 }
