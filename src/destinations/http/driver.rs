@@ -287,13 +287,9 @@ impl Request {
         let body = Bytes::from(format!("{{\"acks\":[{id}]}}"));
         while Instant::now() < give_up {
             tokio::time::sleep(every.min(give_up.saturating_duration_since(Instant::now()))).await;
-            let mut b = http::Request::builder()
-                .method(http::Method::POST)
-                .uri(ack_uri.clone());
-            for (name, value) in &self.opts.headers {
-                b = b.header(name, value);
-            }
-            b = b.header(http::header::CONTENT_LENGTH, body.len());
+            let b = self
+                .builder(http::Method::POST, &ack_uri)
+                .header(http::header::CONTENT_LENGTH, body.len());
             let Ok(req) = b.body(body.clone()) else {
                 return true;
             };
@@ -382,13 +378,18 @@ impl Request {
         }
     }
 
-    fn request(&self, uri: &http::Uri) -> http::Request<Bytes> {
-        let mut b = http::Request::builder()
-            .method(self.opts.method.clone())
-            .uri(uri.clone());
+    /// A request to `uri` with the configured headers (authentication, the
+    /// HEC channel, ...).
+    fn builder(&self, method: http::Method, uri: &http::Uri) -> http::request::Builder {
+        let mut b = http::Request::builder().method(method).uri(uri.clone());
         for (name, value) in &self.opts.headers {
             b = b.header(name, value);
         }
+        b
+    }
+
+    fn request(&self, uri: &http::Uri) -> http::Request<Bytes> {
+        let mut b = self.builder(self.opts.method.clone(), uri);
         if self.opts.gzip {
             b = b.header(http::header::CONTENT_ENCODING, "gzip");
         }
@@ -418,21 +419,24 @@ fn ack_uri(uri: &http::Uri) -> Option<http::Uri> {
 
 /// The number after `"key":` in a small JSON answer (`{"text":"Success","code":0,"ackId":7}`).
 fn json_number(body: &[u8], key: &str) -> Option<u64> {
-    let text = std::str::from_utf8(body).ok()?;
-    let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
-    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = json_value(body, key)?;
     let end = rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
+/// The text after `"key":` in a small JSON answer.
+fn json_value<'a>(body: &'a [u8], key: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let quoted = format!("\"{key}\"");
+    let at = text.find(&quoted)? + quoted.len();
+    Some(text[at..].trim_start().strip_prefix(':')?.trim_start())
+}
+
 /// Whether `{"acks":{"7":true}}` says ackId `id` was indexed.
 fn ack_state(body: &[u8], id: u64) -> Option<bool> {
-    let text = std::str::from_utf8(body).ok()?;
-    let key = format!("\"{id}\"");
-    let at = text.find(&key)? + key.len();
-    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = json_value(body, &id.to_string())?;
     if rest.starts_with("true") {
         Some(true)
     } else if rest.starts_with("false") {
