@@ -1,7 +1,7 @@
 //! Template render speed: `cargo bench --bench template` prints ns per render.
 //!
-//! Renders the file destination's default line template and a format-json template
-//! over a realistic RFC 5424 message, reusing one output buffer as destinations do.
+//! Renders the file destination's default line template, a format-json template
+//! and splunk-hec-event()'s body over a realistic RFC 5424 message, reusing one output buffer as destinations do.
 
 mod common;
 
@@ -12,6 +12,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 fn bench(label: &str, text: &str, ctx: &RenderContext, iterations: u32) {
+    // BENCH_ONLY=word: only the cases whose label holds it (for profiling).
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| !label.contains(&only)) {
+        return;
+    }
     let t = Template::compile(text).expect("template compiles");
     let msg = message();
     let mut out = Vec::with_capacity(1024);
@@ -49,4 +53,9 @@ fn main() {
     bench("line, time-zone(Europe/Budapest)", line, &named, 5_000_000);
     bench("line, time-zone(local)", line, &local, 5_000_000);
     bench("format-json rfc5424 + pair", json, &own, 1_000_000);
+    // splunk-hec-event()'s body() with the block's defaults.
+    let hec = "$(format-json --scope none --omit-empty-values index= source= sourcetype= \
+               host=${HOST} time=float(${S_UNIXTIME}.${S_MSEC}) event=${MSG} \
+               fields=literal($(format-flat-json --scope none )))";
+    bench("splunk-hec-event body", hec, &own, 1_000_000);
 }

@@ -7,7 +7,9 @@
 //! text at ASCII delimiters, so arbitrary input cannot panic it.
 
 use super::functions::{self, Arg};
-use super::{Element, TemplateError, macros};
+use super::macros::{self, Dates};
+use super::{Element, RenderContext, TemplateError};
+use crate::message::Message;
 use std::cell::Cell;
 
 /// How deep `$(f $(g ...))` may nest: compiling and rendering recurse once a
@@ -91,6 +93,15 @@ pub(super) fn compile(text: &str, base: usize) -> Result<(Vec<u8>, Vec<Element>)
                 let f = functions::compile(name, rest, base + i, close + 1 - i);
                 NESTING.with(|n| n.set(depth));
                 let f = f?;
+                if f.is_constant() {
+                    // The same for every message (`$(format-json --scope
+                    // none)` with nothing to add is `{}`): text, rendered once.
+                    let nothing = Message::new(Default::default(), Default::default());
+                    let ctx = RenderContext::default();
+                    f.render(&nothing, &ctx, None, &mut Dates::default(), &mut lits);
+                    i = close + 1;
+                    continue;
+                }
                 flush(&lits, &mut run_start, &mut elems);
                 elems.push(Element::Function(Box::new(f)));
                 i = close + 1;

@@ -274,6 +274,19 @@ const TAGS: [(Flags, &str); 3] = [
     (Flags::CONTINUATION, ".sluice.continuation"),
 ];
 
+impl Macro {
+    /// The message field whose bytes the macro is, as they are.
+    pub(in crate::template) fn field(self) -> Option<Field> {
+        match self {
+            Macro::Program => Some(Field::Program),
+            Macro::Pid => Some(Field::Pid),
+            Macro::MsgId => Some(Field::MsgId),
+            Macro::Message => Some(Field::Message),
+            _ => None,
+        }
+    }
+}
+
 /// Broken-down dates of one render, computed on first use per family.
 #[derive(Default)]
 pub(super) struct Dates {

@@ -151,6 +151,14 @@ impl Template {
         }
     }
 
+    /// The field this template is the bytes of (`${MSG}` alone), if any.
+    fn as_field(&self) -> Option<crate::message::Field> {
+        match self.elems.as_slice() {
+            [Element::Macro(m)] => m.field(),
+            _ => None,
+        }
+    }
+
     /// The template text as written.
     pub fn text(&self) -> &str {
         &self.text

@@ -759,6 +759,53 @@ fn format_json_type_hints() {
 }
 
 #[test]
+fn format_json_as_splunk_hec_event_writes_it() {
+    // splunk-hec-event()'s body: a flat object nested as a literal, empty
+    // values left out, the message read in place, a time as a float.
+    let hec = "$(format-json --scope none --omit-empty-values index= source=${MSGID} \
+               host=${HOST} time=float(${S_UNIXTIME}.${S_MSEC}) event=${MSG} pid=int(${PID}) \
+               fields=literal($(format-flat-json --scope none {})))";
+    let with = |fields: &str| hec.replace("{}", fields);
+    let t = Template::compile(&with("")).unwrap();
+    let nested = Template::compile(&with("app=${PROGRAM} n=int(3)")).unwrap();
+    let mut m = message();
+    // Each render twice, alternating: a nested $(format-json) renders with a
+    // scratch of its own, and plans are kept per function.
+    for _ in 0..2 {
+        for (t, fields) in [(&t, "{}"), (&nested, r#"{"n":3,"app":"app"}"#)] {
+            let mut out = Vec::new();
+            t.render(&m, &ctx(), &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!(
+                    r#"{{"time":1795439237.123,"source":"ID47","pid":4242,"host":"web01","fields":{fields},"event":"hello \"world\""}}"#
+                )
+            );
+        }
+    }
+    // An empty message and no PID: the keys are left out, not written empty.
+    m.set_owned(Field::Message, b"");
+    m.set_owned(Field::Pid, b"");
+    let mut out = Vec::new();
+    t.render(&m, &ctx(), &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"time":1795439237.123,"source":"ID47","host":"web01","fields":{}}"#
+    );
+    // A PID that is no integer fails the cast, in place as rendered.
+    m.set_owned(Field::Pid, b"42x");
+    let mut out = Vec::new();
+    t.render(&m, &ctx(), &mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    // A selection of nothing is text; with a pair it is not.
+    assert_eq!(render("<$(format-flat-json --scope none)>"), "<{}>");
+    assert_eq!(
+        render("$(format-json --scope none e=$MSG)"),
+        r#"{"e":"hello \"world\""}"#
+    );
+}
+
+#[test]
 fn format_json_failed_cast_empties_the_function() {
     // on-error(drop-message), syslog-ng's default, empties $(format-json); the
     // rest of the template and the message are kept.

@@ -34,7 +34,7 @@ use super::{Arg, Function};
 use crate::message::{Field, Message, Zone, same_bytes};
 use crate::template::macros::{self, Dates, Macro};
 use crate::template::{RenderContext, Template, TemplateError};
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const NV_PAIRS: u8 = 0x01;
@@ -441,6 +441,14 @@ impl FormatJson {
         }
     }
 
+    /// No scope, key, macro or pair: it renders an empty object.
+    pub fn selects_nothing(&self) -> bool {
+        self.scopes == 0
+            && self.patterns.is_empty()
+            && self.builtins.is_empty()
+            && self.pairs.is_empty()
+    }
+
     pub fn render(
         &self,
         msg: &Message,
@@ -449,7 +457,7 @@ impl FormatJson {
         dates: &mut Dates,
         out: &mut Vec<u8>,
     ) {
-        let mut s = SCRATCH.take();
+        let mut s = SCRATCH.with_borrow_mut(Vec::pop).unwrap_or_default();
         s.bytes.clear();
         s.entries.clear();
         self.collect(msg, ctx, zone, dates, &mut s);
@@ -474,7 +482,7 @@ impl FormatJson {
         if !ok {
             out.truncate(start);
         }
-        SCRATCH.set(s);
+        SCRATCH.with_borrow_mut(|all| all.push(s));
     }
 
     fn collect(
@@ -527,14 +535,7 @@ impl FormatJson {
         for (name, m) in &self.builtins {
             // Macros that are a field's bytes are read in place, as pairs
             // are; an empty one is left out, as an empty expansion is.
-            let field = match m {
-                Macro::Program => Some(Field::Program),
-                Macro::Pid => Some(Field::Pid),
-                Macro::MsgId => Some(Field::MsgId),
-                Macro::Message => Some(Field::Message),
-                _ => None,
-            };
-            if let Some(f) = field {
+            if let Some(f) = m.field() {
                 if msg.get(f).is_some_and(|v| !v.is_empty()) {
                     s.push_in_place(name, Val::Field(f), self);
                 }
@@ -551,6 +552,15 @@ impl FormatJson {
             }
         }
         for (name, t, hint) in &self.pairs {
+            if let Some(f) = t.as_field() {
+                // `event=${MSG}`: the field's bytes, read in place.
+                if !self.omit_empty || msg.get(f).is_some_and(|v| !v.is_empty()) {
+                    let key = s.push_key(name, self);
+                    let (value, hint) = (Val::Field(f), *hint);
+                    s.entries.push(Entry { key, value, hint });
+                }
+                continue;
+            }
             let mark = s.push_key(name, self);
             t.render_with(msg, ctx, dates, &mut s.bytes);
             if self.omit_empty && s.bytes.len() == mark.1 as usize {
@@ -695,7 +705,9 @@ impl Plan {
 }
 
 thread_local! {
-    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+    /// Scratches to render with, one per `$(format-json)` being rendered
+    /// at once on the thread (one nested in another's pair takes a second).
+    static SCRATCH: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Scratch {
@@ -1236,6 +1248,17 @@ fn is_strtoll(v: &[u8]) -> bool {
 
 /// `strtod(v, &end)` consumed all of `v` without overflowing.
 fn is_strtod(v: &[u8]) -> bool {
+    // The usual value (`1700000000.123`, a time made by a template) is
+    // digits with one point: no parse needed, and too short to overflow.
+    let d = skip_sign(v);
+    let (int, frac) = match memchr::memchr(b'.', d) {
+        Some(p) => (&d[..p], &d[p + 1..]),
+        None => (d, &d[..0]),
+    };
+    if d.len() < 300 && int.len() + frac.len() > 0 && int.iter().chain(frac).all(u8::is_ascii_digit)
+    {
+        return true;
+    }
     strtod(v).is_some()
 }
 
@@ -1430,6 +1453,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn plain_decimals_are_taken_as_strtod_takes_them() {
+        // The quick test for digits and a point answers as strtod does.
+        for v in [
+            "1700000000.123",
+            "0",
+            "-0",
+            "+7",
+            ".5",
+            "5.",
+            "007.50",
+            ".",
+            "-",
+            "+",
+            "",
+            "1..2",
+            "1.2.3",
+            "-.5",
+            "1e3",
+            " 1",
+            "1 ",
+            "0x10",
+            "inf",
+            "1,5",
+            "\u{0661}",
+        ] {
+            assert_eq!(
+                is_strtod(v.as_bytes()),
+                strtod(v.as_bytes()).is_some(),
+                "{v:?}"
+            );
+        }
+        // Long runs of digits never overflow without an exponent.
+        assert!(is_strtod("9".repeat(299).as_bytes()));
     }
 
     #[test]

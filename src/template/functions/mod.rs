@@ -197,6 +197,15 @@ impl Function {
         args.iter_mut().for_each(|t| t.set_zone(zone));
     }
 
+    /// Whether it renders the same whatever the message: only a
+    /// `$(format-json)` that selects nothing is known to.
+    pub(in crate::template) fn is_constant(&self) -> bool {
+        match self {
+            Function::FormatJson(f) => f.selects_nothing(),
+            _ => false,
+        }
+    }
+
     pub(in crate::template) fn render(
         &self,
         msg: &Message,
