@@ -211,7 +211,7 @@ configure file
 : > "$TMP/file.res"
 for _ in $(seq 1 "$RUNS"); do run file start_sluice >> "$TMP/file.res"; done
 file_rate=$(col "$TMP/file.res" 1)
-echo "reference tcp->file: sluice $file_rate msg/s"
+echo "reference tcp->file: sluice $file_rate msg/s ($(col "$TMP/file.res" 2) CPU-s/M msgs)"
 for mode in "${MODES[@]}"; do
     configure "$mode"
     : > "$TMP/sluice.res"; : > "$TMP/sng.res"

@@ -30,6 +30,38 @@ const GROUP: usize = 64;
 /// At most one "giving up messages" line per destination this often.
 const GIVE_UP_REPORT: Duration = Duration::from_secs(10);
 
+/// A small runtime of a driver's own for its network tasks (uploads,
+/// requests, a connection), so that they go on while the worker thread
+/// renders: on the worker's own runtime they would wait for it to yield.
+/// Shut down without waiting when the driver goes (a runtime may not be
+/// dropped inside another's async context); drivers keep what a task did
+/// not finish (a spool, a queue) or give it back unacknowledged.
+pub struct TaskThreads(Option<tokio::runtime::Runtime>);
+
+impl TaskThreads {
+    pub fn new(name: &str, threads: usize) -> Result<TaskThreads, Failure> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map(|rt| TaskThreads(Some(rt)))
+            .map_err(|e| Failure::retry(format!("cannot start the {name} threads: {e}")))
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime lives until drop").handle()
+    }
+}
+
+impl Drop for TaskThreads {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// Signals every worker watches.
 #[derive(Clone, Debug)]
 pub struct WorkerControl {

@@ -7,6 +7,7 @@
 use super::{Action, HttpOptions};
 use crate::destinations::Driver;
 use crate::destinations::retry::{Backoff, Failure};
+use crate::destinations::worker::TaskThreads;
 use crate::logpath::{Ack, Delivery};
 use crate::net::http::HttpClient;
 use crate::template::RenderContext;
@@ -77,6 +78,8 @@ pub struct HttpDriver {
     /// Which url() the next request starts with.
     next_url: usize,
     id: String,
+    /// Where requests run (after `requests`, which aborts them first).
+    threads: TaskThreads,
 }
 
 impl HttpDriver {
@@ -85,8 +88,8 @@ impl HttpDriver {
         tls: &Arc<ClientConfig>,
         ctx: RenderContext,
         id: String,
-    ) -> HttpDriver {
-        HttpDriver {
+    ) -> Result<HttpDriver, Failure> {
+        Ok(HttpDriver {
             ctx: ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits),
             client: HttpClient::with_tls(ClientConfig::clone(tls)),
             workers: Arc::new(Semaphore::new(opts.workers)),
@@ -97,7 +100,10 @@ impl HttpDriver {
             room: Arc::new(Notify::new()),
             next_url: 0,
             id,
-        }
+            // One thread: requests start in the order their batches were
+            // made (and take workers() slots in that order).
+            threads: TaskThreads::new("http", 1)?,
+        })
     }
 
     /// Sends the open batch.
@@ -113,19 +119,10 @@ impl HttpDriver {
         let open = std::mem::replace(&mut self.open, next);
         let mut body = open.body;
         body.extend_from_slice(&self.opts.suffix);
-        if self.opts.gzip {
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::default(),
-            );
-            // Writing into a Vec cannot fail.
-            let _ = gz.write_all(&body);
-            body = gz.finish().unwrap_or_default();
-        }
-        let request = Request {
+        let mut request = Request {
             opts: self.opts.clone(),
             client: self.client.clone(),
-            body: Bytes::from(body),
+            body: Bytes::new(),
             lines: open.lines,
             first_url: self.next_url,
             id: self.id.clone(),
@@ -136,14 +133,26 @@ impl HttpDriver {
         let acks = open.acks;
         let load = self.load.clone();
         load.sending.fetch_add(1, Ordering::Relaxed);
-        self.requests.spawn(async move {
+        let task = async move {
+            // Compressed here, off the thread that renders the next batch.
+            if request.opts.gzip {
+                let mut gz = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(body.len() / 4),
+                    flate2::Compression::default(),
+                );
+                // Writing into a Vec cannot fail.
+                let _ = gz.write_all(&body);
+                body = gz.finish().unwrap_or_default();
+            }
+            request.body = Bytes::from(body);
             let taken = request.send(&workers, &load).await;
             // Each delivery loses what of it this batch held.
             for (shared, n) in acks {
                 shared.done(if taken { 0 } else { n });
             }
             room.notify_one();
-        });
+        };
+        self.requests.spawn_on(task, self.threads.handle());
     }
 }
 

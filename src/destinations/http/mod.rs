@@ -514,12 +514,7 @@ impl Destination for HttpOptions {
                 .tls
                 .client_config()
                 .map_err(|e| Failure::retry(format!("{e:#}")))?;
-            Ok(HttpDriver::new(
-                opts.clone(),
-                &tls,
-                render.clone(),
-                id.clone(),
-            ))
+            HttpDriver::new(opts.clone(), &tls, render.clone(), id.clone())
         })
     }
 }

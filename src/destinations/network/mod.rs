@@ -15,7 +15,7 @@ use crate::config::schema::{DriverSpec, Kind, OptionSpec, TimeUnit, Values};
 use crate::destinations::registry::{
     self, BuildError, Built, Destination, DestinationKind, Fingerprint, QueueLimits,
 };
-use crate::destinations::worker::{self, StartContext, Worker};
+use crate::destinations::worker::{self, StartContext, TaskThreads, Worker};
 use crate::destinations::{Driver, Failure};
 use crate::logpath::{Ack, Delivery};
 use crate::message::Zone;
@@ -605,13 +605,7 @@ impl Destination for ForwardOptions {
                 }
                 _ => None,
             };
-            Ok(ForwardDriver::new(
-                &opts,
-                target,
-                disk,
-                render.clone(),
-                id.clone(),
-            ))
+            ForwardDriver::new(&opts, target, disk, render.clone(), id.clone())
         })
     }
 }
@@ -632,6 +626,9 @@ pub struct ForwardDriver {
     held: Vec<Ack>,
     /// Frames the disk buffer could not take (a full disk), to append again.
     stalled: Option<(Vec<u8>, Vec<u32>, Ack)>,
+    /// Where the sender task runs: it writes (and encrypts) while this
+    /// thread renders the next frames.
+    _threads: TaskThreads,
 }
 
 impl ForwardDriver {
@@ -641,17 +638,21 @@ impl ForwardDriver {
         disk: Option<DiskQueue>,
         ctx: RenderContext,
         id: String,
-    ) -> ForwardDriver {
+    ) -> Result<ForwardDriver, Failure> {
         let outbox = Outbox::new(disk);
-        let task = tokio::spawn(sender::run(outbox.clone(), target, id));
-        ForwardDriver {
+        let threads = TaskThreads::new("sender", 1)?;
+        let task = threads
+            .handle()
+            .spawn(sender::run(outbox.clone(), target, id));
+        Ok(ForwardDriver {
             framer: opts.framer(),
             ctx: ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits),
             outbox,
             task,
             held: Vec::new(),
             stalled: None,
-        }
+            _threads: threads,
+        })
     }
 
     /// Appends what is stalled to the disk buffer.

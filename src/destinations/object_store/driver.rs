@@ -13,6 +13,7 @@ use super::spool::{self, Manifest, Paths, RawState, Record};
 use super::upload::{Cmd, ObjectTask, Pool};
 use crate::compress::{Codec, Shared, Stream};
 use crate::destinations::timers::Deadlines;
+use crate::destinations::worker::TaskThreads;
 use crate::destinations::{Driver, Failure};
 use crate::logpath::{Ack, Delivery};
 use crate::message::Message;
@@ -80,7 +81,7 @@ pub struct ObjectDriver {
     tasks: JoinSet<()>,
     /// Where upload tasks run: their own threads, so uploads go on while the
     /// worker renders and syncs.
-    uploads: UploadRuntime,
+    uploads: TaskThreads,
     /// The last message's key and prefix (`object-key()` alone), rendered.
     key_buf: Vec<u8>,
     prefix_buf: Vec<u8>,
@@ -144,7 +145,7 @@ impl ObjectDriver {
             unsynced: Vec::new(),
             writes: 0,
             tasks: JoinSet::new(),
-            uploads: UploadRuntime::new()?,
+            uploads: TaskThreads::new("uploads", 2)?,
             key_buf: Vec::new(),
             prefix_buf: Vec::new(),
             key_memo,
@@ -693,35 +694,6 @@ impl ObjectDriver {
         }
         self.held.drain(..).for_each(Ack::ack);
         Ok(())
-    }
-}
-
-/// A small runtime of its own for a destination's upload tasks. Shut down
-/// without waiting when the driver goes (a runtime may not be dropped inside
-/// another's async context); what it did not finish stays in the spool.
-struct UploadRuntime(Option<tokio::runtime::Runtime>);
-
-impl UploadRuntime {
-    fn new() -> Result<UploadRuntime, Failure> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("uploads")
-            .enable_all()
-            .build()
-            .map(|rt| UploadRuntime(Some(rt)))
-            .map_err(|e| Failure::retry(format!("cannot start the upload threads: {e}")))
-    }
-
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.as_ref().expect("runtime lives until drop").handle()
-    }
-}
-
-impl Drop for UploadRuntime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
     }
 }
 
