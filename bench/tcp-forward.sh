@@ -21,7 +21,10 @@
 # appends to a file. A run ends when the sink's file has stopped growing; the
 # rate is messages over the time from the first byte sent to the sink file's
 # last write, and every message must be there. CPU is the forwarder's user +
-# system time per million messages; RSS its VmHWM.
+# system time per million messages; RSS its VmHWM. The sink's CPU (socat
+# decrypting and appending, or http-sink reading) is shown beside Sluice's:
+# on a small machine it shares the cores, which the TCP -> file reference
+# has to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -143,10 +146,17 @@ start_sng() {
 }
 
 cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# The sink's CPU, its own and its connection children's once they are reaped
+# (socat forks one per connection; it ends when the forwarder is gone).
+sink_secs() {
+    [ -n "$SINK" ] || { echo 0; return; }
+    sleep 0.3
+    awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15 + $16 + $17) / t }' "/proc/$SINK/stat" 2>/dev/null || echo 0
+}
 
 # run MODE START -> prints "msg/s cpu_s_per_M peak_rss_kib"
 run() {
-    local mode=$1 start=$2 t0 t1 size prev lines hwm cpu
+    local mode=$1 start=$2 t0 t1 size prev lines hwm cpu scpu
     start_sink "$mode"
     "$start"
     wait_port "$PORT_IN"
@@ -166,13 +176,14 @@ run() {
         hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
         cpu=$(cpu_secs "$PID")
         kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+        scpu=$(sink_secs)
         kill "$SINK" 2>/dev/null; wait "$SINK" 2>/dev/null || true; SINK=
         if [ "$n" -lt "$MSGS" ]; then
             echo "$mode ($start): $n of $MSGS events arrived" >&2
             return 1
         fi
-        awk -v n="$MSGS" -v a="$t0" -v b="$t1" -v c="$cpu" -v h="$hwm" \
-            'BEGIN { printf "%d %.2f %d\n", n / (b - a), c * 1e6 / n, h }'
+        awk -v n="$MSGS" -v a="$t0" -v b="$t1" -v c="$cpu" -v h="$hwm" -v s="$scpu" \
+            'BEGIN { printf "%d %.2f %d %.2f\n", n / (b - a), c * 1e6 / n, h, s * 1e6 / n }'
         return 0
     fi
     # done when the sink stops growing (or never starts, within a minute)
@@ -189,6 +200,7 @@ run() {
     hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
     cpu=$(cpu_secs "$PID")
     kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+    scpu=$(sink_secs)
     if [ -n "$SINK" ]; then kill "$SINK" 2>/dev/null; wait "$SINK" 2>/dev/null || true; SINK=; fi
     lines=$(wc -l < "$TMP/sink")
     if [ "$lines" -ne "$MSGS" ]; then
@@ -199,8 +211,8 @@ run() {
         cp "$TMP/sluice.err" "$TMP/../forward-$mode-$$.err" 2>/dev/null || true
         [ "$unique" -eq "$MSGS" ] || return 1
     fi
-    awk -v n="$MSGS" -v a="$t0" -v b="$t1" -v c="$cpu" -v h="$hwm" \
-        'BEGIN { printf "%d %.2f %d\n", n / (b - a), c * 1e6 / n, h }'
+    awk -v n="$MSGS" -v a="$t0" -v b="$t1" -v c="$cpu" -v h="$hwm" -v s="$scpu" \
+        'BEGIN { printf "%d %.2f %d %.2f\n", n / (b - a), c * 1e6 / n, h, s * 1e6 / n }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -224,14 +236,15 @@ for mode in "${MODES[@]}"; do
         [ "$sng" = 1 ] && run "$mode" start_sng >> "$TMP/sng.res"
     done
     if [ "$sng" = 0 ]; then
-        printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB); syslog-ng: its http module is not installed; %.2fx tcp->file\n' \
+        printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB; the sink %s CPU-s/M); syslog-ng: its http module is not installed; %.2fx tcp->file\n' \
             "$mode" "$(col "$TMP/sluice.res" 1)" "$(col "$TMP/sluice.res" 2)" "$(( $(col "$TMP/sluice.res" 3) / 1024 ))" \
+            "$(col "$TMP/sluice.res" 4)" \
             "$(awk -v a="$(col "$TMP/sluice.res" 1)" -v b="$file_rate" 'BEGIN { print a / b }')"
         continue
     fi
     sl=$(col "$TMP/sluice.res" 1) ng=$(col "$TMP/sng.res" 1)
-    printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB); syslog-ng %s msg/s (%s CPU-s/M, %d MiB); %.2fx syslog-ng, %.2fx tcp->file\n' \
-        "$mode" "$sl" "$(col "$TMP/sluice.res" 2)" "$(( $(col "$TMP/sluice.res" 3) / 1024 ))" \
+    printf '%s: sluice %s msg/s (%s CPU-s/M msgs, peak RSS %d MiB; the sink %s CPU-s/M); syslog-ng %s msg/s (%s CPU-s/M, %d MiB); %.2fx syslog-ng, %.2fx tcp->file\n' \
+        "$mode" "$sl" "$(col "$TMP/sluice.res" 2)" "$(( $(col "$TMP/sluice.res" 3) / 1024 ))" "$(col "$TMP/sluice.res" 4)" \
         "$ng" "$(col "$TMP/sng.res" 2)" "$(( $(col "$TMP/sng.res" 3) / 1024 ))" \
         "$(awk -v a="$sl" -v b="$ng" 'BEGIN { print a / b }')" \
         "$(awk -v a="$sl" -v b="$file_rate" 'BEGIN { print a / b }')"
