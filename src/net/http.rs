@@ -16,8 +16,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use std::error::Error as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,10 +61,8 @@ impl HttpClient {
                 path: path.to_path_buf(),
                 reason,
             };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| ca_err(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ca_err(e.to_string()))?;
+            let certs =
+                super::pki::read_certs(path).map_err(|e| ca_err(e.root_cause().to_string()))?;
             if certs.is_empty() {
                 return Err(ca_err("no PEM certificate in the file".into()));
             }
@@ -213,4 +209,29 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_without_certificates_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("sluice-http-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.join("missing.pem");
+        for (path, why) in [(&empty, "no PEM certificate"), (&missing, "No such file")] {
+            match HttpClient::new(Some(path)) {
+                Err(e @ BuildError::CaFile { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains(&path.display().to_string()), "{text}");
+                    assert!(text.contains(why), "{text}");
+                }
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
