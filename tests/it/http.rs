@@ -202,12 +202,20 @@ impl Receiver {
                 return;
             }
             let text = if ack_poll {
-                let id = String::from_utf8_lossy(&body)
+                // {"acks":[0,1]} -> {"acks":{"0":false,"1":true}}, a state
+                // from `acks` for each id asked about.
+                let asked = String::from_utf8_lossy(&body)
                     .trim_start_matches("{\"acks\":[")
                     .trim_end_matches("]}")
                     .to_string();
-                let state = self.acks.lock().unwrap().pop_front().unwrap_or(true);
-                format!("{{\"acks\":{{\"{id}\":{state}}}}}")
+                let states: Vec<String> = asked
+                    .split(',')
+                    .map(|id| {
+                        let state = self.acks.lock().unwrap().pop_front().unwrap_or(true);
+                        format!("\"{id}\":{state}")
+                    })
+                    .collect();
+                format!("{{\"acks\":{{{}}}}}", states.join(","))
             } else if status == 200 {
                 let mut n = self.next_ack.lock().unwrap();
                 *n += 1;
@@ -623,6 +631,20 @@ fn batches_waiting_for_splunk_acknowledgement_leave_the_workers_free() {
         "all four batches went out before any was confirmed"
     );
     d.await_stat("destination.d#0.written", 20, WAIT);
+    // Splunk is asked about the waiting batches together, one request a
+    // round, not one request per batch.
+    let polls: Vec<String> = rx
+        .seen()
+        .iter()
+        .filter(|s| s.target.contains("/ack"))
+        .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+        .collect();
+    assert!(
+        polls.iter().any(|p| p == r#"{"acks":[0,1,2,3]}"#),
+        "{polls:?}"
+    );
+    // One request per batch would take 40 to use up the unconfirmed answers.
+    assert!(polls.len() <= 20, "{} polls: {polls:?}", polls.len());
 }
 
 /// A 503 with Retry-After: the batch waits that long before it goes again.

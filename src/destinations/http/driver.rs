@@ -16,8 +16,8 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_rustls::rustls::ClientConfig;
 
@@ -78,6 +78,8 @@ pub struct HttpDriver {
     /// Which url() the next request starts with.
     next_url: usize,
     id: String,
+    /// With hec-ack(): asks Splunk about every batch waiting to be indexed.
+    acks: Option<(Arc<AckPoller>, JoinHandle<()>)>,
     /// Where requests run (after `requests`, which aborts them first).
     threads: TaskThreads,
 }
@@ -89,9 +91,18 @@ impl HttpDriver {
         ctx: RenderContext,
         id: String,
     ) -> Result<HttpDriver, Failure> {
+        // One thread: requests start in the order their batches were made
+        // (and take workers() slots in that order).
+        let threads = TaskThreads::new("http", 1)?;
+        let client = HttpClient::with_tls(ClientConfig::clone(tls));
+        let acks = opts.hec_ack.map(|(every, _)| {
+            let poller = Arc::new(AckPoller::new(opts.clone(), client.clone(), id.clone()));
+            let task = threads.handle().spawn(poller.clone().run(every));
+            (poller, task)
+        });
         Ok(HttpDriver {
             ctx: ctx.with_overrides(opts.time_zone.as_ref(), opts.frac_digits),
-            client: HttpClient::with_tls(ClientConfig::clone(tls)),
+            client,
             workers: Arc::new(Semaphore::new(opts.workers)),
             load: Arc::default(),
             opts,
@@ -100,9 +111,8 @@ impl HttpDriver {
             room: Arc::new(Notify::new()),
             next_url: 0,
             id,
-            // One thread: requests start in the order their batches were
-            // made (and take workers() slots in that order).
-            threads: TaskThreads::new("http", 1)?,
+            acks,
+            threads,
         })
     }
 
@@ -122,6 +132,7 @@ impl HttpDriver {
         let mut request = Request {
             opts: self.opts.clone(),
             client: self.client.clone(),
+            acks: self.acks.as_ref().map(|(p, _)| p.clone()),
             body: Bytes::new(),
             lines: open.lines,
             first_url: self.next_url,
@@ -233,6 +244,9 @@ impl Driver for HttpDriver {
             tracing::error!(destination = %self.id, requests = self.requests.len(), "stopping before the server took every batch; the rest is lost");
             self.requests.abort_all();
         }
+        if let Some((_, task)) = &self.acks {
+            task.abort();
+        }
     }
 }
 
@@ -240,6 +254,7 @@ impl Driver for HttpDriver {
 struct Request {
     opts: Arc<HttpOptions>,
     client: HttpClient,
+    acks: Option<Arc<AckPoller>>,
     body: Bytes,
     lines: usize,
     first_url: usize,
@@ -272,51 +287,19 @@ impl Request {
             let Some((url, ack_id)) = delivered else {
                 return false;
             };
-            let (Some((every, within)), Some(id)) = (self.opts.hec_ack, ack_id) else {
+            let (Some((_, within)), Some(acks), Some(id)) = (self.opts.hec_ack, &self.acks, ack_id)
+            else {
                 return true;
             };
             load.acking.fetch_add(self.body.len(), Ordering::Relaxed);
-            let indexed = self.indexed(url, id, every, within).await;
+            // Gone (the driver closing): not confirmed.
+            let indexed = acks.wait(url, id, within).await.unwrap_or(false);
             load.acking.fetch_sub(self.body.len(), Ordering::Relaxed);
             if indexed {
                 return true;
             }
             tracing::warn!(destination = %self.id, ack_id = id, messages = self.lines, "Splunk did not confirm a batch as indexed in time; sending it again");
         }
-    }
-
-    /// Asks the server that took the batch whether ackId `id` was indexed,
-    /// every `every`, for at most `within`.
-    async fn indexed(&self, url: usize, id: u64, every: Duration, within: Duration) -> bool {
-        let uri = &self.opts.urls[url % self.opts.urls.len()];
-        let Some(ack_uri) = ack_uri(uri) else {
-            return true;
-        };
-        let give_up = Instant::now() + within;
-        let body = Bytes::from(format!("{{\"acks\":[{id}]}}"));
-        while Instant::now() < give_up {
-            tokio::time::sleep(every.min(give_up.saturating_duration_since(Instant::now()))).await;
-            let b = self
-                .builder(http::Method::POST, &ack_uri)
-                .header(http::header::CONTENT_LENGTH, body.len());
-            let Ok(req) = b.body(body.clone()) else {
-                return true;
-            };
-            match self.client.send(req, self.opts.timeout).await {
-                Ok(resp) if resp.status.is_success() => {
-                    if ack_state(&resp.body, id) == Some(true) {
-                        return true;
-                    }
-                }
-                Ok(resp) => {
-                    tracing::warn!(destination = %self.id, status = resp.status.as_u16(), "asking Splunk for acknowledgements failed");
-                }
-                Err(e) => {
-                    tracing::warn!(destination = %self.id, "asking Splunk for acknowledgements failed: {e}");
-                }
-            }
-        }
-        false
     }
 
     /// Sends until a server takes the batch: which url() did, and the ackId
@@ -387,18 +370,8 @@ impl Request {
         }
     }
 
-    /// A request to `uri` with the configured headers (authentication, the
-    /// HEC channel, ...).
-    fn builder(&self, method: http::Method, uri: &http::Uri) -> http::request::Builder {
-        let mut b = http::Request::builder().method(method).uri(uri.clone());
-        for (name, value) in &self.opts.headers {
-            b = b.header(name, value);
-        }
-        b
-    }
-
     fn request(&self, uri: &http::Uri) -> http::Request<Bytes> {
-        let mut b = self.builder(self.opts.method.clone(), uri);
+        let mut b = builder(&self.opts, self.opts.method.clone(), uri);
         if self.opts.gzip {
             b = b.header(http::header::CONTENT_ENCODING, "gzip");
         }
@@ -406,6 +379,128 @@ impl Request {
         // Every part was checked when the options were built.
         b.body(self.body.clone())
             .unwrap_or_else(|_| http::Request::new(self.body.clone()))
+    }
+}
+
+/// A request to `uri` with the configured headers (authentication, the HEC
+/// channel, ...).
+fn builder(opts: &HttpOptions, method: http::Method, uri: &http::Uri) -> http::request::Builder {
+    let mut b = http::Request::builder().method(method).uri(uri.clone());
+    for (name, value) in &opts.headers {
+        b = b.header(name, value);
+    }
+    b
+}
+
+/// A batch waiting for Splunk to say it was indexed.
+struct Waiting {
+    /// The url() that took it: ackIds are a server's (and channel's) own.
+    url: usize,
+    id: u64,
+    give_up: Instant,
+    indexed: oneshot::Sender<bool>,
+}
+
+/// Splunk's indexer acknowledgements (hec-ack()): every hec-ack-interval(),
+/// one request per server asks about every batch it took that waits, as
+/// Splunk's ack endpoint takes a list, rather than one request per batch.
+struct AckPoller {
+    opts: Arc<HttpOptions>,
+    client: HttpClient,
+    id: String,
+    waiting: Mutex<Vec<Waiting>>,
+}
+
+impl AckPoller {
+    fn new(opts: Arc<HttpOptions>, client: HttpClient, id: String) -> AckPoller {
+        AckPoller {
+            opts,
+            client,
+            id,
+            waiting: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether the server behind url() `url` indexes ackId `id` within
+    /// `within`; `None` if the poller is gone.
+    async fn wait(&self, url: usize, id: u64, within: Duration) -> Option<bool> {
+        let (indexed, answer) = oneshot::channel();
+        self.waiting().push(Waiting {
+            url,
+            id,
+            give_up: Instant::now() + within,
+            indexed,
+        });
+        answer.await.ok()
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            self.poll().await;
+        }
+    }
+
+    /// One round: batches past hec-ack-timeout() are let go unconfirmed, and
+    /// each server is asked about the rest of its batches.
+    async fn poll(&self) {
+        let now = Instant::now();
+        let mut servers: Vec<(usize, Vec<u64>)> = Vec::new();
+        {
+            let mut waiting = self.waiting();
+            for w in waiting.extract_if(.., |w| now >= w.give_up || w.indexed.is_closed()) {
+                let _ = w.indexed.send(false);
+            }
+            for w in waiting.iter() {
+                match servers.iter_mut().find(|(url, _)| *url == w.url) {
+                    Some((_, ids)) => ids.push(w.id),
+                    None => servers.push((w.url, vec![w.id])),
+                }
+            }
+        }
+        for (url, ids) in servers {
+            let indexed = self.ask(url, &ids).await;
+            let confirmed = |w: &mut Waiting| w.url == url && indexed.contains(&w.id);
+            for w in self.waiting().extract_if(.., confirmed) {
+                let _ = w.indexed.send(true);
+            }
+        }
+    }
+
+    /// The ackIds of `ids` that the server behind url() `url` says it indexed.
+    async fn ask(&self, url: usize, ids: &[u64]) -> Vec<u64> {
+        let uri = &self.opts.urls[url % self.opts.urls.len()];
+        let Some(ack_uri) = ack_uri(uri) else {
+            // No endpoint to ask: taken counts as indexed.
+            return ids.to_vec();
+        };
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let body = Bytes::from(format!("{{\"acks\":[{}]}}", list.join(",")));
+        let req = builder(&self.opts, http::Method::POST, &ack_uri)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(body);
+        let Ok(req) = req else {
+            return ids.to_vec();
+        };
+        match self.client.send(req, self.opts.timeout).await {
+            Ok(resp) if resp.status.is_success() => ids
+                .iter()
+                .copied()
+                .filter(|id| ack_state(&resp.body, *id) == Some(true))
+                .collect(),
+            Ok(resp) => {
+                tracing::warn!(destination = %self.id, status = resp.status.as_u16(), "asking Splunk for acknowledgements failed");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(destination = %self.id, "asking Splunk for acknowledgements failed: {e}");
+                Vec::new()
+            }
+        }
     }
 }
 

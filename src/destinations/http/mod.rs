@@ -184,7 +184,7 @@ pub const SPEC: DriverSpec = DriverSpec {
                 max_ms: 3_600_000,
             },
             default: "10",
-            doc: "How often an unacknowledged batch is asked about (seconds when bare).",
+            doc: "How often Splunk is asked about the batches waiting for its acknowledgement, all of a server's in one request (seconds when bare).",
         },
         OptionSpec {
             name: "hec-ack-timeout",
