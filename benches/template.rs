@@ -7,7 +7,7 @@ mod common;
 
 use common::message;
 use sluice::message::Zone;
-use sluice::template::{RenderContext, Template};
+use sluice::template::{Memo, RenderContext, Template};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -31,6 +31,25 @@ fn bench(label: &str, text: &str, ctx: &RenderContext, iterations: u32) {
     }
     let ns = start.elapsed().as_nanos() as f64 / iterations as f64;
     println!("{label:<44} {ns:>8.1} ns/render  ({} bytes)", out.len());
+}
+
+/// What an object store checks per message before rendering its key again:
+/// whether the key's inputs equal the last message's (they do).
+fn memo(label: &str, text: &str, iterations: u32) {
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| !label.contains(&only)) {
+        return;
+    }
+    let t = Template::compile(text).expect("template compiles");
+    let mut memo = Memo::new(&[&t]).expect("the key can be memoized");
+    let msg = message();
+    let start = Instant::now();
+    let mut same = 0;
+    for _ in 0..iterations {
+        same += usize::from(memo.unchanged(black_box(&msg)));
+    }
+    let ns = start.elapsed().as_nanos() as f64 / iterations as f64;
+    assert_eq!(same + 1, iterations as usize);
+    println!("{label:<44} {ns:>8.1} ns/check");
 }
 
 fn main() {
@@ -58,4 +77,9 @@ fn main() {
                host=${HOST} time=float(${S_UNIXTIME}.${S_MSEC}) event=${MSG} \
                fields=literal($(format-flat-json --scope none )))";
     bench("splunk-hec-event body", hec, &own, 1_000_000);
+    memo(
+        "object key memo, unchanged",
+        "app/${HOST}-${S_DAY}",
+        10_000_000,
+    );
 }
