@@ -426,7 +426,8 @@ impl AckPoller {
     async fn wait(&self, url: usize, id: u64, within: Duration) -> Option<bool> {
         let (indexed, answer) = oneshot::channel();
         self.waiting().push(Waiting {
-            url,
+            // The url()s are tried in turn from any number: one server, one index.
+            url: url % self.opts.urls.len(),
             id,
             give_up: Instant::now() + within,
             indexed,
