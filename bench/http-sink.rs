@@ -1,6 +1,6 @@
 // http-sink.rs -- an HTTP/1.1 sink that only counts: every request is answered
-// 200 with a HEC success body, and the non-empty lines of the bodies are
-// counted; the count is written to COUNTFILE ten times a second.
+// 200 with a HEC success body, and the lines of the bodies are counted;
+// the count is written to COUNTFILE ten times a second.
 // Build: rustc -O bench/http-sink.rs -o http-sink; run: http-sink ADDR COUNTFILE
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -48,7 +48,11 @@ fn main() {
                 if r.read_exact(&mut body).is_err() {
                     return;
                 }
-                let n = body.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+                // Newlines, counted in a loop the compiler vectorizes (a
+                // split into slices was a third of the sink's time); a last
+                // line without one counts too. Sluice sends no empty lines.
+                let n = body.iter().filter(|&&b| b == b'\n').count()
+                    + usize::from(body.last().is_some_and(|&b| b != b'\n'));
                 count.fetch_add(n as u64, Ordering::Relaxed);
                 if out.write_all(reply).is_err() {
                     return;
