@@ -159,6 +159,21 @@ impl Template {
         }
     }
 
+    /// Makes each `$(format-json)` of the template render by its general
+    /// path; whether any had its keys fixed at compile time.
+    #[cfg(test)]
+    fn unfix_json(&mut self) -> bool {
+        let mut any = false;
+        for e in &mut self.elems {
+            if let Element::Function(f) = e
+                && let functions::Function::FormatJson(j) = &mut **f
+            {
+                any |= j.unfix();
+            }
+        }
+        any
+    }
+
     /// The template text as written.
     pub fn text(&self) -> &str {
         &self.text

@@ -806,6 +806,72 @@ fn format_json_as_splunk_hec_event_writes_it() {
 }
 
 #[test]
+fn format_json_with_fixed_keys_writes_what_the_general_path_writes() {
+    // (the function, whether its keys are worked out at compile time)
+    let cases = [
+        (
+            "$(format-json --scope none --omit-empty-values index= source=${MSGID} \
+             host=${HOST} time=float(${S_UNIXTIME}.${S_MSEC}) event=${MSG} \
+             pid=int(${PID}) fields=literal({}))",
+            true,
+        ),
+        ("$(format-json --scope rfc3164)", true),
+        (
+            "$(format-json --scope rfc3164 --scope selected-macros)",
+            true,
+        ),
+        (
+            "$(format-json --scope rfc3164 --rekey P* --add-prefix x_)",
+            true,
+        ),
+        (
+            "$(format-json --scope none a=${PID} b=$MSG c= d=int(${PID}) .e=x)",
+            true,
+        ),
+        (
+            "$(format-json --scope none --omit-empty-values a=${MSGID} b= c=${PID})",
+            true,
+        ),
+        (
+            "$(format-json --scope none --key-delimiter / a.b=1 x=${PID})",
+            true,
+        ),
+        (
+            "$(format-flat-json --scope none a.b=1 a.c=${PID} d=$MSG)",
+            true,
+        ),
+        ("$(format-json --scope none n=int(${MSG}))", true),
+        // Keys that nest or repeat, or the message's own pairs: the general path.
+        ("$(format-json --scope none a.b=1 a.c=${PID})", false),
+        ("$(format-json --scope none --key-delimiter / a/b=1)", false),
+        ("$(format-json --scope none a=1 a=${PID})", false),
+        ("$(format-json --scope rfc5424)", false),
+        ("$(format-json --scope nv-pairs)", false),
+        ("$(format-json HOST)", false),
+    ];
+    let full = message();
+    let mut bare = message();
+    bare.set_owned(Field::Message, b"");
+    bare.set_owned(Field::Pid, b"");
+    bare.set_owned(Field::MsgId, b"");
+    for (text, fixed) in cases {
+        let t = Template::compile(text).unwrap();
+        let mut general = t.clone();
+        assert_eq!(general.unfix_json(), fixed, "{text}");
+        for m in [&full, &bare] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            t.render(m, &ctx(), &mut a);
+            general.render(m, &ctx(), &mut b);
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn format_json_failed_cast_empties_the_function() {
     // on-error(drop-message), syslog-ng's default, empties $(format-json); the
     // rest of the template and the message are kept.

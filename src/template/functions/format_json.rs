@@ -130,6 +130,33 @@ pub(in crate::template) struct FormatJson {
     leave_initial_dot: bool,
     omit_empty: bool,
     delimiter: u8,
+    /// The output worked out at compile time, when every key is known then
+    /// (see [`FormatJson::fix`]).
+    fixed: Option<Box<[Fixed]>>,
+}
+
+/// One key of a selection whose keys are all known when it is compiled
+/// (splunk-hec-event()'s body): its JSON text, and where its value comes
+/// from. Such a selection needs no per-message keys, sorting or plan.
+#[derive(Clone, Debug)]
+struct Fixed {
+    /// `,"key":`; the first key written drops the comma.
+    text: Box<[u8]>,
+    source: Source,
+    hint: Hint,
+    /// Left out when its value is empty: macros always, pairs under
+    /// `--omit-empty-values`.
+    skip_empty: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    /// A message field's bytes, read in place.
+    Field(Field),
+    Macro(Macro),
+    /// The template of `pairs[i]`.
+    Pair(usize),
+    Constant(Box<[u8]>),
 }
 
 pub(super) fn compile(
@@ -162,6 +189,7 @@ impl FormatJson {
             leave_initial_dot: style != Style::Nested && style != Style::Flat,
             omit_empty: false,
             delimiter: b'.',
+            fixed: None,
         };
         let fname = match style {
             Style::Nested => "format-json",
@@ -345,7 +373,119 @@ impl FormatJson {
             }
         }
         f.select_builtins();
+        f.fixed = f.fix();
         Ok(f)
+    }
+
+    /// The keys and their order worked out once, for a selection of macros
+    /// and pairs only (no scope or pattern that reads the message's own
+    /// pairs), whose keys neither nest nor repeat: with those, which key
+    /// comes out depends on the message, and the plan of [`Scratch::plan`]
+    /// is needed.
+    fn fix(&self) -> Option<Box<[Fixed]>> {
+        if self.scopes & (NV_PAIRS | DOT_NV_PAIRS | SDATA | RFC5424) != 0
+            || !self.patterns.is_empty()
+            || !matches!(self.style, Style::Nested | Style::Flat)
+        {
+            return None;
+        }
+        let mut keys = Scratch::default();
+        let mut all: Vec<(Box<[u8]>, Fixed)> = Vec::new();
+        let mut add = |name: &[u8], source: Source, hint: Hint, skip_empty: bool| {
+            let (start, end) = keys.push_key(name, self);
+            let key: Box<[u8]> = keys.bytes[start as usize..end as usize].into();
+            let mut text = b",\"".to_vec();
+            escape(&key, &mut text);
+            text.extend_from_slice(b"\":");
+            let text = text.into();
+            all.push((
+                key,
+                Fixed {
+                    text,
+                    source,
+                    hint,
+                    skip_empty,
+                },
+            ));
+        };
+        for (name, m) in &self.builtins {
+            let source = m.field().map_or(Source::Macro(*m), Source::Field);
+            add(name, source, Hint::String, true);
+        }
+        for (i, (name, t, hint)) in self.pairs.iter().enumerate() {
+            let source = match (t.as_field(), t.literal()) {
+                (Some(f), _) => Source::Field(f),
+                // An empty constant under --omit-empty-values is never written.
+                (None, Some(c)) if c.is_empty() && self.omit_empty => continue,
+                (None, Some(c)) => Source::Constant(c.into()),
+                (None, None) => Source::Pair(i),
+            };
+            add(name, source, *hint, self.omit_empty);
+        }
+        let mut tokens = Vec::new();
+        for (key, _) in all.iter().filter(|_| self.style == Style::Nested) {
+            tokens.clear();
+            split_key(key, 0, self.delimiter, &mut tokens);
+            if tokens != [(0, key.len() as u32)] {
+                return None;
+            }
+        }
+        all.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        if all.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        Some(all.into_iter().map(|(_, f)| f).collect())
+    }
+
+    /// Drops the fixed output, so that the general path renders; whether
+    /// there was one.
+    #[cfg(test)]
+    pub(in crate::template) fn unfix(&mut self) -> bool {
+        self.fixed.take().is_some()
+    }
+
+    /// Renders a [`FormatJson::fix`]ed selection; false when a value does
+    /// not convert.
+    #[allow(clippy::too_many_arguments)]
+    fn render_fixed(
+        &self,
+        fixed: &[Fixed],
+        msg: &Message,
+        ctx: &RenderContext,
+        zone: Option<&Zone>,
+        dates: &mut Dates,
+        s: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.push(b'{');
+        let mut first = true;
+        for f in fixed {
+            let Scratch { bytes, tmp, .. } = &mut *s;
+            let v: &[u8] = match &f.source {
+                Source::Field(field) => msg.get(*field).unwrap_or_default(),
+                Source::Macro(m) => {
+                    bytes.clear();
+                    macros::expand(*m, msg, ctx, zone, dates, bytes);
+                    bytes
+                }
+                Source::Pair(i) => {
+                    bytes.clear();
+                    self.pairs[*i].1.render_with(msg, ctx, dates, bytes);
+                    bytes
+                }
+                Source::Constant(c) => c,
+            };
+            if f.skip_empty && v.is_empty() {
+                continue;
+            }
+            out.extend_from_slice(&f.text[usize::from(first)..]);
+            first = false;
+            if !value(v, f.hint, tmp, out) {
+                return false;
+            }
+        }
+        out.push(b'}');
+        true
     }
 
     fn add_pair(&mut self, a: &Arg, spec: &str, off: usize) -> Result<(), TemplateError> {
@@ -458,10 +598,17 @@ impl FormatJson {
         out: &mut Vec<u8>,
     ) {
         let mut s = SCRATCH.with_borrow_mut(Vec::pop).unwrap_or_default();
+        let start = out.len();
+        if let Some(fixed) = &self.fixed {
+            if !self.render_fixed(fixed, msg, ctx, zone, dates, &mut s, out) {
+                out.truncate(start);
+            }
+            SCRATCH.with_borrow_mut(|all| all.push(s));
+            return;
+        }
         s.bytes.clear();
         s.entries.clear();
         self.collect(msg, ctx, zone, dates, &mut s);
-        let start = out.len();
         let ok = match self.style {
             Style::Nested | Style::Flat => {
                 let plan = s.plan(self);
