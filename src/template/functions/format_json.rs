@@ -1607,10 +1607,11 @@ mod tests {
     }
 
     #[test]
-    fn escaping_eight_at_a_time_misses_no_byte() {
-        // Every byte value at every place of values of 1 to 25 bytes, alone
-        // and after a quote: the word search (and its masked, overlapping
-        // last word) must stop for it exactly as the byte-by-byte one does
+    fn escaping_sixteen_or_eight_at_a_time_misses_no_byte() {
+        // Every byte value at every place of values of 1 to 40 bytes, alone
+        // and after a quote: the search by sixteen and by words (and its
+        // masked, overlapping last word) must stop for it exactly as the
+        // byte-by-byte one does, and runs of every length be copied whole
         // (a single byte is escaped on its own, with no context, in these
         // values).
         let by_bytes = |s: &[u8]| {
@@ -1620,10 +1621,10 @@ mod tests {
             }
             want
         };
-        for len in 1..=25 {
+        for len in 1..=40 {
             for b in 0..=255u8 {
                 for at in 0..len {
-                    let mut s = b"abcdefghijklmnopqrstuvwxy"[..len].to_vec();
+                    let mut s = b"abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].to_vec();
                     s[at] = b;
                     let mut got = Vec::new();
                     escape(&s, &mut got);
