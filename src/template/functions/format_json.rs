@@ -1145,6 +1145,12 @@ fn escape_cef(s: &[u8], out: &mut Vec<u8>) {
 
 /// Writes one JSON value as its hint says; false when it does not convert.
 fn value(v: &[u8], hint: Hint, tmp: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+    if let Some(point) = plain_number(v)
+        && (hint == Hint::Double || (hint == Hint::Int && !point))
+    {
+        out.extend_from_slice(v);
+        return true;
+    }
     if !converts(hint, v) {
         return false;
     }
@@ -1449,18 +1455,27 @@ fn is_strtoll(v: &[u8]) -> bool {
 
 /// `strtod(v, &end)` consumed all of `v` without overflowing.
 fn is_strtod(v: &[u8]) -> bool {
-    // The usual value (`1700000000.123`, a time made by a template) is
-    // digits with one point: no parse needed, and too short to overflow.
+    plain_number(v).is_some() || strtod(v).is_some()
+}
+
+/// The usual number a template makes (`1700000000.123`, a time; a count):
+/// a sign, digits and at most one point, under 300 bytes; whether it has
+/// the point. strtod takes all of it without overflowing (strtoll too,
+/// without the point), and nothing in it needs escaping.
+fn plain_number(v: &[u8]) -> Option<bool> {
     let d = skip_sign(v);
-    let (int, frac) = match memchr::memchr(b'.', d) {
-        Some(p) => (&d[..p], &d[p + 1..]),
-        None => (d, &d[..0]),
-    };
-    if d.len() < 300 && int.len() + frac.len() > 0 && int.iter().chain(frac).all(u8::is_ascii_digit)
-    {
-        return true;
+    if d.len() >= 300 {
+        return None;
     }
-    strtod(v).is_some()
+    let mut points = 0;
+    for c in d {
+        match c {
+            b'0'..=b'9' => {}
+            b'.' => points += 1,
+            _ => return None,
+        }
+    }
+    (points <= 1 && d.len() > points).then_some(points == 1)
 }
 
 /// C's `strtod` of all of `v`: leading white space, a sign, a decimal or `0x` hex
