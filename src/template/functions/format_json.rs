@@ -1145,8 +1145,9 @@ fn escape_cef(s: &[u8], out: &mut Vec<u8>) {
 
 /// Writes one JSON value as its hint says; false when it does not convert.
 fn value(v: &[u8], hint: Hint, tmp: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
-    if let Some(point) = plain_number(v)
-        && (hint == Hint::Double || (hint == Hint::Int && !point))
+    if matches!(hint, Hint::Int | Hint::Double)
+        && let Some(point) = plain_number(v)
+        && (hint == Hint::Double || !point)
     {
         out.extend_from_slice(v);
         return true;
