@@ -133,6 +133,33 @@ pub(in crate::template) struct FormatJson {
     /// The output worked out at compile time, when every key is known then
     /// (see [`FormatJson::fix`]).
     fixed: Option<Box<[Fixed]>>,
+    known: Known,
+}
+
+/// The message fields a selection may take, as [`FormatJson::collect`]
+/// looks at them, and the names they are taken under.
+const FIELDS: [(&[u8], Field); 5] = [
+    (b"PROGRAM", Field::Program),
+    (b"PID", Field::Pid),
+    (b"MSGID", Field::MsgId),
+    (b"MESSAGE", Field::Message),
+    (b"LEGACY_MSGHDR", Field::LegacyMsgHdr),
+];
+
+/// The keys of the names a selection knows when it is compiled (fields and
+/// macros, its pairs), rewritten once, one after another in `text`; a
+/// render starts its scratch bytes with them, so that only the message's
+/// own pairs have their keys made per message. A name the selection does
+/// not take has none.
+#[derive(Clone, Debug, Default)]
+struct Known {
+    text: Vec<u8>,
+    fields: [Option<(u32, u32)>; 5],
+    host: Option<(u32, u32)>,
+    host_from: Option<(u32, u32)>,
+    source: Option<(u32, u32)>,
+    builtins: Vec<(u32, u32)>,
+    pairs: Vec<(u32, u32)>,
 }
 
 /// One key of a selection whose keys are all known when it is compiled
@@ -190,6 +217,7 @@ impl FormatJson {
             omit_empty: false,
             delimiter: b'.',
             fixed: None,
+            known: Known::default(),
         };
         let fname = match style {
             Style::Nested => "format-json",
@@ -374,7 +402,28 @@ impl FormatJson {
         }
         f.select_builtins();
         f.fixed = f.fix();
+        f.known = f.know();
         Ok(f)
+    }
+
+    /// The [`Known`] keys of this selection.
+    fn know(&self) -> Known {
+        let mut s = Scratch::default();
+        let mut key = |name: &[u8]| s.push_key(name, self);
+        let mut chosen = |name: &[u8]| self.selects(name).then(|| key(name));
+        let fields = FIELDS.map(|(name, _)| chosen(name));
+        let (host, host_from, source) = (chosen(b"HOST"), chosen(b"HOST_FROM"), chosen(b"SOURCE"));
+        let builtins = self.builtins.iter().map(|(n, _)| key(n)).collect();
+        let pairs = self.pairs.iter().map(|(n, _, _)| key(n)).collect();
+        Known {
+            text: s.bytes,
+            fields,
+            host,
+            host_from,
+            source,
+            builtins,
+            pairs,
+        }
     }
 
     /// The keys and their order worked out once, for a selection of macros
@@ -607,6 +656,7 @@ impl FormatJson {
             return;
         }
         s.bytes.clear();
+        s.bytes.extend_from_slice(&self.known.text);
         s.entries.clear();
         self.collect(msg, ctx, zone, dates, &mut s);
         let ok = match self.style {
@@ -632,6 +682,9 @@ impl FormatJson {
         SCRATCH.with_borrow_mut(|all| all.push(s));
     }
 
+    /// Gathers the selected keys and values as entries, in the order that
+    /// makes a later value of a key win. `s.bytes` starts with the
+    /// [`Known`] keys.
     fn collect(
         &self,
         msg: &Message,
@@ -640,30 +693,30 @@ impl FormatJson {
         dates: &mut Dates,
         s: &mut Scratch,
     ) {
+        let known = &self.known;
         if self.scopes & (NV_PAIRS | DOT_NV_PAIRS | SDATA | RFC5424) != 0
             || !self.patterns.is_empty()
         {
-            const FIELDS: [(&[u8], Field); 5] = [
-                (b"PROGRAM", Field::Program),
-                (b"PID", Field::Pid),
-                (b"MSGID", Field::MsgId),
-                (b"MESSAGE", Field::Message),
-                (b"LEGACY_MSGHDR", Field::LegacyMsgHdr),
-            ];
-            for (name, field) in FIELDS {
-                if let Some(v) = msg.get(field) {
-                    self.add_nv(s, name, Val::Field(field), v.len());
+            for (key, (_, field)) in known.fields.iter().zip(FIELDS) {
+                if let (Some(key), Some(v)) = (*key, msg.get(field))
+                    && !(self.omit_empty && v.is_empty())
+                {
+                    s.push(key, Val::Field(field), Hint::String);
                 }
             }
             // HOST is always set in syslog-ng (HOST_FROM when none was sent).
-            self.add_built(s, b"HOST", |out| {
-                macros::expand(Macro::FullHost, msg, ctx, zone, dates, out)
-            });
-            self.add_built(s, b"HOST_FROM", |out| {
-                macros::expand(Macro::HostFrom, msg, ctx, zone, dates, out)
-            });
-            if let Some(o) = msg.origin.get() {
-                self.add_built(s, b"SOURCE", |out| {
+            if let Some(key) = known.host {
+                self.add_built(s, key, Hint::String, |out| {
+                    macros::expand(Macro::FullHost, msg, ctx, zone, dates, out)
+                });
+            }
+            if let Some(key) = known.host_from {
+                self.add_built(s, key, Hint::String, |out| {
+                    macros::expand(Macro::HostFrom, msg, ctx, zone, dates, out)
+                });
+            }
+            if let (Some(key), Some(o)) = (known.source, msg.origin.get()) {
+                self.add_built(s, key, Hint::String, |out| {
                     out.extend_from_slice(o.source.as_bytes())
                 });
             }
@@ -676,45 +729,40 @@ impl FormatJson {
                 if self.omit_empty && msg.pair_at(i).is_none_or(<[u8]>::is_empty) {
                     continue;
                 }
-                s.push_in_place(name, Val::Pair(i as u32), self);
+                let key = s.push_key(name, self);
+                s.push(key, Val::Pair(i as u32), Hint::String);
             }
         }
-        for (name, m) in &self.builtins {
+        for (&key, (_, m)) in known.builtins.iter().zip(&self.builtins) {
             // Macros that are a field's bytes are read in place, as pairs
             // are; an empty one is left out, as an empty expansion is.
             if let Some(f) = m.field() {
                 if msg.get(f).is_some_and(|v| !v.is_empty()) {
-                    s.push_in_place(name, Val::Field(f), self);
+                    s.push(key, Val::Field(f), Hint::String);
                 }
                 continue;
             }
-            let mark = s.push_key(name, self);
+            // TAGS is a plain string in syslog-ng 3.38's JSON (checked
+            // against it), not a list.
+            let start = s.bytes.len();
             macros::expand(*m, msg, ctx, zone, dates, &mut s.bytes);
-            if s.bytes.len() == mark.1 as usize {
-                s.bytes.truncate(mark.0 as usize);
-            } else {
-                // TAGS is a plain string in syslog-ng 3.38's JSON (checked
-                // against it), not a list.
-                s.finish(mark, Hint::String);
+            if s.bytes.len() > start {
+                s.push(
+                    key,
+                    Val::Bytes(start as u32, s.bytes.len() as u32),
+                    Hint::String,
+                );
             }
         }
-        for (name, t, hint) in &self.pairs {
+        for (&key, (_, t, hint)) in known.pairs.iter().zip(&self.pairs) {
             if let Some(f) = t.as_field() {
                 // `event=${MSG}`: the field's bytes, read in place.
                 if !self.omit_empty || msg.get(f).is_some_and(|v| !v.is_empty()) {
-                    let key = s.push_key(name, self);
-                    let (value, hint) = (Val::Field(f), *hint);
-                    s.entries.push(Entry { key, value, hint });
+                    s.push(key, Val::Field(f), *hint);
                 }
                 continue;
             }
-            let mark = s.push_key(name, self);
-            t.render_with(msg, ctx, dates, &mut s.bytes);
-            if self.omit_empty && s.bytes.len() == mark.1 as usize {
-                s.bytes.truncate(mark.0 as usize);
-            } else {
-                s.finish(mark, *hint);
-            }
+            self.add_built(s, key, *hint, |out| t.render_with(msg, ctx, dates, out));
         }
     }
 
@@ -728,25 +776,19 @@ impl FormatJson {
         self.decide(name, inc)
     }
 
-    /// A message value `len` bytes long that stays where it is, if selected.
-    fn add_nv(&self, s: &mut Scratch, name: &[u8], value: Val, len: usize) {
-        if !self.selects(name) || (self.omit_empty && len == 0) {
-            return;
-        }
-        s.push_in_place(name, value, self);
-    }
-
-    /// A message value built into the scratch bytes, if selected.
-    fn add_built(&self, s: &mut Scratch, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
-        if !self.selects(name) {
-            return;
-        }
-        let mark = s.push_key(name, self);
+    /// A value built into the scratch bytes, under `key`; left out when
+    /// empty under `--omit-empty-values`.
+    fn add_built(
+        &self,
+        s: &mut Scratch,
+        key: (u32, u32),
+        hint: Hint,
+        value: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let start = s.bytes.len();
         value(&mut s.bytes);
-        if self.omit_empty && s.bytes.len() == mark.1 as usize {
-            s.bytes.truncate(mark.0 as usize);
-        } else {
-            s.finish(mark, Hint::String);
+        if !(self.omit_empty && s.bytes.len() == start) {
+            s.push(key, Val::Bytes(start as u32, s.bytes.len() as u32), hint);
         }
     }
 }
@@ -970,22 +1012,8 @@ impl Scratch {
         (start as u32, self.bytes.len() as u32)
     }
 
-    /// A string entry whose value is read in place from the message.
-    fn push_in_place(&mut self, name: &[u8], value: Val, f: &FormatJson) {
-        let key = self.push_key(name, f);
-        self.entries.push(Entry {
-            key,
-            value,
-            hint: Hint::String,
-        });
-    }
-
-    fn finish(&mut self, (key_start, value_start): (u32, u32), hint: Hint) {
-        self.entries.push(Entry {
-            key: (key_start, value_start),
-            value: Val::Bytes(value_start, self.bytes.len() as u32),
-            hint,
-        });
+    fn push(&mut self, key: (u32, u32), value: Val, hint: Hint) {
+        self.entries.push(Entry { key, value, hint });
     }
 }
 
