@@ -401,8 +401,8 @@ impl FormatJson {
             }
         }
         f.select_builtins();
-        f.fixed = f.fix();
         f.known = f.know();
+        f.fixed = f.fix();
         Ok(f)
     }
 
@@ -438,11 +438,9 @@ impl FormatJson {
         {
             return None;
         }
-        let mut keys = Scratch::default();
         let mut all: Vec<(Box<[u8]>, Fixed)> = Vec::new();
-        let mut add = |name: &[u8], source: Source, hint: Hint, skip_empty: bool| {
-            let (start, end) = keys.push_key(name, self);
-            let key: Box<[u8]> = keys.bytes[start as usize..end as usize].into();
+        let mut add = |(start, end): (u32, u32), source: Source, hint: Hint, skip_empty: bool| {
+            let key: Box<[u8]> = self.known.text[start as usize..end as usize].into();
             let mut text = b",\"".to_vec();
             escape(&key, &mut text);
             text.extend_from_slice(b"\":");
@@ -457,11 +455,12 @@ impl FormatJson {
                 },
             ));
         };
-        for (name, m) in &self.builtins {
+        for (&key, (_, m)) in self.known.builtins.iter().zip(&self.builtins) {
             let source = m.field().map_or(Source::Macro(*m), Source::Field);
-            add(name, source, Hint::String, true);
+            add(key, source, Hint::String, true);
         }
-        for (i, (name, t, hint)) in self.pairs.iter().enumerate() {
+        let pairs = self.known.pairs.iter().zip(&self.pairs);
+        for (i, (&key, (_, t, hint))) in pairs.enumerate() {
             let source = match (t.as_field(), t.literal()) {
                 (Some(f), _) => Source::Field(f),
                 // An empty constant under --omit-empty-values is never written.
@@ -469,7 +468,7 @@ impl FormatJson {
                 (None, Some(c)) => Source::Constant(c.into()),
                 (None, None) => Source::Pair(i),
             };
-            add(name, source, *hint, self.omit_empty);
+            add(key, source, *hint, self.omit_empty);
         }
         let mut tokens = Vec::new();
         for (key, _) in all.iter().filter(|_| self.style == Style::Nested) {
