@@ -849,6 +849,9 @@ struct Plan {
     /// end in `keys`.
     keys: Vec<u8>,
     ends: Vec<(u32, Hint)>,
+    /// Where each key was in the scratch bytes: a [`Known`] key is at the
+    /// same place in every render, so that place names it.
+    spans: Vec<(u32, u32)>,
     text: Vec<u8>,
     /// In output order: the entry whose value comes next, and where the
     /// text before it ends.
@@ -856,16 +859,22 @@ struct Plan {
 }
 
 impl Plan {
-    fn fits(&self, id: u64, bytes: &[u8], entries: &[Entry]) -> bool {
+    /// Whether the plan was made for these entries of function `id`, whose
+    /// [`Known`] keys take the first `known` scratch bytes.
+    fn fits(&self, id: u64, known: u32, bytes: &[u8], entries: &[Entry]) -> bool {
         if self.id != id || self.ends.len() != entries.len() {
             return false;
         }
         let mut at = 0;
-        entries.iter().zip(&self.ends).all(|(e, &(end, hint))| {
-            let key = &bytes[e.key.0 as usize..e.key.1 as usize];
-            let fits = e.hint == hint && same_bytes(&self.keys[at..end as usize], key);
-            at = end as usize;
-            fits
+        let kept = self.ends.iter().zip(&self.spans);
+        entries.iter().zip(kept).all(|(e, (&(end, hint), &span))| {
+            let start = std::mem::replace(&mut at, end as usize);
+            let same_key = (e.key == span && span.1 <= known)
+                || same_bytes(
+                    &self.keys[start..end as usize],
+                    &bytes[e.key.0 as usize..e.key.1 as usize],
+                );
+            e.hint == hint && same_key
         })
     }
 
@@ -905,10 +914,11 @@ impl Scratch {
     /// The index in `plans` of the plan for the collected entries, made
     /// now if no kept one fits.
     fn plan(&mut self, f: &FormatJson) -> usize {
+        let known = f.known.text.len() as u32;
         if let Some(i) = self
             .plans
             .iter()
-            .rposition(|p| p.fits(f.id, &self.bytes, &self.entries))
+            .rposition(|p| p.fits(f.id, known, &self.bytes, &self.entries))
         {
             return i;
         }
@@ -920,10 +930,12 @@ impl Scratch {
         plan.id = f.id;
         plan.keys.clear();
         plan.ends.clear();
+        plan.spans.clear();
         for e in &self.entries {
             plan.keys
                 .extend_from_slice(&self.bytes[e.key.0 as usize..e.key.1 as usize]);
             plan.ends.push((plan.keys.len() as u32, e.hint));
+            plan.spans.push(e.key);
         }
         self.sort(f.style);
         plan.text.clear();
