@@ -524,7 +524,12 @@ fn a_full_disk_under_the_spool_holds_the_sender_and_loses_nothing() {
         let mut noise = HexNoise::default();
         let send = sender_padded(port, N, move || noise.words(9));
         assert!(
-            wait_until(WAIT, || d.log().contains("No space left on device")),
+            // Either the disk said so, or the spool saw it coming: it keeps
+            // room for finishing what it holds.
+            wait_until(WAIT, || {
+                let log = d.log();
+                log.contains("No space left on device") || log.contains("the disk is full")
+            }),
             "{compression}: the disk never filled\n{}",
             d.log()
         );
@@ -716,8 +721,9 @@ fn syntax_only_rejects_bad_object_store_options() {
 #[test]
 fn ten_thousand_keys_complete_least_recent_first_in_bounded_memory() {
     let hwm = ten_thousand_keys(false);
-    // Measured about 80 MiB in a debug build (13 MiB idle): each object
-    // waiting for an upload slot holds its task.
+    // Measured about 54 MiB in a debug build (13 MiB idle): each object
+    // waiting for an upload slot holds its task, under a kilobyte while it
+    // waits (about 80 MiB when a waiting task held its largest future).
     assert!(hwm < 96 << 10, "VmHWM {hwm} KiB");
 }
 

@@ -1,7 +1,8 @@
 //! The running object-store destination: renders each message into the open
-//! object its key names, appends to that object's spool segment, syncs the
-//! touched segments once for all the deliveries the worker took in a row
-//! ([`Driver::sync`]) and only then acknowledges them.
+//! object its key names, appends to that object's spool segment, and has the
+//! touched segments synced once for all the deliveries the worker took in a
+//! row ([`Driver::sync`]), which are acknowledged only then: on the sync
+//! thread ([`super::sync`]), while the worker goes on with the next ones.
 //! Objects complete on size (`max-object-size()`), on a newer timestamp, after
 //! `flush-grace-period()` without messages, when `max-open-objects()` needs
 //! room (least recently written first), and on stop; each then goes to its
@@ -10,7 +11,8 @@
 use super::ObjectOptions;
 use super::row_groups::{Rows, finish_parquet, write_group};
 use super::spool::{self, Manifest, Paths, RawState, Record};
-use super::upload::{Cmd, ObjectTask, Pool};
+use super::sync::{Job, Syncer};
+use super::upload::{Cmd, ObjectTask, Pool, Tail};
 use crate::compress::{Codec, Shared, Stream};
 use crate::destinations::timers::Deadlines;
 use crate::destinations::worker::TaskThreads;
@@ -40,7 +42,8 @@ struct Open {
     prefix: Vec<u8>,
     stream: Stream,
     segment: u32,
-    file: File,
+    /// Shared with the sync thread, which syncs it.
+    file: Arc<File>,
     /// Object bytes in the current segment, and in the whole object.
     segment_bytes: u64,
     size: u64,
@@ -56,6 +59,9 @@ struct Open {
     /// `format(parquet)`: the rows of the next row group and the row groups
     /// so far.
     parquet: Option<Rows>,
+    /// The current segment's object bytes, for its upload (none for Parquet,
+    /// whose segments also hold rows and metadata, or past the pool's cap).
+    tail: Option<Tail>,
 }
 
 pub struct ObjectDriver {
@@ -101,10 +107,44 @@ pub struct ObjectDriver {
     stalled: Option<(Delivery, usize)>,
     /// Deliveries spooled, waiting for the sync.
     held: Vec<Ack>,
+    /// Files to sync and what to tell once they are, for the next sync.
+    job: Job,
+    syncer: Syncer,
     /// Memory of the row buffers of open Parquet objects (their capacity):
     /// bounded by [`ObjectDriver::rows_budget`], however many objects are
     /// open.
     rows_held: usize,
+    /// Bytes free on the spool's disk, measured once per group and counted
+    /// down as it writes ([`Disk::claim`]).
+    disk: Disk,
+}
+
+/// Data written to the spool leaves [`Disk::reserve`] bytes free on its disk:
+/// completing an object (a trailer, a Parquet row group and footer) and saving
+/// its manifest during the upload need that room, and without it a full disk
+/// would hold every object in the spool forever.
+struct Disk {
+    free: Option<u64>,
+    reserve: u64,
+}
+
+impl Disk {
+    /// Room for the records, manifests and uploads that finish objects.
+    const BASE_RESERVE: u64 = 256 << 10;
+
+    fn claim(&mut self, dir: &std::path::Path, bytes: u64) -> Result<(), Failure> {
+        let free = *self.free.get_or_insert_with(|| super::free_space(dir));
+        if free < bytes.saturating_add(self.reserve) {
+            self.free = None;
+            return Err(Failure::retry(format!(
+                "spool {}: the disk is full ({free} bytes free, {} kept for finishing objects)",
+                dir.display(),
+                self.reserve
+            )));
+        }
+        self.free = Some(free - bytes);
+        Ok(())
+    }
 }
 
 impl ObjectDriver {
@@ -128,6 +168,10 @@ impl ObjectDriver {
         key_templates.extend(&opts.partition);
         let key_memo = Memo::new(&key_templates);
         let opts_level = opts.compress_level;
+        let (opts_parquet, opts_row_group) =
+            (opts.encoder.parquet().is_some(), opts.row_group_size);
+        let syncer = Syncer::start(&pool.destination, pool.wake.clone())
+            .map_err(|e| Failure::retry(format!("cannot start the spool sync thread: {e}")))?;
         let mut d = ObjectDriver {
             opts,
             ctx,
@@ -155,7 +199,20 @@ impl ObjectDriver {
             run_id: super::random_id(),
             stalled: None,
             held: Vec::new(),
+            job: Job::default(),
+            syncer,
             rows_held: 0,
+            disk: Disk {
+                free: None,
+                // A completion may write a row group for each of the four
+                // row groups' worth of rows the open objects hold.
+                reserve: Disk::BASE_RESERVE
+                    + if opts_parquet {
+                        opts_row_group.saturating_mul(4)
+                    } else {
+                        0
+                    },
+            },
         };
         d.recover()?;
         Ok(d)
@@ -222,9 +279,9 @@ impl ObjectDriver {
                     enc.finish(tail.appender(), &mut self.compress);
                 }
                 let end = state.unwrap_or_default();
-                let appended = paths.open_segment(last).and_then(|mut f| {
+                let appended = paths.open_segment(last).and_then(|f| {
                     if !tail.is_empty() {
-                        tail.write(&mut f, spool::FINAL, end)?;
+                        tail.write(&f, spool::FINAL, end)?;
                     }
                     f.sync_all()
                 });
@@ -241,7 +298,11 @@ impl ObjectDriver {
             self.pool.stats.spool_bytes.add(bytes);
             tracing::info!(destination = %self.pool.destination, base = %manifest.base, segments = last, "resuming an object left in the spool");
             let tx = self.spawn_task(paths, manifest, true);
-            let _ = tx.send(Cmd::Complete { last, raw_total });
+            let _ = tx.send(Cmd::Complete {
+                last,
+                raw_total,
+                part: None,
+            });
         }
         Ok(())
     }
@@ -261,6 +322,7 @@ impl ObjectDriver {
             manifest,
             rx,
             recovered,
+            kept: HashMap::new(),
         };
         self.tasks.spawn_on(task.run(), self.uploads.handle());
         tx
@@ -392,6 +454,8 @@ impl ObjectDriver {
             .open_segment(1)
             .map_err(|e| spool_failure(&paths.segment(1), &e))?;
         let tx = self.spawn_task(paths.clone(), manifest, false);
+        let parquet = self.opts.encoder.parquet().map(|_| Rows::default());
+        let tail = parquet.is_none().then(|| self.pool.tail()).flatten();
         self.by_base.insert(base.clone(), id);
         self.by_prefix.entry(prefix.clone()).or_default().push(id);
         self.grace
@@ -410,7 +474,7 @@ impl ObjectDriver {
                 prefix,
                 stream: Stream::new(self.opts.codec),
                 segment: 1,
-                file,
+                file: Arc::new(file),
                 segment_bytes: 0,
                 size: 0,
                 pending,
@@ -418,7 +482,8 @@ impl ObjectDriver {
                 opened: now,
                 last_seq: self.writes,
                 tx,
-                parquet: self.opts.encoder.parquet().map(|_| Rows::default()),
+                parquet,
+                tail,
             },
         );
         Ok(id)
@@ -440,8 +505,9 @@ impl ObjectDriver {
         }
         if let Some(rows) = &mut o.parquet {
             // Rows wait in the spool for their row group.
+            self.disk.claim(&self.dir, o.pending.len() as u64 + 24)?;
             (o.pending)
-                .write(&mut o.file, spool::ROWS, o.stream.state())
+                .write(&o.file, spool::ROWS, o.stream.state())
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
             let capacity = rows.data.capacity();
             rows.data.extend_from_slice(o.pending.payload());
@@ -468,12 +534,22 @@ impl ObjectDriver {
                 (&mut self.record, state)
             }
         };
-        if let Err(e) = record.write(&mut o.file, raw as u32, state) {
-            // The record was cut off again and the bytes stay pending: wind
-            // the stream back to before them, or the retry would count them
-            // twice (a wrong gzip CRC and length, a gzip header missing).
+        let written = (self.disk.claim(&self.dir, record.len() as u64 + 24)).and_then(|()| {
+            (record.write(&o.file, raw as u32, state))
+                .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))
+        });
+        if let Err(f) = written {
+            // Nothing was written (a failed write is cut off again) and the
+            // bytes stay pending: wind the stream back to before them, or the
+            // retry would count them twice (a wrong gzip CRC and length, a
+            // gzip header missing).
             o.stream = Stream::resume(codec, (o.size > 0).then_some(before));
-            return Err(spool_failure(&o.paths.segment(o.segment), &e));
+            return Err(f);
+        }
+        if let Some(t) = &mut o.tail
+            && !t.push(record.payload())
+        {
+            o.tail = None;
         }
         let n = record.len() as u64;
         o.pending.clear();
@@ -491,18 +567,22 @@ impl ObjectDriver {
         if o.segment_bytes >= self.opts.chunk_size {
             // A full part: the next bytes start the next segment. Sealed only
             // once that exists: until then the bytes go on into this one,
-            // which no upload has taken yet.
-            o.file
-                .sync_data()
-                .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
+            // which no upload has taken yet. Its upload starts once it is
+            // synced.
             let next = o
                 .paths
                 .open_segment(o.segment + 1)
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment + 1), &e))?;
-            let _ = o.tx.send(Cmd::Sealed(o.segment));
+            let part = o.tail.take().map(Tail::into_part);
+            let (paths, n) = (&o.paths, o.segment);
+            self.job.file(&o.file, || paths.segment(n));
+            self.job.then(&o.tx, Cmd::Sealed(n, part));
             o.segment += 1;
             o.segment_bytes = 0;
-            o.file = next;
+            o.file = Arc::new(next);
+            if o.parquet.is_none() {
+                o.tail = self.pool.tail();
+            }
         }
         Ok(())
     }
@@ -520,14 +600,10 @@ impl ObjectDriver {
             return Ok(());
         };
         let capacity = rows.data.capacity();
-        let (n, on_disk, meta) = write_group(
-            p,
-            &mut rows.data,
-            &mut o.stream,
-            &mut o.file,
-            &mut self.record,
-        )
-        .map_err(|e| Failure::retry(format!("{}: {e}", o.paths.segment(o.segment).display())))?;
+        let (n, on_disk, meta) =
+            write_group(p, &mut rows.data, &mut o.stream, &o.file, &mut self.record).map_err(
+                |e| Failure::retry(format!("{}: {e}", o.paths.segment(o.segment).display())),
+            )?;
         rows.groups.push(meta);
         rows.data.clear();
         // The rows are lent to the encoder and come back; rarely as a copy.
@@ -599,15 +675,13 @@ impl ObjectDriver {
             }
             _ => o.stream.finish(self.record.appender(), &mut self.compress),
         }
-        let done = (|| {
-            if !self.record.is_empty() {
-                // Marked final, so a restart before the manifest says
-                // "complete" does not end the stream twice.
-                self.record
-                    .write(&mut o.file, spool::FINAL, o.stream.state())?;
-            }
-            o.file.sync_data()
-        })();
+        let done = if self.record.is_empty() {
+            Ok(())
+        } else {
+            // Marked final, so a restart before the manifest says "complete"
+            // does not end the stream twice.
+            self.record.write(&o.file, spool::FINAL, o.stream.state())
+        };
         if let Err(e) = done {
             // Keep it open, as it was before this attempt: its end cut off
             // again and its stream wound back, so that messages placed
@@ -625,6 +699,11 @@ impl ObjectDriver {
                 .stats
                 .spool_bytes
                 .add(self.record.len() as u64 + 24);
+            if let Some(t) = &mut o.tail
+                && !t.push(self.record.payload())
+            {
+                o.tail = None;
+            }
         }
         if let Some(rows) = &o.parquet {
             self.rows_held -= rows.data.capacity().min(self.rows_held);
@@ -639,10 +718,17 @@ impl ObjectDriver {
         self.grace.cancel(id);
         self.remember(o.base);
         let raw_total = o.stream.raw_total();
-        let _ = o.tx.send(Cmd::Complete {
-            last: o.segment,
-            raw_total,
-        });
+        let (paths, n) = (&o.paths, o.segment);
+        self.job.file(&o.file, || paths.segment(n));
+        let part = o.tail.take().map(Tail::into_part);
+        self.job.then(
+            &o.tx,
+            Cmd::Complete {
+                last: n,
+                raw_total,
+                part,
+            },
+        );
         Ok(())
     }
 
@@ -660,6 +746,8 @@ impl ObjectDriver {
     /// Spools the batch's pending bytes, rolling over on size; the sync
     /// comes once for every delivery the worker took in a row ([`Driver::sync`]).
     fn append(&mut self) -> Result<(), Failure> {
+        // Measured afresh: uploads free space as they finish.
+        self.disk.free = None;
         for id in std::mem::take(&mut self.dirty) {
             if let Err(e) = self.spool_pending(id) {
                 self.dirty.push(id);
@@ -679,21 +767,19 @@ impl ObjectDriver {
         Ok(())
     }
 
-    /// Syncs every segment appended to since the last sync (one fdatasync per
-    /// object for any number of batches), then acknowledges what they hold.
-    fn sync_all(&mut self) -> Result<(), Failure> {
+    /// Hands every segment appended to since the last sync to the sync
+    /// thread (one sync per object for any number of batches), which then
+    /// acknowledges what they hold.
+    fn sync_all(&mut self) {
         for id in std::mem::take(&mut self.unsynced) {
-            // A completed object was synced when it completed.
-            let Some(o) = self.open.get_mut(&id) else {
-                continue;
-            };
-            if let Err(e) = o.file.sync_data() {
-                self.unsynced.push(id);
-                return Err(spool_failure(&o.paths.segment(o.segment), &e));
+            // A completed object's file is in the job already.
+            if let Some(o) = self.open.get(&id) {
+                let (paths, n) = (&o.paths, o.segment);
+                self.job.file(&o.file, || paths.segment(n));
             }
         }
-        self.held.drain(..).for_each(Ack::ack);
-        Ok(())
+        self.job.acks(self.held.drain(..));
+        self.syncer.submit(std::mem::take(&mut self.job));
     }
 }
 
@@ -815,18 +901,21 @@ impl Driver for ObjectDriver {
 
     fn retry(&mut self, now: Instant) -> Result<(), Failure> {
         self.resume(now)?;
-        self.sync_all()
+        self.sync_all();
+        Ok(())
     }
 
     fn sync(&mut self, _now: Instant) -> Result<(), Failure> {
         self.append()?;
-        self.sync_all()
+        self.sync_all();
+        Ok(())
     }
 
     fn ready(&self) -> bool {
         // drop-newest takes every delivery and drops what finds the spool
-        // full; block leaves them queued, which holds the sources back.
-        self.opts.spool_full_drops || self.has_room()
+        // full; block leaves them queued, which holds the sources back. Both
+        // wait while the disk is behind.
+        self.syncer.has_room() && (self.opts.spool_full_drops || self.has_room())
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -847,6 +936,9 @@ impl Driver for ObjectDriver {
                 self.grace.set(id, now + std::time::Duration::from_secs(1));
             }
         }
+        // Objects completed here go to the sync thread now, not with the
+        // next delivery (which may never come).
+        self.syncer.submit(std::mem::take(&mut self.job));
         // Reap finished upload tasks.
         while self.tasks.try_join_next().is_some() {}
     }
@@ -864,6 +956,14 @@ impl Driver for ObjectDriver {
         for id in ids {
             if let Err(e) = self.complete(id) {
                 tracing::error!(destination = %self.pool.destination, "cannot complete an object on stop, it stays in the spool: {e}");
+            }
+        }
+        self.syncer.submit(std::mem::take(&mut self.job));
+        // The upload tasks hear of the last parts once they are synced.
+        while !self.syncer.idle() {
+            let synced = self.pool.wake.notified();
+            if self.syncer.idle() || tokio::time::timeout_at(deadline, synced).await.is_err() {
+                break;
             }
         }
         // Uploads get until the deadline; what is left stays in the spool for

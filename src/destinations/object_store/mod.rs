@@ -16,6 +16,7 @@ mod row_groups;
 pub mod s3;
 pub mod spool;
 pub mod store;
+mod sync;
 pub mod upload;
 
 use crate::compress::Codec;
@@ -917,6 +918,7 @@ impl Destination for ObjectOptions {
                 id.clone(),
                 opts.upload_threads,
                 opts.max_pending_uploads,
+                opts.chunk_size,
                 stats.clone(),
             ));
             driver::ObjectDriver::start(opts.clone(), render.clone(), dir.clone(), pool)
@@ -976,7 +978,7 @@ pub(crate) fn random_id() -> String {
 }
 
 /// Free bytes on the file system of `dir`; 4 GiB when it cannot be told.
-fn free_space(dir: &std::path::Path) -> u64 {
+pub(crate) fn free_space(dir: &std::path::Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
     const UNKNOWN: u64 = 4 << 30;
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {

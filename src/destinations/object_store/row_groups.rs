@@ -27,7 +27,7 @@ pub fn write_group(
     p: &Parquet,
     rows: &mut Vec<u8>,
     stream: &mut Stream,
-    file: &mut File,
+    file: &File,
     record: &mut Record,
 ) -> Result<(u64, u64, RowGroupMetaData), String> {
     let group = p.group(rows, stream.raw_total())?;
@@ -100,20 +100,20 @@ pub fn finish_parquet(
     }
     let last = segments.last().copied().unwrap_or(1);
     let path = paths.segment(last);
-    let mut file = paths
+    let file = paths
         .open_segment(last)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut stream = Stream::resume(Codec::None, Some(RawState { crc: 0, total }));
     let mut record = Record::default();
     if !rows.is_empty() {
-        groups.push(write_group(&p, &mut rows, &mut stream, &mut file, &mut record)?.2);
+        groups.push(write_group(&p, &mut rows, &mut stream, &file, &mut record)?.2);
     }
     let footer = p.footer(&groups, stream.raw_total())?;
     record.clear();
     record.appender().extend_from_slice(&footer);
     stream.pass_through(footer.len());
     record
-        .write(&mut file, spool::FINAL, stream.state())
+        .write(&file, spool::FINAL, stream.state())
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(stream.raw_total())

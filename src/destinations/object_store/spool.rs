@@ -60,7 +60,7 @@ impl Record {
     /// Frames the payload and appends the record to a segment file. A failed
     /// write is cut off again, so that no torn record hides the records a
     /// retry appends after it (readers stop at the first torn one).
-    pub fn write(&mut self, file: &mut File, raw_len: u32, after: RawState) -> io::Result<()> {
+    pub fn write(&mut self, file: &File, raw_len: u32, after: RawState) -> io::Result<()> {
         let before = file.metadata()?.len();
         self.write_unchecked(file, raw_len, after).inspect_err(|_| {
             let _ = file.set_len(before);
@@ -69,7 +69,7 @@ impl Record {
 
     fn write_unchecked(
         &mut self,
-        file: &mut File,
+        mut file: &File,
         raw_len: u32,
         after: RawState,
     ) -> io::Result<()> {

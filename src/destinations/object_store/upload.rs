@@ -4,6 +4,12 @@
 //! are in flight at once, so memory is bounded by the requests in flight,
 //! never by the backlog in the spool.
 //!
+//! A part usually goes up from memory: the driver keeps the object bytes of
+//! the segment it is writing ([`Tail`]) and hands them over with the sealed
+//! part, so the upload need not read back what was just written. Those bytes
+//! are capped across the destination ([`Pool::tail`]); past the cap, and after
+//! a restart, parts are read from the spool.
+//!
 //! Every store call goes through [`Pool::attempt`], the one retry loop:
 //! transient failures are retried with backoff (honouring Retry-After), and
 //! anything retrying cannot fix keeps the object in the spool until `sluice-ctl
@@ -17,18 +23,100 @@ use crate::telemetry::StoreStats;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// What the driver tells an object's task.
 #[derive(Debug)]
 pub enum Cmd {
-    /// Segment `n` is full: upload it as part `n`.
-    Sealed(u32),
+    /// Segment `n` is full: upload it as part `n` (from memory when its bytes
+    /// came along).
+    Sealed(u32, Option<Box<Part>>),
     /// The object is complete; its last segment is `last`, and it holds
     /// `raw_total` bytes uncompressed.
-    Complete { last: u32, raw_total: u64 },
+    Complete {
+        last: u32,
+        raw_total: u64,
+        part: Option<Box<Part>>,
+    },
+}
+
+/// Parts kept in memory at once, in chunks: the one being written and the
+/// ones waiting for or in their request.
+const KEPT_PARTS: usize = 4;
+
+/// Memory counted against [`Pool`]'s cap on kept parts until dropped.
+pub struct Lease {
+    pool: Arc<Pool>,
+    bytes: usize,
+}
+
+impl Lease {
+    /// Counts `bytes` in all, if the cap allows.
+    fn grow_to(&mut self, bytes: usize) -> bool {
+        let more = bytes.saturating_sub(self.bytes);
+        let held = self.pool.kept.fetch_add(more, Ordering::Relaxed) + more;
+        if held > self.pool.kept_limit {
+            self.pool.kept.fetch_sub(more, Ordering::Relaxed);
+            return false;
+        }
+        self.bytes += more;
+        true
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.kept.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// The object bytes of the segment being written, as they reach the spool.
+pub struct Tail {
+    buf: Vec<u8>,
+    lease: Lease,
+}
+
+impl Tail {
+    /// Appends a record's object bytes; false when the cap does not allow
+    /// them (the caller then lets the tail go, and the part is read back).
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            // Room for a chunk and the batch that crosses its end, so that a
+            // recycled buffer never grows again.
+            let want = need.max(self.lease.pool.chunk_size + self.lease.pool.chunk_size / 4);
+            if !self.lease.grow_to(want) {
+                return false;
+            }
+            self.buf.reserve_exact(want - self.buf.len());
+            self.lease.grow_to(self.buf.capacity());
+        }
+        self.buf.extend_from_slice(bytes);
+        true
+    }
+
+    /// Boxed: a command stays small, and every object's channel holds
+    /// room for dozens of them.
+    pub fn into_part(self) -> Box<Part> {
+        Box::new(Part {
+            bytes: Bytes::from(self.buf),
+            lease: self.lease,
+        })
+    }
+}
+
+/// A sealed part's bytes, handed from the driver to the upload.
+pub struct Part {
+    bytes: Bytes,
+    lease: Lease,
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Part({} bytes)", self.bytes.len())
+    }
 }
 
 /// State shared by the driver and its upload tasks.
@@ -51,8 +139,13 @@ pub struct Pool {
     /// Counters, spool bytes and the uploads board (`sluice-ctl uploads`).
     pub stats: Arc<StoreStats>,
     /// Part buffers back from finished requests, for the next parts: at most
-    /// `upload-threads()` buffers ever exist, whichever threads used them.
+    /// `upload-threads()` of them wait here, whichever threads used them.
     buffers: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// `chunk-size()`.
+    chunk_size: usize,
+    /// Bytes of parts kept in memory ([`Tail`], [`Part`]), and their cap.
+    kept: AtomicUsize,
+    kept_limit: usize,
 }
 
 impl Pool {
@@ -61,8 +154,10 @@ impl Pool {
         destination: String,
         upload_threads: usize,
         max_pending: usize,
+        chunk_size: u64,
         stats: Arc<StoreStats>,
     ) -> Pool {
+        let chunk_size = usize::try_from(chunk_size).unwrap_or(usize::MAX);
         Pool {
             store,
             destination,
@@ -74,7 +169,25 @@ impl Pool {
             indexes: std::sync::Mutex::new(HashMap::new()),
             stats,
             buffers: std::sync::Mutex::new(Vec::new()),
+            chunk_size,
+            kept: AtomicUsize::new(0),
+            kept_limit: chunk_size.saturating_mul(KEPT_PARTS + KEPT_PARTS / 4),
         }
+    }
+
+    /// A tail for a segment being started, if the cap on kept parts has room
+    /// for the buffer it comes with.
+    pub fn tail(self: &Arc<Self>) -> Option<Tail> {
+        let buf = self.buffer();
+        let mut lease = Lease {
+            pool: self.clone(),
+            bytes: 0,
+        };
+        if !lease.grow_to(buf.capacity()) {
+            self.keep_buffer(buf);
+            return None;
+        }
+        Some(Tail { buf, lease })
     }
 
     /// Runs `op` until it succeeds, or fails with what the caller handles
@@ -179,12 +292,18 @@ impl Pool {
 
     /// Keeps a part body whose request is over for the next part.
     fn recycle(&self, body: Bytes) {
-        let Ok(body) = body.try_into_mut() else {
+        let Ok(mut body) = body.try_into_mut() else {
             return;
         };
+        // Emptied first: turning it into a Vec moves its bytes otherwise.
+        body.clear();
+        self.keep_buffer(body.into());
+    }
+
+    fn keep_buffer(&self, buf: Vec<u8>) {
         let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() < self.upload_threads {
-            kept.push(body.into());
+            kept.push(buf);
         }
     }
 
@@ -217,6 +336,8 @@ pub struct ObjectTask {
     /// Found in the spool at start-up: an upload it started may have been
     /// created after its manifest was last saved.
     pub recovered: bool,
+    /// Sealed parts whose bytes came along, by number.
+    pub kept: HashMap<u32, Box<Part>>,
 }
 
 impl ObjectTask {
@@ -241,7 +362,11 @@ impl ObjectTask {
                 };
                 self.on_board();
                 let parts = std::mem::take(&mut sealed);
-                if self.upload_parts(&parts, Some(&mut last)).await.is_err() {
+                // Boxed, as is the end below: thousands of objects may wait
+                // here or for a slot, and each would otherwise hold the
+                // largest of these futures (kilobytes) the whole time.
+                let uploaded = Box::pin(self.upload_parts(&parts, Some(&mut last))).await;
+                if uploaded.is_err() {
                     return;
                 }
             }
@@ -251,7 +376,7 @@ impl ObjectTask {
             return;
         };
         self.on_board();
-        if self.finish(last).await.is_ok() {
+        if Box::pin(self.finish(last)).await.is_ok() {
             let freed = self.paths.bytes(1..=last);
             self.paths.remove(1..=last);
             let stats = &self.pool.stats;
@@ -265,10 +390,23 @@ impl ObjectTask {
     /// Notes what the driver said: a sealed part, or the end.
     fn take(&mut self, cmd: Cmd, sealed: &mut Vec<u32>, last: &mut Option<u32>) {
         match cmd {
-            // Part 1 of a format with its head at the end waits for the end.
-            Cmd::Sealed(1) if self.manifest.codec.head_at_end() => {}
-            Cmd::Sealed(n) => sealed.push(n),
-            Cmd::Complete { last: l, raw_total } => {
+            Cmd::Sealed(n, part) => {
+                if let Some(p) = part {
+                    self.kept.insert(n, p);
+                }
+                // Part 1 of a format with its head at the end waits for the end.
+                if !(n == 1 && self.manifest.codec.head_at_end()) {
+                    sealed.push(n);
+                }
+            }
+            Cmd::Complete {
+                last: l,
+                raw_total,
+                part,
+            } => {
+                if let Some(p) = part {
+                    self.kept.insert(l, p);
+                }
                 *last = Some(l);
                 self.manifest.raw_total = Some(raw_total);
             }
@@ -390,6 +528,7 @@ impl ObjectTask {
                     continue;
                 }
                 let head = if n == 1 { self.head()? } else { Vec::new() };
+                let kept = self.kept.remove(&n);
                 let (pool, paths, key, id) = (
                     self.pool.clone(),
                     self.paths.clone(),
@@ -402,7 +541,7 @@ impl ObjectTask {
                             "stopping",
                         )));
                     };
-                    let body = read_segment(&pool, &paths, n, head).await?;
+                    let (body, _lease) = part_body(&pool, &paths, n, head, kept).await?;
                     let size = body.len() as u64;
                     let etag = pool
                         .attempt(paths.id(), "uploading a part", || {
@@ -543,7 +682,8 @@ impl ObjectTask {
                 "stopping",
             )));
         };
-        let body = read_segment(&self.pool, &self.paths, 1, self.head()?).await?;
+        let kept = self.kept.remove(&1);
+        let (body, _lease) = part_body(&self.pool, &self.paths, 1, self.head()?, kept).await?;
         let key = self.choose_key().await?;
         let size = body.len() as u64;
         let tried = AtomicBool::new(false);
@@ -591,13 +731,24 @@ impl ObjectTask {
     }
 }
 
-/// A segment's bytes, as the part to upload.
-async fn read_segment(
+/// Part `n`'s body: `head`, then the segment's bytes, from memory when they
+/// were kept (with what counts them), else read from the spool.
+async fn part_body(
     pool: &Pool,
     paths: &Paths,
     n: u32,
     head: Vec<u8>,
-) -> Result<Bytes, StoreError> {
+    kept: Option<Box<Part>>,
+) -> Result<(Bytes, Option<Lease>), StoreError> {
+    if let Some(part) = kept {
+        let Part { bytes, lease } = *part;
+        let bytes = if head.is_empty() {
+            bytes
+        } else {
+            Bytes::from([&head[..], &bytes[..]].concat())
+        };
+        return Ok((bytes, Some(lease)));
+    }
     let path = paths.segment(n);
     pool.attempt(paths.id(), "reading the spool", || {
         let (path, buf, head) = (path.clone(), pool.buffer(), head.clone());
@@ -609,7 +760,7 @@ async fn read_segment(
                 })?
                 .map(|mut c| {
                     c.payload.splice(0..0, head);
-                    Bytes::from(c.payload)
+                    (Bytes::from(c.payload), None)
                 })
                 .map_err(|e| {
                     StoreError::Failed(crate::destinations::Failure::retry(format!(
@@ -619,4 +770,48 @@ async fn read_segment(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_parts_stay_under_their_cap_and_give_it_back_when_dropped() {
+        let chunk = 1 << 20;
+        let pool = Arc::new(Pool::new(
+            Store::Local(super::super::local::LocalStore::new(std::env::temp_dir())),
+            "d#0".into(),
+            2,
+            4,
+            chunk as u64,
+            Arc::default(),
+        ));
+        let limit = pool.kept_limit;
+        let bytes = vec![7u8; chunk / 2];
+        let mut tails: Vec<Tail> = Vec::new();
+        // Each tail takes a chunk and a quarter once written to: four fit.
+        loop {
+            let mut t = pool.tail().expect("an empty tail takes no room");
+            if !t.push(&bytes) {
+                break;
+            }
+            tails.push(t);
+        }
+        assert_eq!(tails.len(), KEPT_PARTS);
+        assert!(pool.kept.load(Ordering::Relaxed) <= limit);
+        // A tail grows past its chunk when a batch crosses its end, within
+        // the cap: not while the others hold it, but once one is let go.
+        let mut t = tails.pop().unwrap();
+        assert!(t.push(&bytes));
+        assert!(!t.push(&bytes), "past the cap");
+        tails.pop();
+        assert!(t.push(&bytes));
+        let part = t.into_part();
+        assert_eq!(part.bytes.len(), 3 * chunk / 2);
+        assert!(part.bytes.iter().all(|&b| b == 7));
+        drop(part);
+        drop(tails);
+        assert_eq!(pool.kept.load(Ordering::Relaxed), 0, "all given back");
+    }
 }
