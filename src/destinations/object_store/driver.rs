@@ -505,14 +505,14 @@ impl ObjectDriver {
         }
         if let Some(rows) = &mut o.parquet {
             // Rows wait in the spool for their row group.
-            self.disk.claim(&self.dir, o.pending.len() as u64 + 24)?;
+            self.disk.claim(&self.dir, o.pending.on_disk())?;
             (o.pending)
                 .write(&o.file, spool::ROWS, o.stream.state())
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))?;
             let capacity = rows.data.capacity();
             rows.data.extend_from_slice(o.pending.payload());
             self.rows_held += rows.data.capacity() - capacity;
-            self.pool.stats.spool_bytes.add(o.pending.len() as u64 + 24);
+            self.pool.stats.spool_bytes.add(o.pending.on_disk());
             o.pending.clear();
             if rows.data.len() as u64 >= self.opts.row_group_size {
                 self.flush_group(id)?;
@@ -534,7 +534,7 @@ impl ObjectDriver {
                 (&mut self.record, state)
             }
         };
-        let written = (self.disk.claim(&self.dir, record.len() as u64 + 24)).and_then(|()| {
+        let written = (self.disk.claim(&self.dir, record.on_disk())).and_then(|()| {
             (record.write(&o.file, raw as u32, state))
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment), &e))
         });
@@ -551,11 +551,11 @@ impl ObjectDriver {
         {
             o.tail = None;
         }
-        let n = record.len() as u64;
+        let (n, on_disk) = (record.len() as u64, record.on_disk());
         o.pending.clear();
         o.segment_bytes += n;
         o.size += n;
-        self.pool.stats.spool_bytes.add(n + 24);
+        self.pool.stats.spool_bytes.add(on_disk);
         self.seal_if_full(id)
     }
 
@@ -695,10 +695,7 @@ impl ObjectDriver {
             return Err(f);
         }
         if !self.record.is_empty() {
-            self.pool
-                .stats
-                .spool_bytes
-                .add(self.record.len() as u64 + 24);
+            self.pool.stats.spool_bytes.add(self.record.on_disk());
             if let Some(t) = &mut o.tail
                 && !t.push(self.record.payload())
             {

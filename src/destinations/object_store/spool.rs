@@ -49,6 +49,11 @@ impl Record {
         self.0.len() - HEADER
     }
 
+    /// What the record takes in a segment: its payload and its header.
+    pub fn on_disk(&self) -> u64 {
+        self.0.len() as u64
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.len() == HEADER
     }
