@@ -64,6 +64,13 @@ struct Open {
     tail: Option<Tail>,
 }
 
+impl Open {
+    /// Has the sync thread sync the current segment with the next group.
+    fn sync_in(&self, job: &mut Job) {
+        job.file(&self.file, || self.paths.segment(self.segment));
+    }
+}
+
 pub struct ObjectDriver {
     opts: Arc<ObjectOptions>,
     ctx: RenderContext,
@@ -546,11 +553,7 @@ impl ObjectDriver {
             o.stream = Stream::resume(codec, (o.size > 0).then_some(before));
             return Err(f);
         }
-        if let Some(t) = &mut o.tail
-            && !t.push(record.payload())
-        {
-            o.tail = None;
-        }
+        Tail::keep(&mut o.tail, record.payload());
         let (n, on_disk) = (record.len() as u64, record.on_disk());
         o.pending.clear();
         o.segment_bytes += n;
@@ -574,9 +577,8 @@ impl ObjectDriver {
                 .open_segment(o.segment + 1)
                 .map_err(|e| spool_failure(&o.paths.segment(o.segment + 1), &e))?;
             let part = o.tail.take().map(Tail::into_part);
-            let (paths, n) = (&o.paths, o.segment);
-            self.job.file(&o.file, || paths.segment(n));
-            self.job.then(&o.tx, Cmd::Sealed(n, part));
+            o.sync_in(&mut self.job);
+            self.job.then(&o.tx, Cmd::Sealed(o.segment, part));
             o.segment += 1;
             o.segment_bytes = 0;
             o.file = Arc::new(next);
@@ -696,11 +698,7 @@ impl ObjectDriver {
         }
         if !self.record.is_empty() {
             self.pool.stats.spool_bytes.add(self.record.on_disk());
-            if let Some(t) = &mut o.tail
-                && !t.push(self.record.payload())
-            {
-                o.tail = None;
-            }
+            Tail::keep(&mut o.tail, self.record.payload());
         }
         if let Some(rows) = &o.parquet {
             self.rows_held -= rows.data.capacity().min(self.rows_held);
@@ -713,15 +711,14 @@ impl ObjectDriver {
             }
         }
         self.grace.cancel(id);
+        o.sync_in(&mut self.job);
         self.remember(o.base);
         let raw_total = o.stream.raw_total();
-        let (paths, n) = (&o.paths, o.segment);
-        self.job.file(&o.file, || paths.segment(n));
         let part = o.tail.take().map(Tail::into_part);
         self.job.then(
             &o.tx,
             Cmd::Complete {
-                last: n,
+                last: o.segment,
                 raw_total,
                 part,
             },
@@ -771,8 +768,7 @@ impl ObjectDriver {
         for id in std::mem::take(&mut self.unsynced) {
             // A completed object's file is in the job already.
             if let Some(o) = self.open.get(&id) {
-                let (paths, n) = (&o.paths, o.segment);
-                self.job.file(&o.file, || paths.segment(n));
+                o.sync_in(&mut self.job);
             }
         }
         self.job.acks(self.held.drain(..));

@@ -42,8 +42,8 @@ pub enum Cmd {
     },
 }
 
-/// Parts kept in memory at once, in chunks: the one being written and the
-/// ones waiting for or in their request.
+/// Parts kept in memory at once, a tail's size each: the one being written
+/// and the ones waiting for or in their request.
 const KEPT_PARTS: usize = 4;
 
 /// Memory counted against [`Pool`]'s cap on kept parts until dropped.
@@ -79,14 +79,22 @@ pub struct Tail {
 }
 
 impl Tail {
+    /// Appends a record's object bytes to a kept tail; past the cap the tail
+    /// is let go, and its part will be read back from the spool.
+    pub fn keep(tail: &mut Option<Tail>, bytes: &[u8]) {
+        if let Some(t) = tail
+            && !t.push(bytes)
+        {
+            *tail = None;
+        }
+    }
+
     /// Appends a record's object bytes; false when the cap does not allow
-    /// them (the caller then lets the tail go, and the part is read back).
-    pub fn push(&mut self, bytes: &[u8]) -> bool {
+    /// them.
+    fn push(&mut self, bytes: &[u8]) -> bool {
         let need = self.buf.len() + bytes.len();
         if need > self.buf.capacity() {
-            // Room for a chunk and the batch that crosses its end, so that a
-            // recycled buffer never grows again.
-            let want = need.max(self.lease.pool.chunk_size + self.lease.pool.chunk_size / 4);
+            let want = need.max(self.lease.pool.tail_size);
             if !self.lease.grow_to(want) {
                 return false;
             }
@@ -141,8 +149,9 @@ pub struct Pool {
     /// Part buffers back from finished requests, for the next parts: at most
     /// `upload-threads()` of them wait here, whichever threads used them.
     buffers: std::sync::Mutex<Vec<Vec<u8>>>,
-    /// `chunk-size()`.
-    chunk_size: usize,
+    /// What a tail reserves: a chunk, and room for the batch that crosses
+    /// its end, so that a recycled buffer never grows again.
+    tail_size: usize,
     /// Bytes of parts kept in memory ([`Tail`], [`Part`]), and their cap.
     kept: AtomicUsize,
     kept_limit: usize,
@@ -158,6 +167,7 @@ impl Pool {
         stats: Arc<StoreStats>,
     ) -> Pool {
         let chunk_size = usize::try_from(chunk_size).unwrap_or(usize::MAX);
+        let tail_size = chunk_size.saturating_add(chunk_size / 4);
         Pool {
             store,
             destination,
@@ -169,9 +179,9 @@ impl Pool {
             indexes: std::sync::Mutex::new(HashMap::new()),
             stats,
             buffers: std::sync::Mutex::new(Vec::new()),
-            chunk_size,
+            tail_size,
             kept: AtomicUsize::new(0),
-            kept_limit: chunk_size.saturating_mul(KEPT_PARTS + KEPT_PARTS / 4),
+            kept_limit: tail_size.saturating_mul(KEPT_PARTS),
         }
     }
 
