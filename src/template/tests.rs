@@ -841,24 +841,52 @@ fn format_json_with_fixed_keys_writes_what_the_general_path_writes() {
             true,
         ),
         ("$(format-json --scope none n=int(${MSG}))", true),
-        // Keys that nest or repeat, or the message's own pairs: the general path.
+        // Message values, which a macro or a pair of the same key
+        // overrides: fixed for a message whose own pairs are not taken.
+        ("$(format-json --scope rfc5424)", true),
+        ("$(format-json --scope nv-pairs)", true),
+        ("$(format-json --scope rfc5424 --scope nv-pairs)", true),
+        (
+            "$(format-json --scope nv-pairs --omit-empty-values PID=${MSGID} MESSAGE=)",
+            true,
+        ),
+        (
+            "$(format-json --scope everything --exclude R_* --exclude C_*)",
+            true,
+        ),
+        ("$(format-json HOST --key P*)", true),
+        ("$(format-json --scope none a=1 a=${PID})", true),
+        (
+            "$(format-json --scope none --omit-empty-values a=${PID} a=${MSGID})",
+            true,
+        ),
+        // Keys that nest or repeat: the general path.
         ("$(format-json --scope none a.b=1 a.c=${PID})", false),
         ("$(format-json --scope none --key-delimiter / a/b=1)", false),
-        ("$(format-json --scope none a=1 a=${PID})", false),
-        ("$(format-json --scope rfc5424)", false),
-        ("$(format-json --scope nv-pairs)", false),
-        ("$(format-json HOST)", false),
+        (
+            "$(format-json --scope nv-pairs --rekey P* --add-prefix x.)",
+            false,
+        ),
     ];
     let full = message();
     let mut bare = message();
     bare.set_owned(Field::Message, b"");
     bare.set_owned(Field::Pid, b"");
     bare.set_owned(Field::MsgId, b"");
+    // No PROGRAM, PID, MSGID or SDATA at all, and pairs that only
+    // `dot-nv-pairs` takes; then one that `nv-pairs` takes too.
+    let mut parsed = Message::new(Bytes::from_static(RAW.as_bytes()), message().recvd);
+    parsed.set_owned(Field::Host, b"web-2");
+    parsed.set_owned(Field::Message, b"GET /a \"x\"");
+    parsed.push_owned_pair(b".nginx.status", b"200");
+    parsed.push_owned_pair(b".nginx.path", b"/a");
+    let mut plain_pair = parsed.clone();
+    plain_pair.push_owned_pair(b"PROGRAM", b"from-a-pair");
     for (text, fixed) in cases {
         let t = Template::compile(text).unwrap();
         let mut general = t.clone();
         assert_eq!(general.unfix_json(), fixed, "{text}");
-        for m in [&full, &bare] {
+        for m in [&full, &bare, &parsed, &plain_pair] {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             t.render(m, &ctx(), &mut a);
             general.render(m, &ctx(), &mut b);
