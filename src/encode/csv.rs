@@ -2,7 +2,7 @@
 //! 4180 says when a value holds the delimiter, the quote or a line break.
 
 use super::{Column, PairIndex, Value};
-use crate::message::{Message, bytes_at};
+use crate::message::{Message, bytes_at, copy_run};
 use crate::template::RenderContext;
 
 /// `format(csv)`'s options.
@@ -130,8 +130,7 @@ impl Csv {
             match c.get(msg, ctx, &self.opts.topic, &found, out) {
                 // Fields and pairs are looked at where they are, and copied
                 // once, quoted or not.
-                Value::Bytes(v) if self.needs_quotes(v) => self.quoted(v, out),
-                Value::Bytes(v) => out.extend_from_slice(v),
+                Value::Bytes(v) => self.value(v, out),
                 Value::Written if self.plain[i] => {}
                 Value::Written => self.quote_from(start, out),
                 Value::Missing => out.extend_from_slice(self.opts.null_value.as_bytes()),
@@ -140,19 +139,58 @@ impl Csv {
         out.push(b'\n');
     }
 
-    /// Whether `v` holds the delimiter, the quote, the escape or a line
-    /// break. Long values (messages, user agents) go to memchr's vector
-    /// scans; short ones are looked at eight bytes at a time, for the
-    /// delimiter, the quote, the escape and any byte below 0x0e (CR, LF and
-    /// rarer controls), or for any byte below [`Csv::below`], with the
-    /// has-zero-byte and has-less-than tests (exact for "any byte"); the
-    /// table settles the values they flag.
+    /// Appends `v`, quoted if it holds the delimiter, the quote, the escape
+    /// or a line break. A long value goes out sixteen bytes at a time while
+    /// they are looked at, and is written again quoted at the first special
+    /// byte: one pass for the usual value, where a search and then a copy
+    /// were two.
+    fn value(&self, v: &[u8], out: &mut Vec<u8>) {
+        let n = v.len();
+        if n < 16 {
+            if self.needs_quotes(v) {
+                return self.quoted(v, out);
+            }
+            return copy_run(v, 0, n, out);
+        }
+        let start = out.len();
+        let mut i = 0;
+        while i + 16 <= n {
+            let w = bytes_at::<16>(v, i);
+            out.extend_from_slice(&w);
+            if self.special16(w) != 0 {
+                out.truncate(start);
+                return self.quoted(v, out);
+            }
+            i += 16;
+        }
+        // The last sixteen bytes cover the rest (some of them seen twice).
+        if i < n && self.special16(bytes_at(v, n - 16)) != 0 {
+            out.truncate(start);
+            return self.quoted(v, out);
+        }
+        copy_run(v, i, n, out);
+    }
+
+    /// Bit k set where byte k of `w` is the delimiter, the quote, the escape,
+    /// CR or LF.
+    #[inline]
+    fn special16(&self, w: [u8; 16]) -> u32 {
+        let o = &self.opts;
+        // SAFETY: SSE2 is part of x86_64 itself (mask16's target_feature);
+        // elsewhere the function is a safe one.
+        #[allow(unused_unsafe)]
+        unsafe {
+            mask16(w, [o.delimiter, o.quote, o.escape, b'\r', b'\n'])
+        }
+    }
+
+    /// Whether `v`, shorter than sixteen bytes, needs quotes: looked at
+    /// eight bytes at a time, for the delimiter, the quote, the escape and
+    /// any byte below 0x0e (CR, LF and rarer controls), or for any byte
+    /// below [`Csv::below`], with the has-zero-byte and has-less-than tests
+    /// (exact for "any byte"); the table settles the values they flag.
     fn needs_quotes(&self, v: &[u8]) -> bool {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
-        if v.len() >= 32 {
-            return memchr::memchr3(d, q, b'\n', v).is_some()
-                || memchr::memchr2(b'\r', e, v).is_some();
-        }
         let splat = |c: u8| u64::from(c) * 0x0101_0101_0101_0101;
         let below = |w: u64, c: u8| w.wrapping_sub(splat(c)) & !w;
         let (d, q, e) = (splat(d), splat(q), splat(e));
@@ -163,53 +201,88 @@ impl Csv {
             }
             t => below(w, t) & splat(0x80) != 0,
         };
-        let word = |w: &[u8]| u64::from_le_bytes(bytes_at(w, 0));
+        let word = |at: usize| u64::from_le_bytes(bytes_at(v, at));
         let n = v.len();
         let candidate = match n {
             0..8 => true,
-            // The last eight bytes cover the rest (some of them seen twice).
-            _ => {
-                v.chunks_exact(8).any(|w| maybe(word(w)))
-                    || (!n.is_multiple_of(8) && maybe(word(&v[n - 8..])))
-            }
+            _ => maybe(word(0)) || maybe(word(n - 8)),
         };
         candidate && v.iter().any(|c| self.special[*c as usize])
     }
 
-    /// `v` between quotes, each quote (and escape character) escaped, in
-    /// runs found with memchr.
+    /// `v` between quotes, each quote (and escape character) escaped: sixteen
+    /// bytes go out at a time and are cut back at a quote or escape.
     fn quoted(&self, v: &[u8], out: &mut Vec<u8>) {
         let (q, e) = (self.opts.quote, self.opts.escape);
         out.reserve(v.len() + 8);
         out.push(q);
-        let mut rest = v;
+        let n = v.len();
+        let mut i = 0;
         loop {
-            let at = if e == q {
-                memchr::memchr(q, rest)
+            let at = if i + 16 <= n {
+                let w = bytes_at::<16>(v, i);
+                // SAFETY: as in special16.
+                #[allow(unused_unsafe)]
+                let m = unsafe { mask16(w, [q, e, q, q, q]) };
+                out.extend_from_slice(&w);
+                if m == 0 {
+                    i += 16;
+                    continue;
+                }
+                let k = m.trailing_zeros() as usize;
+                out.truncate(out.len() - (16 - k));
+                i + k
             } else {
-                memchr::memchr2(q, e, rest)
+                let at = v[i..]
+                    .iter()
+                    .position(|&c| c == q || c == e)
+                    .map_or(n, |k| i + k);
+                copy_run(v, i, at, out);
+                at
             };
-            let Some(at) = at else { break };
-            out.extend_from_slice(&rest[..at]);
+            let Some(&c) = v.get(at) else { break };
             out.push(e);
-            out.push(rest[at]);
-            rest = &rest[at + 1..];
+            out.push(c);
+            i = at + 1;
         }
-        out.extend_from_slice(rest);
         out.push(q);
     }
 
     /// Quotes the value at `out[start..]` if it needs it: a copy of it goes
     /// back quoted.
     fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
-        if !self.needs_quotes(&out[start..]) {
-            return;
-        }
         SCRATCH.with_borrow_mut(|value| {
             value.clear();
             value.extend_from_slice(&out[start..]);
             out.truncate(start);
-            self.quoted(value, out);
+            self.value(value, out);
         });
     }
+}
+
+/// Bit k set where byte k of `w` is one of `set`: one SSE2 compare per byte
+/// of the set, where words take a dozen operations per eight bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn mask16(w: [u8; 16], set: [u8; 5]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
+    };
+    let word = |at: usize| i64::from_le_bytes(bytes_at(&w, at));
+    let v = _mm_set_epi64x(word(8), word(0));
+    let is = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+    let any = _mm_or_si128(
+        _mm_or_si128(is(set[0]), is(set[1])),
+        _mm_or_si128(_mm_or_si128(is(set[2]), is(set[3])), is(set[4])),
+    );
+    _mm_movemask_epi8(any) as u32
+}
+
+/// [`mask16`] a byte at a time.
+#[cfg(not(target_arch = "x86_64"))]
+fn mask16(w: [u8; 16], set: [u8; 5]) -> u32 {
+    w.iter()
+        .enumerate()
+        .filter(|(_, c)| set.contains(c))
+        .fold(0, |m, (k, _)| m | 1 << k)
 }

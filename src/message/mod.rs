@@ -27,6 +27,34 @@ pub fn bytes_at<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
     w
 }
 
+/// Appends `s[from..to]`. A run of up to sixteen bytes (a key, a value
+/// between two quotes) goes as two words of four or eight bytes, the first
+/// cut back where the second overlaps it, so that no copy has a length
+/// known only at run time: a call to copy memory per short run was most of
+/// the cost. A longer run is one copy.
+#[inline(always)]
+pub fn copy_run(s: &[u8], from: usize, to: usize, out: &mut Vec<u8>) {
+    let len = to - from;
+    match len {
+        0 => {}
+        1..=3 => {
+            out.push(s[from]);
+            out.extend_from_slice(&s[from + 1..to]);
+        }
+        4..=8 => {
+            out.extend_from_slice(&bytes_at::<4>(s, from));
+            out.truncate(out.len() - (8 - len));
+            out.extend_from_slice(&bytes_at::<4>(s, to - 4));
+        }
+        9..=16 => {
+            out.extend_from_slice(&bytes_at::<8>(s, from));
+            out.truncate(out.len() - (16 - len));
+            out.extend_from_slice(&bytes_at::<8>(s, to - 8));
+        }
+        _ => out.extend_from_slice(&s[from..to]),
+    }
+}
+
 /// `a == b` for the short byte strings messages are made of (names, hosts,
 /// numbers, months): two or four overlapping words, or three bytes, rather
 /// than a call to compare memory.

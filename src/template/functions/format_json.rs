@@ -31,7 +31,7 @@
 //! `\\xNN`. Scratch space is a per-thread buffer reused across renders.
 
 use super::{Arg, Function};
-use crate::message::{Field, Message, Zone, same_bytes};
+use crate::message::{Field, Message, Zone, copy_run, same_bytes};
 use crate::template::macros::{self, Dates, Macro};
 use crate::template::{RenderContext, Template, TemplateError};
 use std::cell::RefCell;
@@ -1423,35 +1423,6 @@ fn plain_tail(s: &[u8], mut i: usize) -> usize {
             .iter()
             .position(|c| ESCAPED[*c as usize])
             .map_or(n, |k| i + k)
-    }
-}
-
-/// Appends `s[from..to]`. A run of up to sixteen bytes (a key, a value
-/// between two quotes) goes as two words of four or eight bytes, the first
-/// cut back where the second overlaps it, so that no copy has a length
-/// known only at run time: a call to copy memory per short run was most of
-/// the cost. A longer run is one copy.
-#[inline(always)]
-pub(in crate::template) fn copy_run(s: &[u8], from: usize, to: usize, out: &mut Vec<u8>) {
-    use crate::message::bytes_at;
-    let len = to - from;
-    match len {
-        0 => {}
-        1..=3 => {
-            out.push(s[from]);
-            out.extend_from_slice(&s[from + 1..to]);
-        }
-        4..=8 => {
-            out.extend_from_slice(&bytes_at::<4>(s, from));
-            out.truncate(out.len() - (8 - len));
-            out.extend_from_slice(&bytes_at::<4>(s, to - 4));
-        }
-        9..=16 => {
-            out.extend_from_slice(&bytes_at::<8>(s, from));
-            out.truncate(out.len() - (16 - len));
-            out.extend_from_slice(&bytes_at::<8>(s, to - 8));
-        }
-        _ => out.extend_from_slice(&s[from..to]),
     }
 }
 
