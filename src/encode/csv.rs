@@ -251,6 +251,18 @@ impl Csv {
     /// Quotes the value at `out[start..]` if it needs it: a copy of it goes
     /// back quoted.
     fn quote_from(&self, start: usize, out: &mut Vec<u8>) {
+        let v = &out[start..];
+        let special = match v.len() {
+            0..16 => self.needs_quotes(v),
+            n => {
+                v.chunks_exact(16)
+                    .any(|w| self.special16(bytes_at(w, 0)) != 0)
+                    || self.special16(bytes_at(v, n - 16)) != 0
+            }
+        };
+        if !special {
+            return;
+        }
         SCRATCH.with_borrow_mut(|value| {
             value.clear();
             value.extend_from_slice(&out[start..]);
