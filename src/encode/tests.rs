@@ -322,21 +322,33 @@ fn parquet_strings_are_made_utf8() {
         "",
     )
     .unwrap();
-    let mut m = msg();
-    m.set_owned(Field::Message, b"caf\xe9 \xff ok \xc3\xa9 \xc3");
-    let mut rows = Vec::new();
-    p.row(&m, &RenderContext::default(), &mut rows);
-    let g = p.group(&mut rows, 0).unwrap();
-    let mut file = g.bytes;
-    let meta = Parquet::group_meta(&g.record).unwrap();
-    file.extend(p.footer(&[meta], file.len() as u64).unwrap());
-    let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
-    let row = reader.get_row_iter(None).unwrap().next().unwrap().unwrap();
-    let want = "caf\u{fffd} \u{fffd} ok \u{e9} \u{fffd}";
-    assert_eq!(
-        row.to_string(),
-        format!("{{MESSAGE: \"{want}\", MSG: \"{want}\"}}")
-    );
+    // A stray byte in the first sixteen, and one past them.
+    let cases: [(&[u8], &str); 2] = [
+        (
+            b"caf\xe9 \xff ok \xc3\xa9 \xc3",
+            "caf\u{fffd} \u{fffd} ok \u{e9} \u{fffd}",
+        ),
+        (
+            b"sixteen ascii ok, then \xff",
+            "sixteen ascii ok, then \u{fffd}",
+        ),
+    ];
+    for (sent, want) in cases {
+        let mut m = msg();
+        m.set_owned(Field::Message, sent);
+        let mut rows = Vec::new();
+        p.row(&m, &RenderContext::default(), &mut rows);
+        let g = p.group(&mut rows, 0).unwrap();
+        let mut file = g.bytes;
+        let meta = Parquet::group_meta(&g.record).unwrap();
+        file.extend(p.footer(&[meta], file.len() as u64).unwrap());
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+        let row = reader.get_row_iter(None).unwrap().next().unwrap().unwrap();
+        assert_eq!(
+            row.to_string(),
+            format!("{{MESSAGE: \"{want}\", MSG: \"{want}\"}}")
+        );
+    }
 }
 
 #[test]
