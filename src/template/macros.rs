@@ -285,6 +285,30 @@ impl Macro {
             _ => None,
         }
     }
+
+    /// Whether the expansion is always text JSON needs no escape for:
+    /// numbers, dates, level and facility names, addresses. `$(format-json)`
+    /// writes such a value straight into its output.
+    pub(in crate::template) fn plain(self) -> bool {
+        matches!(
+            self,
+            Macro::Facility
+                | Macro::FacilityNum
+                | Macro::Severity
+                | Macro::SeverityNum
+                | Macro::Pri
+                | Macro::Tag
+                | Macro::BsdTag
+                | Macro::SourceIp
+                | Macro::DestIp
+                | Macro::DestPort
+                | Macro::SeqNum
+                | Macro::RcptId
+                | Macro::UniqId
+                | Macro::HostId
+                | Macro::Date(..)
+        )
+    }
 }
 
 /// Broken-down dates of one render, computed on first use per family.

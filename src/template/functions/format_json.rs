@@ -553,6 +553,23 @@ impl FormatJson {
         for f in fixed {
             let Scratch { bytes, tmp, .. } = &mut *s;
             for c in &f.sources {
+                if let (Source::Macro(m), Hint::String) = (&c.source, c.hint)
+                    && m.plain()
+                {
+                    // Expanded in place: no copy, no escaping.
+                    let key = out.len();
+                    copy_run(&f.text, usize::from(first), f.text.len(), out);
+                    out.push(b'"');
+                    let start = out.len();
+                    macros::expand(*m, msg, ctx, zone, dates, out);
+                    if c.skip_empty && out.len() == start {
+                        out.truncate(key);
+                        continue;
+                    }
+                    out.push(b'"');
+                    first = false;
+                    break;
+                }
                 let v: &[u8] = match &c.source {
                     Source::Field(field) => msg.get(*field).unwrap_or_default(),
                     Source::Own(field) => match msg.get(*field) {
@@ -1736,6 +1753,35 @@ mod tests {
                         assert_eq!(got, by_bytes(&s), "\" then {b:#x} at {at} of {len}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_macros_need_no_escaping() {
+        // Written into the JSON as they expand: for messages of every kind
+        // of peer, priority and stamp, escaping must leave them as they are.
+        use crate::message::Timestamp;
+        let ctx = RenderContext::default();
+        for (name, m) in macros::all_names().filter(|(_, m)| m.plain()) {
+            for (peer, pri, secs) in [
+                (Some("192.0.2.10:514"), 0u8, 0i64),
+                (Some("[2001:db8::1]:514"), 191, 1_795_439_237),
+                (None, 13, -1),
+            ] {
+                let stamp = Timestamp {
+                    secs,
+                    nanos: 999_999_999,
+                    offset: -34_200,
+                };
+                let mut msg = Message::new(bytes::Bytes::from_static(b"x"), stamp);
+                msg.pri = pri;
+                msg.peer = peer.map(|p| p.parse().unwrap());
+                let mut v = Vec::new();
+                macros::expand(m, &msg, &ctx, None, &mut Dates::default(), &mut v);
+                let mut escaped = Vec::new();
+                escape(&v, &mut escaped);
+                assert_eq!(escaped, v, "{name}");
             }
         }
     }
