@@ -2,7 +2,7 @@
 //! 4180 says when a value holds the delimiter, the quote or a line break.
 
 use super::{Column, PairIndex, Value};
-use crate::message::{Message, bytes_at, copy_run};
+use crate::message::{Message, bytes_at, copy_run, copy_until};
 use crate::template::RenderContext;
 
 /// `format(csv)`'s options.
@@ -153,22 +153,22 @@ impl Csv {
             return copy_run(v, 0, n, out);
         }
         let start = out.len();
-        let mut i = 0;
-        while i + 16 <= n {
-            let w = bytes_at::<16>(v, i);
-            out.extend_from_slice(&w);
-            if self.special16(w) != 0 {
-                out.truncate(start);
-                return self.quoted(v, out);
-            }
-            i += 16;
-        }
+        let rest = match copy_until(v, 0, out, |w| self.special16(w)) {
+            Ok(_) => return self.requote(start, v, out),
+            Err(i) => i,
+        };
         // The last sixteen bytes cover the rest (some of them seen twice).
-        if i < n && self.special16(bytes_at(v, n - 16)) != 0 {
-            out.truncate(start);
-            return self.quoted(v, out);
+        if rest < n && self.special16(bytes_at(v, n - 16)) != 0 {
+            return self.requote(start, v, out);
         }
-        copy_run(v, i, n, out);
+        copy_run(v, rest, n, out);
+    }
+
+    /// `v`, written unquoted from `start` up to a special byte, written
+    /// again quoted.
+    fn requote(&self, start: usize, v: &[u8], out: &mut Vec<u8>) {
+        out.truncate(start);
+        self.quoted(v, out);
     }
 
     /// Bit k set where byte k of `w` is the delimiter, the quote, the escape,
@@ -218,27 +218,20 @@ impl Csv {
         out.push(q);
         let n = v.len();
         let mut i = 0;
+        // SAFETY: as in special16.
+        #[allow(unused_unsafe)]
+        let mask = |w: [u8; 16]| unsafe { mask16(w, [q, e, q, q, q]) };
         loop {
-            let at = if i + 16 <= n {
-                let w = bytes_at::<16>(v, i);
-                // SAFETY: as in special16.
-                #[allow(unused_unsafe)]
-                let m = unsafe { mask16(w, [q, e, q, q, q]) };
-                out.extend_from_slice(&w);
-                if m == 0 {
-                    i += 16;
-                    continue;
+            let at = match copy_until(v, i, out, mask) {
+                Ok(at) => at,
+                Err(i) => {
+                    let at = v[i..]
+                        .iter()
+                        .position(|&c| c == q || c == e)
+                        .map_or(n, |k| i + k);
+                    copy_run(v, i, at, out);
+                    at
                 }
-                let k = m.trailing_zeros() as usize;
-                out.truncate(out.len() - (16 - k));
-                i + k
-            } else {
-                let at = v[i..]
-                    .iter()
-                    .position(|&c| c == q || c == e)
-                    .map_or(n, |k| i + k);
-                copy_run(v, i, at, out);
-                at
             };
             let Some(&c) = v.get(at) else { break };
             out.push(e);

@@ -27,6 +27,33 @@ pub fn bytes_at<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
     w
 }
 
+/// Appends `s` from `i` on, sixteen bytes at a time, up to the first byte
+/// `mask` marks (bit k of its answer: byte k of the sixteen). Each sixteen
+/// go out whole and are cut back at a marked byte: one pass, and no call
+/// to copy memory per run, where finding a run and then copying it were
+/// two. `Ok(at)`: `s[at]` is marked; `Err(at)`: fewer than sixteen bytes
+/// are left from `at`, unlooked at.
+#[inline(always)]
+pub fn copy_until(
+    s: &[u8],
+    mut i: usize,
+    out: &mut Vec<u8>,
+    mask: impl Fn([u8; 16]) -> u32,
+) -> Result<usize, usize> {
+    while i + 16 <= s.len() {
+        let w = bytes_at::<16>(s, i);
+        let m = mask(w);
+        out.extend_from_slice(&w);
+        if m != 0 {
+            let k = m.trailing_zeros() as usize;
+            out.truncate(out.len() - (16 - k));
+            return Ok(i + k);
+        }
+        i += 16;
+    }
+    Err(i)
+}
+
 /// Appends `s[from..to]`. A run of up to sixteen bytes (a key, a value
 /// between two quotes) goes as two words of four or eight bytes, the first
 /// cut back where the second overlaps it, so that no copy has a length
