@@ -11,8 +11,8 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Every file under `root`, by path relative to it, skipping the store's own
-/// bookkeeping directories.
+/// Every file under `root`, by path relative to it, skipping the stores' own
+/// bookkeeping.
 pub fn objects(root: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -21,7 +21,11 @@ pub fn objects(root: &Path) -> BTreeMap<String, Vec<u8>> {
         for e in entries.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".sluice-") || name.starts_with(".s3s") {
+            // Sluice's and s3s-fs's bookkeeping (`.bucket-*`: object metadata).
+            if name.starts_with(".sluice-")
+                || name.starts_with(".s3s")
+                || name.starts_with(".bucket-")
+            {
                 continue;
             }
             if p.is_dir() {
@@ -59,66 +63,118 @@ fn assert_fifty_lines(path: &Path) {
     assert_eq!(text, want);
 }
 
+/// Where a test's objects go: a local directory (`file://`) or the bucket
+/// `logs` on a real S3 server checking SigV4 (s3s-fs). The key and rollover
+/// tests run on both.
+enum Store {
+    Dir(TempDir),
+    S3(S3Server),
+}
+
+impl Store {
+    fn both(name: &str) -> [Store; 2] {
+        [
+            Store::Dir(TempDir::new(name)),
+            Store::S3(S3Server::start(&["logs"])),
+        ]
+    }
+
+    /// The s3() options that point at it.
+    fn options(&self) -> String {
+        match self {
+            Store::Dir(d) => format!("url(\"file://{}\")", d.path().join("bucket").display()),
+            Store::S3(s) => format!(
+                "url(\"{}\") bucket(\"logs\") access-key(\"{ACCESS_KEY}\") \
+                 secret-key(\"{SECRET_KEY}\")",
+                s.endpoint
+            ),
+        }
+    }
+
+    /// Its objects, by key.
+    fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        let (all, bucket) = self.everything();
+        all.into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(bucket)?.to_string(), v)))
+            .collect()
+    }
+
+    /// Every file the store has, in its bucket and beside it, and the
+    /// bucket's prefix in their names.
+    fn everything(&self) -> (BTreeMap<String, Vec<u8>>, &'static str) {
+        match self {
+            Store::Dir(d) => (objects(d.path()), "bucket/"),
+            Store::S3(s) => (objects(s.root.path()), "logs/"),
+        }
+    }
+}
+
 #[test]
 fn keys_follow_timestamps_and_an_older_one_gets_an_index() {
-    let port = free_port();
-    let dir = TempDir::new("objects-ts");
-    let store_dir = TempDir::new("objects-ts-store");
-    let store = store_dir.path().to_path_buf();
-    let conf = format!(
-        "@include \"scl.conf\"\n\
-         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination d {{ s3(url(\"file://{}\") object-key(\"logs/${{HOST}}/\") \
-           object-key-timestamp(\"2026${{MONTH}}${{DAY}}\") template(\"${{MESSAGE}}\\n\")); }};\n\
-         log {{ source(s); destination(d); flags(flow-control); }};\n",
-        store.display()
-    );
-    let d = Daemon::start_in(dir, &conf).unwrap();
-    // Day 23, then 24 (completes 23), then 23 again: never reopens the
-    // completed object, starts 20261123-1 beside the open 20261124.
-    let mut all = lines("web-1", 23, 0, 10);
-    all.extend(lines("web-1", 24, 10, 20));
-    all.extend(lines("web-1", 23, 20, 25));
-    all.extend(lines("web-2", 24, 25, 30));
-    send_tcp(port, all);
-    assert!(
-        wait_until(WAIT, || d.stat("destination.d#0.written") == 30),
-        "{}",
-        d.log()
-    );
-    d.stop();
-    let got = objects(&store);
-    let keys: Vec<&str> = got.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "logs/web-1/20261123-1.log",
-            "logs/web-1/20261123.log",
-            "logs/web-1/20261124.log",
-            "logs/web-2/20261124.log",
-        ]
-    );
-    let text = |k: &str| String::from_utf8(got[k].clone()).unwrap();
-    let want = |a: usize, b: usize| (a..b).map(|n| format!("m{n}\n")).collect::<String>();
-    assert_eq!(text("logs/web-1/20261123.log"), want(0, 10));
-    assert_eq!(text("logs/web-1/20261124.log"), want(10, 20));
-    assert_eq!(text("logs/web-1/20261123-1.log"), want(20, 25));
-    assert_eq!(text("logs/web-2/20261124.log"), want(25, 30));
+    for store in Store::both("objects-ts-store") {
+        let port = free_port();
+        let dir = TempDir::new("objects-ts");
+        let conf = format!(
+            "@include \"scl.conf\"\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+             destination d {{ s3({} object-key(\"logs/${{HOST}}/\") \
+               object-key-timestamp(\"2026${{MONTH}}${{DAY}}\") template(\"${{MESSAGE}}\\n\")); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n",
+            store.options()
+        );
+        let d = Daemon::start_in(dir, &conf).unwrap();
+        // Day 23, then 24 (completes 23), then 23 again: never reopens the
+        // completed object, starts 20261123-1 beside the open 20261124.
+        let mut all = lines("web-1", 23, 0, 10);
+        all.extend(lines("web-1", 24, 10, 20));
+        all.extend(lines("web-1", 23, 20, 25));
+        all.extend(lines("web-2", 24, 25, 30));
+        send_tcp(port, all);
+        assert!(
+            wait_until(WAIT, || d.stat("destination.d#0.written") == 30),
+            "{}",
+            d.log()
+        );
+        d.stop();
+        let got = store.objects();
+        let keys: Vec<&str> = got.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "logs/web-1/20261123-1.log",
+                "logs/web-1/20261123.log",
+                "logs/web-1/20261124.log",
+                "logs/web-2/20261124.log",
+            ],
+            "{}",
+            store.options()
+        );
+        let text = |k: &str| String::from_utf8(got[k].clone()).unwrap();
+        let want = |a: usize, b: usize| (a..b).map(|n| format!("m{n}\n")).collect::<String>();
+        assert_eq!(text("logs/web-1/20261123.log"), want(0, 10));
+        assert_eq!(text("logs/web-1/20261124.log"), want(10, 20));
+        assert_eq!(text("logs/web-1/20261123-1.log"), want(20, 25));
+        assert_eq!(text("logs/web-2/20261124.log"), want(25, 30));
+    }
 }
 
 #[test]
 fn size_rollover_and_a_restart_continue_the_index_and_lose_nothing() {
+    for store in Store::both("objects-size-store") {
+        size_rollover_and_a_restart(&store);
+    }
+}
+
+fn size_rollover_and_a_restart(store: &Store) {
     let port = free_port();
     let dir = TempDir::new("objects-size");
-    let store_dir = TempDir::new("objects-size-store");
-    let store = store_dir.path().to_path_buf();
     let conf = format!(
         "@include \"scl.conf\"\n\
          source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination d {{ s3(url(\"file://{}\") object-key(\"app\") max-object-size(100) \
+         destination d {{ s3({} object-key(\"app\") max-object-size(100) \
            flush-grace-period(1s)); }};\n\
          log {{ source(s); destination(d); flags(flow-control); }};\n",
-        store.display()
+        store.options()
     );
     let d = Daemon::start_in(dir, &conf).unwrap();
     send_tcp(port, lines("h", 23, 0, 200));
@@ -129,7 +185,7 @@ fn size_rollover_and_a_restart_continue_the_index_and_lose_nothing() {
     );
     // The grace period completes the last, partial object.
     let done = wait_until(WAIT, || {
-        objects(&store).values().map(Vec::len).sum::<usize>() >= 890
+        store.objects().values().map(Vec::len).sum::<usize>() >= 890
     });
     assert!(done, "{}", d.log());
     let dir = TempDir::new("objects-size-2");
@@ -140,7 +196,7 @@ fn size_rollover_and_a_restart_continue_the_index_and_lose_nothing() {
     send_tcp(port, lines("h", 23, 200, 210));
     assert!(wait_until(WAIT, || d.stat("destination.d#0.written") == 10));
     d.stop();
-    let got = objects(&store);
+    let got = store.objects();
     let mut indexes: Vec<u64> = got
         .keys()
         .map(|k| {
@@ -176,6 +232,77 @@ fn size_rollover_and_a_restart_continue_the_index_and_lose_nothing() {
     }
     let want: Vec<String> = (0..210).map(|i| format!("m{i}")).collect();
     assert_eq!(all, want);
+}
+
+/// The three rollovers at once: size rolls day 23 over, day 24 completes
+/// it, a late day-23 message starts the next index, and the grace period
+/// completes that one so that the next message starts another.
+#[test]
+fn timestamp_size_and_grace_rollovers_together() {
+    for store in Store::both("objects-all-store") {
+        let port = free_port();
+        let conf = format!(
+            "@include \"scl.conf\"\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+             destination d {{ s3({} object-key(\"app/\") \
+               object-key-timestamp(\"2026${{MONTH}}${{DAY}}\") max-object-size(100) \
+               flush-grace-period(1s) template(\"${{MESSAGE}}\\n\")); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n",
+            store.options()
+        );
+        let d = Daemon::start(&conf);
+        let mut first = lines("h", 23, 0, 40);
+        first.extend(lines("h", 24, 40, 50));
+        first.extend(lines("h", 23, 50, 60));
+        send_tcp(port, first);
+        let bytes = |a: usize, b: usize| (a..b).map(|n| format!("m{n}\n").len()).sum::<usize>();
+        let all_in = wait_until(WAIT, || {
+            store.objects().values().map(Vec::len).sum::<usize>() == bytes(0, 60)
+        });
+        assert!(all_in, "{:?}\n{}", store.objects().keys(), d.log());
+        // The grace period has completed every object: one more message
+        // starts an index of its own.
+        send_tcp(port, lines("h", 23, 60, 61));
+        assert!(wait_until(WAIT, || d.stat("destination.d#0.written") == 61));
+        d.stop();
+        let got = store.objects();
+        let text = |k: &str| String::from_utf8(got[k].clone()).unwrap();
+        assert_eq!(
+            text("app/20261124.log"),
+            (40..50).map(|n| format!("m{n}\n")).collect::<String>()
+        );
+        let day23: Vec<&String> = got
+            .keys()
+            .filter(|k| k.starts_with("app/20261123"))
+            .collect();
+        let index = |i: usize| match i {
+            0 => "app/20261123.log".to_string(),
+            i => format!("app/20261123-{i}.log"),
+        };
+        let mut joined = String::new();
+        for i in 0..day23.len() {
+            let k = index(i);
+            assert!(got.contains_key(&k), "{k} missing: {day23:?}");
+            assert!(got[&k].len() <= 100 + 4, "{k}: {} bytes", got[&k].len());
+            joined.push_str(&text(&k));
+        }
+        let want: String = (0..40).chain(50..61).map(|n| format!("m{n}\n")).collect();
+        assert_eq!(joined, want, "{}", store.options());
+        assert!(
+            day23.len() >= 4,
+            "two by size, one late, one after the grace: {day23:?}"
+        );
+        assert_eq!(text(&index(day23.len() - 1)), "m60\n");
+        // The late day-23 messages start an object: the completed one is
+        // never reopened.
+        let late = (0..day23.len())
+            .map(index)
+            .find(|k| text(k).contains("m50\n"));
+        assert!(
+            late.is_some_and(|k| text(&k).starts_with("m50\n")),
+            "{got:?}"
+        );
+    }
 }
 
 /// One stream of messages into three destinations, gzip, zstd and snappy,
@@ -320,56 +447,58 @@ fn wrong_secret_keeps_everything_and_a_reload_with_the_right_one_delivers_it_onc
 
 #[test]
 fn a_hostile_host_cannot_leave_the_key_prefix() {
-    let port = free_port();
-    let store_dir = TempDir::new("objects-hostile-store");
-    let store = store_dir.path().join("bucket");
-    let conf = format!(
-        "@include \"scl.conf\"\n\
-         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
-         destination d {{ s3(url(\"file://{}\") object-key(\"logs/${{HOST}}\") \
-           template(\"${{MESSAGE}}\\n\")); }};\n\
-         log {{ source(s); destination(d); flags(flow-control); }};\n",
-        store.display()
-    );
-    let d = Daemon::start(&conf);
-    let hosts = ["../../escape", "/etc/passwd", "..", "a/b", "web-1"];
-    send_tcp(
-        port,
-        hosts
-            .iter()
-            .map(|h| format!("<13>1 2026-11-23T14:07:17Z {h} app - - - from {h}")),
-    );
-    assert!(
-        wait_until(WAIT, || d.stat("destination.d#0.written") == 5),
-        "{}",
-        d.log()
-    );
-    d.stop();
-    // Nothing outside the bucket's logs/ prefix, every message once.
-    let outside = objects(store_dir.path());
-    assert!(
-        outside.keys().all(|k| k.starts_with("bucket/logs/")),
-        "{:?}",
-        outside.keys()
-    );
-    let got = objects(&store);
-    assert_eq!(got.len(), 5, "{:?}", got.keys());
-    let text: String = got
-        .values()
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .collect();
-    for h in hosts {
-        assert_eq!(
-            text.matches(&format!("from {h}\n")).count(),
-            1,
-            "{h}: {got:?}"
+    for store in Store::both("objects-hostile-store") {
+        let port = free_port();
+        let conf = format!(
+            "@include \"scl.conf\"\n\
+             source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+             destination d {{ s3({} object-key(\"logs/${{HOST}}\") \
+               template(\"${{MESSAGE}}\\n\")); }};\n\
+             log {{ source(s); destination(d); flags(flow-control); }};\n",
+            store.options()
+        );
+        let d = Daemon::start(&conf);
+        let hosts = ["../../escape", "/etc/passwd", "..", "a/b", "web-1"];
+        send_tcp(
+            port,
+            hosts
+                .iter()
+                .map(|h| format!("<13>1 2026-11-23T14:07:17Z {h} app - - - from {h}")),
+        );
+        assert!(
+            wait_until(WAIT, || d.stat("destination.d#0.written") == 5),
+            "{}",
+            d.log()
+        );
+        d.stop();
+        // Nothing outside the bucket's logs/ prefix, every message once.
+        let (everything, bucket) = store.everything();
+        assert!(
+            everything
+                .keys()
+                .all(|k| k.starts_with(&format!("{bucket}logs/"))),
+            "{:?}",
+            everything.keys()
+        );
+        let got = store.objects();
+        assert_eq!(got.len(), 5, "{:?}", got.keys());
+        let text: String = got
+            .values()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        for h in hosts {
+            assert_eq!(
+                text.matches(&format!("from {h}\n")).count(),
+                1,
+                "{h}: {got:?}"
+            );
+        }
+        assert!(got.contains_key("logs/web-1.log"));
+        assert!(
+            got.keys()
+                .all(|k| !k.split('/').any(|s| s == ".." || s == "."))
         );
     }
-    assert!(got.contains_key("logs/web-1.log"));
-    assert!(
-        got.keys()
-            .all(|k| !k.split('/').any(|s| s == ".." || s == "."))
-    );
 }
 
 #[test]
