@@ -305,6 +305,35 @@ fn timestamp_size_and_grace_rollovers_together() {
     }
 }
 
+/// A user's own block over s3(), as one drops into scl.d (a `minio()` with
+/// the endpoint, addressing and credentials filled in): its objects land as
+/// s3()'s own.
+#[test]
+fn a_user_block_over_s3_ships_as_s3_does() {
+    let server = S3Server::start(&["logs"]);
+    let port = free_port();
+    let conf = format!(
+        "@include \"scl.conf\"\n\
+         block destination minio(bucket(\"logs\") ...) {{\n\
+           s3(url(\"{}\") path-style(yes) bucket(`bucket`) access-key(\"{ACCESS_KEY}\") \
+             secret-key(\"{SECRET_KEY}\") `__VARARGS__`);\n\
+         }};\n\
+         source s {{ network(ip(\"127.0.0.1\") port({port})); }};\n\
+         destination d {{ minio(object-key(\"m/${{HOST}}\") template(\"${{MESSAGE}}\\n\")); }};\n\
+         log {{ source(s); destination(d); flags(flow-control); }};\n",
+        server.endpoint
+    );
+    let d = Daemon::start(&conf);
+    send_tcp(port, lines("web-1", 23, 0, 50));
+    assert!(
+        wait_until(WAIT, || d.stat("destination.d#0.written") == 50),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    assert_fifty_lines(&server.object_path("logs", "m/web-1.log"));
+}
+
 /// One stream of messages into three destinations, gzip, zstd and snappy,
 /// each object several parts long: each decompresses, with a reader of its
 /// own format, to every message once, in order, under the codec's suffix.
