@@ -900,6 +900,90 @@ fn format_json_with_fixed_keys_writes_what_the_general_path_writes() {
 }
 
 #[test]
+fn format_json_fixed_and_general_paths_agree_on_random_messages() {
+    // Messages with each field absent, empty or set, and pairs drawn from
+    // names that collide with fields, nest, or only dot-nv-pairs takes:
+    // every selection whose keys are fixed must write what the general
+    // path writes, whichever path the message sends it down.
+    let selections = [
+        "$(format-json --scope rfc5424 --scope nv-pairs)",
+        "$(format-json --scope nv-pairs --omit-empty-values)",
+        "$(format-json --scope rfc3164 --scope nv-pairs PID=${MSGID} x=int(${PID}))",
+        "$(format-flat-json --scope all-nv-pairs --exclude .nginx.*)",
+        "$(format-json --scope sdata --scope selected-macros --key P*)",
+        "$(format-json --scope nv-pairs --omit-empty-values a=${MSG} a=${PID} MESSAGE=)",
+    ];
+    let fields = [
+        Field::Host,
+        Field::Program,
+        Field::Pid,
+        Field::MsgId,
+        Field::Message,
+        Field::LegacyMsgHdr,
+    ];
+    let names: [&[u8]; 8] = [
+        b"PROGRAM",
+        b"HOST",
+        b"x",
+        b"a.b",
+        b".SDATA.m.k",
+        b".nginx.status",
+        b"MESSAGE",
+        b"_x",
+    ];
+    let values: [&[u8]; 5] = [b"", b"7", b"say \"hi\"", b"tab\there", b"caf\xc3\xa9 \xff"];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let compiled: Vec<(Template, Template)> = selections
+        .iter()
+        .map(|text| {
+            let t = Template::compile(text).unwrap();
+            let mut general = t.clone();
+            assert!(general.unfix_json(), "{text} has fixed keys");
+            (t, general)
+        })
+        .collect();
+    for _ in 0..2000 {
+        let mut m = Message::new(Bytes::from_static(RAW.as_bytes()), message().recvd);
+        m.pri = next(192) as u8;
+        if next(2) == 0 {
+            m.peer = Some("192.0.2.10:514".parse().unwrap());
+        }
+        for f in fields {
+            match next(3) {
+                0 => {}
+                1 => m.set_owned(f, b""),
+                _ => m.set_owned(f, values[next(values.len())]),
+            }
+        }
+        for _ in 0..next(4) {
+            // Mostly pairs no scope here takes, as parsed logs carry.
+            let name = if next(3) == 0 {
+                names[next(names.len())]
+            } else {
+                b".nginx.status"
+            };
+            m.push_owned_pair(name, values[next(values.len())]);
+        }
+        for ((fixed, general), text) in compiled.iter().zip(selections) {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            fixed.render(&m, &ctx(), &mut a);
+            general.render(&m, &ctx(), &mut b);
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "{text} on {m:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn format_json_failed_cast_empties_the_function() {
     // on-error(drop-message), syslog-ng's default, empties $(format-json); the
     // rest of the template and the message are kept.
