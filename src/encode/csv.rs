@@ -260,7 +260,7 @@ impl Csv {
             value.clear();
             value.extend_from_slice(&out[start..]);
             out.truncate(start);
-            self.value(value, out);
+            self.quoted(value, out);
         });
     }
 }
