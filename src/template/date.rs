@@ -5,7 +5,7 @@
 //! zone applies is decided in `macros.rs`. It must not allocate or call into
 //! chrono's formatting on the render path.
 
-use crate::message::{Timestamp, Zone, civil_from_days, days_from_civil};
+use crate::message::{Timestamp, Zone, civil_from_days, copy_run, days_from_civil};
 use std::cell::Cell;
 
 /// A timestamp broken down at one UTC offset; computed at most once per family
@@ -171,9 +171,10 @@ pub(super) fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
         i -= 1;
         buf[i] = b'0' + v as u8;
     }
-    // The buffer starts as zeros: padding is starting earlier.
+    // The buffer starts as zeros: padding is starting earlier. The digits
+    // go as words: a call to copy memory was a tenth of `__time__`'s cost.
     let i = i.min(buf.len().saturating_sub(width));
-    out.extend_from_slice(&buf[i..]);
+    copy_run(&buf, i, buf.len(), out);
 }
 
 /// Appends `v` in decimal.
