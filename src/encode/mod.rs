@@ -29,7 +29,8 @@ pub enum Encoder {
     Json {
         /// `$(format-json ...)` with the destination's selection.
         fields: Template,
-        topic: String,
+        /// `,"__topic__":"<topic>","__source__":"`, escaped once.
+        topic: Box<[u8]>,
     },
     Csv(csv::Csv),
     /// Rows the destination gathers into row groups (see `parquet.rs`).
@@ -42,9 +43,12 @@ impl Encoder {
     pub fn json(selection: &str, topic: &str) -> Result<Encoder, String> {
         let text = format!("$(format-json {selection})");
         let fields = Template::compile(&text).map_err(|e| format!("json-options(): {e}"))?;
+        let mut text = b",\"__topic__\":\"".to_vec();
+        escape_json(topic.as_bytes(), &mut text);
+        text.extend_from_slice(b"\",\"__source__\":\"");
         Ok(Encoder::Json {
             fields,
-            topic: topic.to_string(),
+            topic: text.into(),
         })
     }
 
@@ -103,20 +107,18 @@ impl Encoder {
 const NO_PAIRS: Found = Found([u32::MAX; FOUND]);
 
 /// `{"__time__":N,"__topic__":"...","__source__":"...",<the selection>}` and
-/// a newline.
+/// a newline; `topic` is the text between the time and the source.
 fn json_line(
     fields: &Template,
-    topic: &str,
+    topic: &[u8],
     msg: &Message,
     ctx: &RenderContext,
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(b"{\"__time__\":");
-    Column::Time.value(msg, ctx, topic, &NO_PAIRS, out);
-    out.extend_from_slice(b",\"__topic__\":\"");
-    escape_json(topic.as_bytes(), out);
-    out.extend_from_slice(b"\",\"__source__\":\"");
-    Column::Source.value(msg, ctx, topic, &NO_PAIRS, out);
+    Column::Time.value(msg, ctx, "", &NO_PAIRS, out);
+    out.extend_from_slice(topic);
+    Column::Source.value(msg, ctx, "", &NO_PAIRS, out);
     out.push(b'"');
     let start = out.len();
     fields.render(msg, ctx, out);

@@ -167,11 +167,17 @@ fn json_has_log_service_reserved_fields_then_the_selection() {
         "{line}"
     );
     assert_eq!(line.matches('\n').count(), 1);
-    // Nothing selected: the reserved fields alone, still one valid object.
+    // Nothing selected: the reserved fields alone, still one valid object;
+    // a topic is escaped as any string.
     let e = Encoder::json("--scope none", "").unwrap();
     assert_eq!(
         encode(&e, &msg()),
         "{\"__time__\":1700000000,\"__topic__\":\"\",\"__source__\":\"10.1.2.3\"}\n"
+    );
+    let e = Encoder::json("--scope none", "a\"b\\c").unwrap();
+    assert_eq!(
+        encode(&e, &msg()),
+        "{\"__time__\":1700000000,\"__topic__\":\"a\\\"b\\\\c\",\"__source__\":\"10.1.2.3\"}\n"
     );
 }
 
